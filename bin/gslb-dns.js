@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// The TypeScript is compiled to dist/ by `npm ci` (prepare) and before `npm start`/`npm test`.
+import '../dist/dns/main.js';

@@ -1,0 +1,77 @@
+import type { Logger } from 'pino';
+import { listenUdp } from '../wire/udp-transport.js';
+import type { UdpListener } from '../wire/udp-transport.js';
+import type { ZoneSet } from '../zone/zone.js';
+import { Engine, DEFAULT_ENGINE_OPTIONS } from './engine.js';
+import type { EngineOptions } from './engine.js';
+import { listenTcp, DEFAULT_TCP_OPTIONS } from './tcp.js';
+import type { TcpListener, TcpOptions } from './tcp.js';
+
+/** A host and port to serve on; IPv6 hosts without brackets. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Parses `HOST:PORT`, `[V6]:PORT`; throws with the expected form. */
+export function parseListen(text: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new Error(`--listen ${JSON.stringify(text)}: expected HOST:PORT or [IPv6]:PORT`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** A running DNS server: UDP and TCP on every address, one engine. */
+export interface DnsServer {
+  readonly engine: Engine;
+  /** bound ports, in the order of the addresses (useful with port 0) */
+  readonly bound: readonly { host: string; udp: number; tcp: number; udpKind: string }[];
+  setZones(zones: ZoneSet): void;
+  close(): Promise<void>;
+}
+
+/** Options of startDnsServer. */
+export interface ServerOptions {
+  readonly engine?: EngineOptions;
+  readonly tcp?: TcpOptions;
+  readonly logger?: Logger;
+  /** false forces the plain dgram UDP transport */
+  readonly nativeUdp?: boolean;
+}
+
+/** Binds every address (UDP and TCP on the same port; port 0 picks one for both). */
+export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddress[], opts: ServerOptions = {}): Promise<DnsServer> {
+  const log = opts.logger;
+  const engine = new Engine(zones, opts.engine ?? DEFAULT_ENGINE_OPTIONS, (err, q) => {
+    log?.error({ err, qtype: q.qtype, id: q.id }, 'query handler failed; answered SERVFAIL');
+  });
+  const udps: UdpListener[] = [];
+  const tcps: TcpListener[] = [];
+  const bound: { host: string; udp: number; tcp: number; udpKind: string }[] = [];
+  const handler = (q: Buffer, qOff: number, qLen: number, out: Buffer, outOff: number, outMax: number): number =>
+    engine.handle(q, qOff, qLen, out, outOff, outMax, false);
+  try {
+    for (const a of addrs) {
+      const udp = await listenUdp(a.host, a.port, handler, {
+        preferNative: opts.nativeUdp ?? true,
+        onError: (err) => log?.error({ err }, 'UDP handler error'),
+      });
+      udps.push(udp);
+      // port 0: TCP takes the port UDP got, so one number reaches both
+      const tcp = await listenTcp(a.host, udp.port, () => engine, opts.tcp ?? DEFAULT_TCP_OPTIONS);
+      tcps.push(tcp);
+      bound.push({ host: a.host, udp: udp.port, tcp: tcp.port, udpKind: udp.kind });
+    }
+  } catch (err) {
+    await Promise.all([...udps.map((u) => u.close()), ...tcps.map((t) => t.close())]);
+    throw err;
+  }
+  return {
+    engine,
+    bound,
+    setZones: (z) => engine.setZones(z),
+    close: async () => {
+      await Promise.all([...udps.map((u) => u.close()), ...tcps.map((t) => t.close())]);
+    },
+  };
+}

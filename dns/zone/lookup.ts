@@ -1,0 +1,148 @@
+import { RRType } from '../wire/types.js';
+import { isInZone, nameToWire, parentName, readUncompressedName } from '../wire/name.js';
+import type { RRset, Zone, ZoneNode, ZoneSet } from './zone.js';
+
+/** An RRset as it goes into a reply: the owner may be synthesized (wildcards). */
+export interface OutRRset {
+  readonly ownerWire: Uint8Array;
+  readonly type: number;
+  readonly ttl: number;
+  readonly rdatas: readonly Uint8Array[];
+}
+
+/**
+ * What the zone data says about a question. `answer.ts` alone turns this into rcode and flags.
+ * - answer: the data (possibly after a CNAME chain); nodata / nxdomain: the end of the chain
+ *   had no such type / no such name (answer then holds the chain, authority the SOA);
+ * - delegation: a referral (authority NS, additional glue); refused: no zone of ours.
+ */
+export type LookupResult =
+  | { readonly kind: 'refused' }
+  | {
+    readonly kind: 'answer' | 'nodata' | 'nxdomain' | 'delegation';
+    readonly zone: Zone;
+    readonly answer: readonly OutRRset[];
+    readonly authority: readonly OutRRset[];
+    readonly additional: readonly OutRRset[];
+  };
+
+/** CNAME hops followed inside a zone before giving up (loops end earlier, by the seen set). */
+export const MAX_CNAME_CHAIN = 16;
+
+const REFUSED: LookupResult = { kind: 'refused' };
+
+/** Looks up a canonical name and type in the zones. Pure: same input, same result. */
+export function lookup(zones: ZoneSet, qname: string, qtype: number): LookupResult {
+  const zone = zones.find(qname);
+  if (!zone) return REFUSED;
+  const answer: OutRRset[] = [];
+  const seen = new Set<string>();
+  let name = qname;
+  for (let hop = 0; ; hop++) {
+    const cut = findCut(zone, name);
+    if (cut) {
+      // a referral; when we arrived through a CNAME the chain stays in the answer
+      const ns = cut.rrsets.get(RRType.NS)!;
+      return {
+        kind: answer.length ? 'answer' : 'delegation',
+        zone,
+        answer,
+        authority: [ns],
+        additional: glue(zone, [ns], []),
+      };
+    }
+    let node = zone.nodes.get(name);
+    let owner: Uint8Array | undefined;
+    if (!node) {
+      node = wildcardFor(zone, name);
+      if (!node) return negative('nxdomain', zone, answer);
+      owner = nameToWire(name);
+    }
+    const hit = qtype === RRType.ANY ? minimalAny(node) : node.rrsets.get(qtype);
+    if (hit) {
+      const out = owner ? synthesized(hit, owner) : hit;
+      answer.push(out);
+      return { kind: 'answer', zone, answer, authority: [], additional: additionalFor(zone, out, answer) };
+    }
+    const cname = node.rrsets.get(RRType.CNAME);
+    if (!cname || qtype === RRType.CNAME) return negative('nodata', zone, answer);
+    answer.push(owner ? synthesized(cname, owner) : cname);
+    seen.add(name);
+    const target = readUncompressedName(cname.rdatas[0]!, 0).name;
+    // outside this zone, in a loop, or too long: the resolver takes it from here
+    if (!isInZone(target, zone.origin) || seen.has(target) || hop + 1 >= MAX_CNAME_CHAIN) {
+      return { kind: 'answer', zone, answer, authority: [], additional: [] };
+    }
+    name = target;
+  }
+}
+
+/** The topmost delegation (NS below the apex) at or above `name`, if any. */
+function findCut(zone: Zone, name: string): ZoneNode | undefined {
+  let cut: ZoneNode | undefined;
+  for (let p: string | undefined = name; p !== undefined && p !== zone.origin; p = parentName(p)) {
+    const n = zone.nodes.get(p);
+    if (n?.rrsets.has(RRType.NS)) cut = n;
+  }
+  return cut;
+}
+
+/** RFC 4592: the wildcard at the closest encloser, when there is one. */
+function wildcardFor(zone: Zone, name: string): ZoneNode | undefined {
+  let ce: string | undefined = parentName(name);
+  while (ce !== undefined && !zone.nodes.has(ce)) ce = parentName(ce);
+  if (ce === undefined) return undefined;
+  return zone.nodes.get(ce === '.' ? '*.' : `*.${ce}`);
+}
+
+function synthesized(s: RRset | OutRRset, ownerWire: Uint8Array): OutRRset {
+  return { ownerWire, type: s.type, ttl: s.ttl, rdatas: s.rdatas };
+}
+
+/** RFC 8482 §4.1: answer ANY with one RRset of the name, the lowest type number. */
+function minimalAny(node: ZoneNode): RRset | undefined {
+  let best: RRset | undefined;
+  for (const s of node.rrsets.values()) if (!best || s.type < best.type) best = s;
+  return best;
+}
+
+function negative(kind: 'nodata' | 'nxdomain', zone: Zone, answer: OutRRset[]): LookupResult {
+  const soa: OutRRset = { ownerWire: zone.soa.ownerWire, type: RRType.SOA, ttl: zone.negativeTtl, rdatas: zone.soa.rdatas };
+  return { kind, zone, answer, authority: [soa], additional: [] };
+}
+
+/** Offset of the target name inside the RDATA of types that trigger additional processing. */
+function targetOffset(type: number): number {
+  switch (type) {
+    case RRType.NS: return 0;
+    case RRType.MX: return 2;
+    case RRType.SRV: return 6;
+    default: return -1;
+  }
+}
+
+/** A/AAAA of in-zone targets of NS, MX and SRV records (RFC 1035 §3.3, RFC 2782). */
+function additionalFor(zone: Zone, s: OutRRset, answer: readonly OutRRset[]): OutRRset[] {
+  return targetOffset(s.type) < 0 ? [] : glue(zone, [s], answer);
+}
+
+function glue(zone: Zone, sets: readonly OutRRset[], exclude: readonly OutRRset[]): OutRRset[] {
+  const out: OutRRset[] = [];
+  const done = new Set<string>();
+  for (const s of sets) {
+    const off = targetOffset(s.type);
+    if (off < 0) continue;
+    for (const rd of s.rdatas) {
+      const target = readUncompressedName(rd, off).name;
+      if (done.has(target) || !isInZone(target, zone.origin)) continue;
+      done.add(target);
+      const node = zone.nodes.get(target);
+      if (!node) continue;
+      for (const t of [RRType.A, RRType.AAAA]) {
+        const a = node.rrsets.get(t);
+        if (a && !exclude.includes(a)) out.push(a);
+      }
+    }
+  }
+  return out;
+}
