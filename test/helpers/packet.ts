@@ -41,7 +41,7 @@ export function query(o: QueryOpts = {}): Buffer {
     ((o.flags ?? 0) >> 8) & 0xff, (o.flags ?? 0) & 0xff,
     0, o.qdcount ?? 1, 0, 0, 0, 0, 0, o.arcountOverride ?? add.length,
   ];
-  const q = (o.qdcount ?? 1) === 0 ? [] : [...wireName(o.name ?? 'www.example.test'), 0, o.type ?? 1, 0, o.qclass ?? 1];
+  const q = (o.qdcount ?? 1) === 0 ? [] : [...wireName(o.name ?? 'www.example.test'), (o.type ?? 1) >> 8, (o.type ?? 1) & 0xff, (o.qclass ?? 1) >> 8, (o.qclass ?? 1) & 0xff];
   return Buffer.from([...h, ...q, ...add.flatMap((a) => [...a])]);
 }
 

@@ -1,0 +1,93 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, startCli } from '../helpers/cli.js';
+import type { Cli } from '../helpers/cli.js';
+import { dig } from '../helpers/dig.js';
+import { ROOT } from '../helpers/server.js';
+
+const ZONE = `$ORIGIN t.test.
+$TTL 60
+@ IN SOA ns hm 1 3600 600 86400 60
+  IN NS ns
+ns IN A 192.0.2.1
+www IN A 192.0.2.10
+`;
+
+let dirs: string[] = [];
+let clis: Cli[] = [];
+afterEach(async () => {
+  await Promise.all(clis.map((c) => c.stop()));
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  clis = [];
+  dirs = [];
+});
+
+async function zoneDir(text: string): Promise<string> {
+  const d = await mkdtemp(path.join(os.tmpdir(), 'gslb-cli-'));
+  dirs.push(d);
+  await writeFile(path.join(d, 't.test.zone'), text);
+  return d;
+}
+
+describe('gslb-dns command line', () => {
+  it('serves the shipped zones/ (what npm start runs)', async () => {
+    const cli = await startCli(['--zones', path.join(ROOT, 'zones'), '--listen', '127.0.0.1:0']);
+    clis.push(cli);
+    const r = await dig(cli.port, ['+norec', 'www.gslb.example.test', 'A']);
+    expect(r.status).toBe('NOERROR');
+    expect(r.flags.has('aa')).toBe(true);
+    expect(r.answer.length).toBeGreaterThan(0);
+  });
+
+  it('exits 1 at start-up with file:line on a bad zone', async () => {
+    const d = await zoneDir(ZONE + 'bad IN A 300.1.2.3\n');
+    const r = await runCli(['--zones', d, '--listen', '127.0.0.1:0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${path.join(d, 't.test.zone')}:7:`);
+  });
+
+  it('check validates and exits non-zero on error', async () => {
+    const good = await runCli(['check', '--zones', await zoneDir(ZONE)]);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toContain('t.test.');
+    const bad = await runCli(['check', '--zones', await zoneDir(ZONE + 'www IN CNAME elsewhere.test.\n')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/t\.test\.zone:\d+: .*CNAME/);
+  });
+
+  it('rejects bad flags with usage', async () => {
+    const r = await runCli(['--zones', 'zones', '--listen', 'nonsense']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('HOST:PORT');
+  });
+
+  it('reloads on SIGHUP, and keeps the old zone when the new one is broken', async () => {
+    const d = await zoneDir(ZONE);
+    const cli = await startCli(['--zones', d, '--listen', '127.0.0.1:0']);
+    clis.push(cli);
+    expect((await dig(cli.port, ['+norec', 'www.t.test', 'A'])).answer).toEqual(['www.t.test. 60 IN A 192.0.2.10']);
+    const file = path.join(d, 't.test.zone');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('192.0.2.10', '192.0.2.11').replace(' 1 3600', ' 2 3600'));
+    cli.proc.kill('SIGHUP');
+    await cli.waitLog((l) => l['msg'] === 'zone reloaded' && l['serial'] === 2 && l['why'] === 'SIGHUP');
+    expect((await dig(cli.port, ['+norec', 'www.t.test', 'A'])).answer).toEqual(['www.t.test. 60 IN A 192.0.2.11']);
+
+    await writeFile(file, ZONE + 'oops IN AAAA not-an-address\n');
+    cli.proc.kill('SIGHUP');
+    const err = await cli.waitLog((l) => typeof l['msg'] === 'string' && (l['msg'] as string).includes('t.test.zone:7:'));
+    expect(err['level']).toBe(50);
+    await cli.waitLog((l) => l['msg'] === 'reload failed; the previous zones keep serving');
+    expect((await dig(cli.port, ['+norec', 'www.t.test', 'A'])).answer).toEqual(['www.t.test. 60 IN A 192.0.2.11']);
+  });
+
+  it('reloads when a zone file changes', async () => {
+    const d = await zoneDir(ZONE);
+    const cli = await startCli(['--zones', d, '--listen', '127.0.0.1:0']);
+    clis.push(cli);
+    await writeFile(path.join(d, 't.test.zone'), ZONE.replace(' 1 3600', ' 5 3600') + 'new IN A 192.0.2.99\n');
+    await cli.waitLog((l) => l['msg'] === 'zone reloaded' && l['serial'] === 5);
+    expect((await dig(cli.port, ['+norec', 'new.t.test', 'A'])).answer).toEqual(['new.t.test. 60 IN A 192.0.2.99']);
+  });
+});
