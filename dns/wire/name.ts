@@ -83,6 +83,11 @@ export function canonicalName(name: string): string {
 
 /** Uncompressed wire form of an absolute presentation name. */
 export function nameToWire(name: string): Uint8Array {
+  if (name.indexOf('\\') < 0 && name.charCodeAt(name.length - 1) === 0x2e) {
+    const fast = plainNameToWire(name);
+    if (fast) return fast;
+  }
+  // escapes, or something wrong: the careful path, which also words the error
   const labels = labelsOf(name);
   let len = 1;
   for (const l of labels) len += l.length + 1;
@@ -94,6 +99,29 @@ export function nameToWire(name: string): Uint8Array {
     o += l.length;
   }
   out[o] = 0;
+  return out;
+}
+
+/** The common case without escapes, in one pass (zone loading calls this per owner); undefined when not that case. */
+function plainNameToWire(name: string): Uint8Array | undefined {
+  const n = name.length;
+  if (n === 1) return new Uint8Array(1);
+  if (n > 254) return undefined;
+  const out = new Uint8Array(n + 1);
+  let lenAt = 0;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2e) {
+      const l = i - lenAt;
+      if (l === 0 || l > MAX_LABEL) return undefined;
+      out[lenAt] = l;
+      lenAt = i + 1;
+    } else {
+      if (c > 0x7e) return undefined;
+      out[i + 1] = c;
+    }
+  }
+  out[n] = 0;
   return out;
 }
 
