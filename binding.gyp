@@ -1,0 +1,13 @@
+{
+  "targets": [
+    {
+      "target_name": "udp_batch",
+      "sources": ["dns/wire/native/udp_batch.c"],
+      "cflags_c": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none", "sources!": ["dns/wire/native/udp_batch.c"] }]
+      ]
+    }
+  ]
+}

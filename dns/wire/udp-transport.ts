@@ -1,0 +1,336 @@
+/**
+ * UDP transport for the DNS server: one interface, two implementations.
+ *
+ * - `native`: the N-API addon build/Release/udp_batch.node (source dns/wire/native/udp_batch.c)
+ *   reads up to SLOTS datagrams per recvmmsg, calls JS once per batch and sends the replies with
+ *   one sendmmsg. Queries land in a fixed slot of one big Buffer and the handler writes its reply
+ *   into the matching slot of another, so the per-packet path allocates nothing.
+ * - `dgram`: plain node:dgram, used when the addon did not build or load, when
+ *   `preferNative: false` is passed, or when the environment sets GSLB_UDP=dgram.
+ *   (GSLB_UDP=native makes a missing addon an error instead of a silent fallback.)
+ *
+ * Both behave the same at the edges: datagrams larger than IN_SLOT_SIZE bytes are dropped, a source
+ * port 0 is never answered, a handler exception costs that one reply and is reported to `onError`,
+ * and a full socket send buffer drops replies rather than blocking.
+ */
+import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where a datagram came from; a reused object: read it during the call, never keep it. */
+export interface Peer { family: 4 | 6; port: number; /** 4 or 16 bytes */ address: Uint8Array; }
+
+/** Answers one datagram in place: the query is q[qOff, qOff+qLen); write the reply at out[outOff..] (at most outMax bytes) and return its length, or 0 to send nothing. Must not throw (the transport catches anyway). */
+export type DatagramHandler = (q: Buffer, qOff: number, qLen: number, out: Buffer, outOff: number, outMax: number, peer: Peer) => number;
+
+/** A bound UDP socket answering through a DatagramHandler; `dropped` counts datagrams lost to errors (oversized, port 0, handler exception, send failure), not replies the handler chose to skip. */
+export interface UdpListener { readonly port: number; readonly kind: 'native' | 'dgram'; close(): Promise<void>; stats(): { received: number; sent: number; dropped: number }; }
+
+/** Datagrams per recvmmsg/sendmmsg batch. */
+export const SLOTS = 64;
+/** Largest query accepted; longer datagrams are dropped (the kernel reports them truncated). */
+export const IN_SLOT_SIZE = 4096;
+/** Bytes reserved per reply: the handler's `outMax`. UDP answers never exceed the 4096-byte EDNS cap. */
+export const OUT_SLOT_SIZE = 4096;
+
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+// meta layout, int32 per slot; must match META_* in native/udp_batch.c
+const META_INTS = 8;
+const M_IN_LEN = 0;
+const M_OUT_LEN = 1;
+const M_FAMILY = 2;
+const M_PORT = 3;
+const M_ADDR = 4;
+
+// counter order of the addon's stats(); must match the C_* enum in native/udp_batch.c
+const C_RECEIVED = 0;
+const C_SENT = 1;
+const C_FIRST_DROP = 2;
+
+interface NativeBinding {
+  open(host: string, port: number, family: 4 | 6, opts?: { recvBufferSize?: number; sendBufferSize?: number }): { handle: object; port: number };
+  start(handle: object, onBatch: (n: number) => void, inBuf: Buffer, outBuf: Buffer, meta: Int32Array, onError: (err: unknown) => void): void;
+  close(handle: object): void;
+  stats(handle: object): Float64Array;
+  readonly META_INTS: number;
+}
+
+let native: NativeBinding | undefined;
+let nativeReason: string | undefined;
+let nativeTried = false;
+
+/** The repository root: the nearest ancestor of this module (dns/wire or dist/dns/wire) holding the built addon, else the nearest one with a package.json. */
+function addonPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  let firstPackage: string | undefined;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) {
+      const candidate = join(dir, 'build', 'Release', 'udp_batch.node');
+      if (existsSync(candidate)) return candidate;
+      firstPackage ??= candidate;
+    }
+    const up = dirname(dir);
+    if (up === dir) return firstPackage ?? 'build/Release/udp_batch.node';
+    dir = up;
+  }
+}
+
+function loadNative(): NativeBinding | undefined {
+  if (nativeTried) return native;
+  nativeTried = true;
+  const path = addonPath();
+  try {
+    const mod = createRequire(import.meta.url)(path) as NativeBinding;
+    if (mod.META_INTS !== META_INTS) throw new Error(`meta layout mismatch (${mod.META_INTS} != ${META_INTS}); rebuild the addon`);
+    native = mod;
+  } catch (err) {
+    nativeReason = `${path}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  return native;
+}
+
+/** Whether the batch addon loaded, and if not, why (for a startup log line). */
+export function udpNativeStatus(): { available: boolean; reason: string | undefined } {
+  const ok = loadNative() !== undefined;
+  return { available: ok, reason: ok ? undefined : nativeReason };
+}
+
+/** Binds host:port (port 0 = ephemeral) and answers every datagram through `handler`; native batching unless unavailable or disabled. */
+export async function listenUdp(host: string, port: number, handler: DatagramHandler, opts?: { preferNative?: boolean; onError?: (err: unknown) => void }): Promise<UdpListener> {
+  const { address, family } = await resolveHost(host);
+  const report = opts?.onError ?? logFirstError;
+  const onError = (err: unknown): void => {
+    try { report(err); } catch { /* a failing error reporter must not take the listener down */ }
+  };
+  const mode = process.env['GSLB_UDP'];
+  if (mode !== 'dgram' && (opts?.preferNative ?? true)) {
+    const binding = loadNative();
+    if (binding !== undefined) return listenNative(binding, address, family, port, handler, onError);
+    if (mode === 'native') throw new Error(`GSLB_UDP=native but the UDP batch addon is unavailable: ${nativeReason ?? 'unknown'}`);
+  }
+  return listenDgram(address, family, port, handler, onError);
+}
+
+/** The peer's address in presentation form (RFC 5952 for IPv6). */
+export function peerAddressText(peer: Peer): string {
+  const a = peer.address;
+  if (peer.family === 4 || a.length === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((a[i]! << 8) | a[i + 1]!);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `::ffff:${a[12]}.${a[13]}.${a[14]}.${a[15]}`;
+  }
+  let bestAt = -1;
+  let bestLen = 1; // a single zero group is not compressed
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestAt < 0) return hex.join(':');
+  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
+}
+
+let loggedError = false;
+
+function logFirstError(err: unknown): void {
+  if (loggedError) return;
+  loggedError = true;
+  console.error('udp-transport: datagram handler failed (further errors are not logged):', err);
+}
+
+async function resolveHost(host: string): Promise<{ address: string; family: 4 | 6 }> {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const kind = isIP(bare.split('%')[0] ?? bare);
+  if (kind === 4 || kind === 6) return { address: bare, family: kind };
+  const r = await lookup(bare);
+  return { address: r.address, family: r.family === 6 ? 6 : 4 };
+}
+
+function listenNative(binding: NativeBinding, host: string, family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void): UdpListener {
+  const { handle, port: bound } = binding.open(host, port, family, { recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES });
+  const inBuf = Buffer.alloc(SLOTS * IN_SLOT_SIZE);
+  const outBuf = Buffer.alloc(SLOTS * OUT_SLOT_SIZE);
+  const meta = new Int32Array(SLOTS * META_INTS);
+  // per-slot views of the source address, made once so the batch loop allocates nothing
+  const addr4: Uint8Array[] = [];
+  const addr16: Uint8Array[] = [];
+  for (let i = 0; i < SLOTS; i++) {
+    const at = (i * META_INTS + M_ADDR) * 4;
+    addr4.push(new Uint8Array(meta.buffer, at, 4));
+    addr16.push(new Uint8Array(meta.buffer, at, 16));
+  }
+  const peer: Peer = { family: 4, port: 0, address: addr4[0]! };
+  let handlerErrors = 0;
+
+  const onBatch = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const m = i * META_INTS;
+      const qLen = meta[m + M_IN_LEN]!;
+      if (qLen <= 0) continue;
+      if (meta[m + M_FAMILY] === 6) {
+        peer.family = 6;
+        peer.address = addr16[i]!;
+      } else {
+        peer.family = 4;
+        peer.address = addr4[i]!;
+      }
+      peer.port = meta[m + M_PORT]!;
+      let len = 0;
+      try {
+        len = handler(inBuf, i * IN_SLOT_SIZE, qLen, outBuf, i * OUT_SLOT_SIZE, OUT_SLOT_SIZE, peer);
+      } catch (err) {
+        handlerErrors++;
+        onError(err);
+        len = 0;
+      }
+      meta[m + M_OUT_LEN] = len > 0 && len <= OUT_SLOT_SIZE ? len | 0 : 0;
+    }
+  };
+
+  binding.start(handle, onBatch, inBuf, outBuf, meta, onError);
+  let closed = false;
+  let last = { received: 0, sent: 0, dropped: 0 };
+  const read = (): { received: number; sent: number; dropped: number } => {
+    const c = binding.stats(handle);
+    let dropped = handlerErrors;
+    for (let i = C_FIRST_DROP; i < c.length; i++) dropped += c[i]!;
+    return { received: c[C_RECEIVED]!, sent: c[C_SENT]!, dropped };
+  };
+  return {
+    port: bound,
+    kind: 'native',
+    close(): Promise<void> {
+      if (!closed) {
+        last = read();
+        closed = true;
+        binding.close(handle);
+      }
+      return Promise.resolve();
+    },
+    stats: () => (closed ? { ...last } : read()),
+  };
+}
+
+async function listenDgram(host: string, family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void): Promise<UdpListener> {
+  const sock = dgram.createSocket({
+    type: family === 6 ? 'udp6' : 'udp4',
+    reuseAddr: true,
+    ...(family === 6 ? { ipv6Only: true } : {}), // libuv rejects the flag on udp4 (EINVAL)
+    recvBufferSize: SOCKET_BUFFER_BYTES,
+    sendBufferSize: SOCKET_BUFFER_BYTES,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: Error): void => { sock.close(); reject(err); };
+    sock.once('error', fail);
+    sock.bind({ address: host, port }, () => {
+      sock.off('error', fail);
+      resolve();
+    });
+  });
+  sock.on('error', onError);
+
+  const out = Buffer.alloc(OUT_SLOT_SIZE);
+  const peer: Peer = { family, port: 0, address: new Uint8Array(family === 6 ? 16 : 4) };
+  let lastText = '';
+  let received = 0;
+  let sent = 0;
+  let dropped = 0;
+
+  sock.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+    received++;
+    if (msg.length > IN_SLOT_SIZE || msg.length === 0 || rinfo.port === 0) { dropped++; return; }
+    if (rinfo.address !== lastText) {
+      const bytes = addressBytes(rinfo.address, family);
+      if (bytes === undefined) { dropped++; return; }
+      peer.address = bytes;
+      lastText = rinfo.address;
+    }
+    peer.family = family;
+    peer.port = rinfo.port;
+    let len = 0;
+    try {
+      len = handler(msg, 0, msg.length, out, 0, OUT_SLOT_SIZE, peer);
+    } catch (err) {
+      dropped++;
+      onError(err);
+      return;
+    }
+    if (!(len > 0)) return;
+    if (len > OUT_SLOT_SIZE) { dropped++; return; }
+    // dgram may queue the buffer (EAGAIN), so the reused `out` cannot be handed over. No send
+    // callback: it costs a nextTick per reply, and dgram reports nothing else without one, so
+    // `sent` counts replies handed to the socket.
+    const reply = Buffer.allocUnsafe(len);
+    out.copy(reply, 0, 0, len);
+    try {
+      sock.send(reply, 0, len, rinfo.port, rinfo.address);
+      sent++;
+    } catch (err) {
+      dropped++;
+      onError(err);
+    }
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: sock.address().port,
+    kind: 'dgram',
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        try {
+          sock.close(() => resolve());
+        } catch {
+          resolve();
+        }
+      });
+      return closing;
+    },
+    stats: () => ({ received, sent, dropped }),
+  };
+}
+
+/** Parses an IP address (as dgram reports it) into 4 or 16 network-order bytes. */
+function addressBytes(text: string, family: 4 | 6): Uint8Array | undefined {
+  if (family === 4) {
+    const parts = text.split('.');
+    if (parts.length !== 4) return undefined;
+    return Uint8Array.from(parts, (p) => Number(p) & 0xff);
+  }
+  const bare = text.split('%')[0] ?? text;
+  const out = new Uint8Array(16);
+  let tail = bare;
+  let v4: string | undefined;
+  const lastColon = bare.lastIndexOf(':');
+  if (bare.indexOf('.', lastColon) >= 0) {
+    v4 = bare.slice(lastColon + 1);
+    tail = `${bare.slice(0, lastColon + 1)}0:0`;
+  }
+  const halves = tail.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] === '' ? [] : halves[0]!.split(':');
+  const rest = halves.length === 2 ? (halves[1] === '' ? [] : halves[1]!.split(':')) : [];
+  const zeros = 8 - head.length - rest.length;
+  if (zeros < 0 || (halves.length === 1 && zeros !== 0)) return undefined;
+  const groups = [...head, ...Array<string>(zeros).fill('0'), ...rest];
+  for (let i = 0; i < 8; i++) {
+    const g = parseInt(groups[i]!, 16);
+    if (Number.isNaN(g)) return undefined;
+    out[i * 2] = g >> 8;
+    out[i * 2 + 1] = g & 0xff;
+  }
+  if (v4 !== undefined) {
+    const b = addressBytes(v4, 4);
+    if (b === undefined) return undefined;
+    out.set(b, 12);
+  }
+  return out;
+}
