@@ -42,7 +42,7 @@ export function lookup(zones: ZoneSet, qname: string, qtype: number): LookupResu
     const cut = findCut(zone, name);
     if (cut) {
       // a referral; when we arrived through a CNAME the chain stays in the answer
-      const ns = cut.rrsets.get(RRType.NS)!;
+      const ns = cut.rrset(RRType.NS)!;
       return {
         kind: answer.length ? 'answer' : 'delegation',
         zone,
@@ -58,13 +58,13 @@ export function lookup(zones: ZoneSet, qname: string, qtype: number): LookupResu
       if (!node) return negative('nxdomain', zone, answer);
       owner = nameToWire(name);
     }
-    const hit = qtype === RRType.ANY ? minimalAny(node) : node.rrsets.get(qtype);
+    const hit = qtype === RRType.ANY ? minimalAny(node) : node.rrset(qtype);
     if (hit) {
       const out = owner ? synthesized(hit, owner) : hit;
       answer.push(out);
       return { kind: 'answer', zone, answer, authority: [], additional: additionalFor(zone, out, answer) };
     }
-    const cname = node.rrsets.get(RRType.CNAME);
+    const cname = node.rrset(RRType.CNAME);
     if (!cname || qtype === RRType.CNAME) return negative('nodata', zone, answer);
     answer.push(owner ? synthesized(cname, owner) : cname);
     seen.add(name);
@@ -82,7 +82,7 @@ function findCut(zone: Zone, name: string): ZoneNode | undefined {
   let cut: ZoneNode | undefined;
   for (let p: string | undefined = name; p !== undefined && p !== zone.origin; p = parentName(p)) {
     const n = zone.nodes.get(p);
-    if (n?.rrsets.has(RRType.NS)) cut = n;
+    if (n?.rrset(RRType.NS)) cut = n;
   }
   return cut;
 }
@@ -102,7 +102,7 @@ function synthesized(s: RRset | OutRRset, ownerWire: Uint8Array): OutRRset {
 /** RFC 8482 §4.1: answer ANY with one RRset of the name, the lowest type number. */
 function minimalAny(node: ZoneNode): RRset | undefined {
   let best: RRset | undefined;
-  for (const s of node.rrsets.values()) if (!best || s.type < best.type) best = s;
+  for (const s of node.sets) if (!best || s.type < best.type) best = s;
   return best;
 }
 
@@ -139,7 +139,7 @@ function glue(zone: Zone, sets: readonly OutRRset[], exclude: readonly OutRRset[
       const node = zone.nodes.get(target);
       if (!node) continue;
       for (const t of [RRType.A, RRType.AAAA]) {
-        const a = node.rrsets.get(t);
+        const a = node.rrset(t);
         if (a && !exclude.includes(a)) out.push(a);
       }
     }
