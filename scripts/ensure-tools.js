@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// Checks that the external tools the tests need are installed (run by `npm test` via "pretest").
+//
+// Missing tools: as root, installs their Debian packages with apt-get and checks again;
+// otherwise prints what is missing and how to install it, and exits 1. Never skips silently.
+//
+//   node scripts/ensure-tools.js                  check (and install as root)
+//   node scripts/ensure-tools.js --list-packages  print the Debian packages, one a line (.ci/run)
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** Tool the tests run -> Debian (12) package that provides it. Add new tools here. */
+const TOOLS = [
+  { tool: 'dig', pkg: 'bind9-dnsutils' },
+  { tool: 'dnsperf', pkg: 'dnsperf' },
+  { tool: 'nft', pkg: 'nftables' },
+  { tool: 'ip', pkg: 'iproute2' },
+  { tool: 'tcpdump', pkg: 'tcpdump' },
+  // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
+  { tool: 'g++', pkg: 'g++' },
+  { tool: 'make', pkg: 'make' },
+  { tool: 'python3', pkg: 'python3' },
+];
+
+// sbin directories are often missing from a non-root PATH although the tools are installed there
+const EXTRA_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+const say = (msg) => console.log(`ensure-tools: ${msg}`);
+
+function isExecutable(file) {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Returns { onPath, path } for the first executable named `tool`, or null. */
+function locate(tool) {
+  const pathDirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  for (const dir of pathDirs) {
+    if (isExecutable(join(dir, tool))) return { onPath: true, path: join(dir, tool) };
+  }
+  for (const dir of EXTRA_DIRS) {
+    if (isExecutable(join(dir, tool))) return { onPath: false, path: join(dir, tool) };
+  }
+  return null;
+}
+
+function missingTools() {
+  const missing = [];
+  for (const entry of TOOLS) {
+    const found = locate(entry.tool);
+    if (found === null) missing.push(entry);
+    else if (!found.onPath) say(`note: ${entry.tool} found at ${found.path}, which is not on PATH`);
+  }
+  return missing;
+}
+
+function packagesOf(entries) {
+  return [...new Set(entries.map((e) => e.pkg))];
+}
+
+function describe(entries) {
+  return entries.map((e) => `${e.tool} (package ${e.pkg})`).join(', ');
+}
+
+function run(cmd, args, env) {
+  say(`running: ${[cmd, ...args].join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.error) {
+    say(`could not run ${cmd}: ${r.error.message}`);
+    return false;
+  }
+  if (r.status !== 0) {
+    say(`${cmd} exited with ${r.status ?? `signal ${r.signal}`}`);
+    return false;
+  }
+  return true;
+}
+
+function main() {
+  if (process.argv.includes('--list-packages')) {
+    console.log(packagesOf(TOOLS).join('\n'));
+    return 0;
+  }
+
+  let missing = missingTools();
+  if (missing.length === 0) {
+    say(`ok: ${TOOLS.map((e) => e.tool).join(', ')}`);
+    return 0;
+  }
+
+  const pkgs = packagesOf(missing);
+  const installCmd = `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${pkgs.join(' ')}`;
+  say(`missing: ${describe(missing)}`);
+
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot) {
+    say('not running as root, so not installing them. Install them with:');
+    console.log(`  sudo sh -c '${installCmd}'`);
+    return 1;
+  }
+  if (locate('apt-get') === null) {
+    say(`apt-get not found; install these packages (Debian names) with your package manager: ${pkgs.join(' ')}`);
+    return 1;
+  }
+
+  say(`running as root: installing ${pkgs.join(' ')}`);
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  const ok =
+    run('apt-get', ['update'], env) &&
+    run('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], env);
+  if (!ok) {
+    say(`installation failed; run by hand: ${installCmd}`);
+    return 1;
+  }
+
+  missing = missingTools();
+  if (missing.length > 0) {
+    say(`still missing after installing: ${describe(missing)}`);
+    return 1;
+  }
+  say(`installed; ok: ${TOOLS.map((e) => e.tool).join(', ')}`);
+  return 0;
+}
+
+process.exitCode = main();
