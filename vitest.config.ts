@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // lab and dig tests bind fixed resources; files run in parallel workers but each picks free ports
     pool: 'forks',
+    reporters: ['default', './test/reporters/summary-line.ts'],
   },
 });
