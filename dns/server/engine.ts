@@ -87,12 +87,10 @@ export class Engine {
     if (early >= 0) return this.emit(buf, errorReply(early), limit, out, outOff, q.edns);
 
     const hit = this.cache?.get(q.hash);
-    if (hit !== undefined && hit.qtype === q.qtype && sameName(buf, q.qnameOff, hit.qname)) {
-      const extra = optSize(q);
-      if (hit.bytes.length + extra <= limit) {
-        this.stats.fast++;
-        return this.patch(hit, buf, out, outOff);
-      }
+    const compiled = hit !== undefined && hit.qtype === q.qtype && sameName(buf, q.qnameOff, hit.qname);
+    if (compiled && hit.bytes.length + optSize(q) <= limit) {
+      this.stats.fast++;
+      return this.patch(hit, buf, out, outOff);
     }
     let reply: Reply;
     try {
@@ -103,7 +101,8 @@ export class Engine {
       this.onError(err, q);
       return this.emit(buf, errorReply(RCode.SERVFAIL), limit, out, outOff, q.edns);
     }
-    if (this.cache) this.compile(buf, reply);
+    // a compiled reply that was too big for this client stays; anything else is (re)compiled
+    if (this.cache && !compiled) this.compile(buf, reply);
     return this.emit(buf, reply, limit, out, outOff, q.edns);
   }
 
