@@ -1,0 +1,131 @@
+/**
+ * The GSLB model: validated pool and site configuration, the immutable health view that
+ * policies read, and the mutable context a policy fills without allocating.
+ */
+
+/** An IP prefix, e.g. 198.51.100.0/24. `bytes` holds the address left-aligned (16 bytes for both families). */
+export interface Prefix {
+  readonly family: 4 | 6;
+  readonly bytes: Uint8Array;
+  readonly length: number;
+  readonly text: string;
+}
+
+/** How a site's members are observed when no agent reports for it. */
+export interface ProbeConfig {
+  readonly type: 'tcp' | 'http';
+  readonly port: number;
+  /** http only */
+  readonly path: string;
+  readonly expect: readonly number[];
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
+/** A site: where one SLB agent (or gslb-dns's own probes) reports from. */
+export interface SiteConfig {
+  readonly name: string;
+  /** `env:NAME` or `file:/path`, resolved at load time; undefined only for probe-only sites */
+  readonly secret: Buffer | undefined;
+  readonly secretRef: string | undefined;
+  readonly subnets: readonly Prefix[];
+  readonly staleAfterMs: number;
+  /** consecutive observations needed to turn a member up / down (hysteresis) */
+  readonly rise: number;
+  readonly fall: number;
+  readonly probe: ProbeConfig | undefined;
+}
+
+export type PolicyName = 'weighted' | 'failover' | 'topology' | 'least-load' | 'hashed' | 'all';
+
+export type AllDown =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'first-tier' }
+  | { readonly kind: 'nodata' }
+  | { readonly kind: 'pool'; readonly pool: string };
+
+/** One pool member; `index` is its position in the pool's member list. */
+export interface MemberConfig {
+  readonly index: number;
+  readonly site: string;
+  /** canonical text (RFC 5952 for IPv6) */
+  readonly address: string;
+  readonly family: 4 | 6;
+  /** 4 or 16 bytes, the RDATA of its A/AAAA record */
+  readonly addressBytes: Uint8Array;
+  readonly weight: number;
+  readonly tier: number;
+}
+
+export interface PoolConfig {
+  readonly name: string;
+  /** the zone (canonical origin) whose names it answers */
+  readonly zone: string;
+  /** canonical owner names (absolute) answered from this pool */
+  readonly names: readonly string[];
+  readonly ttl: number;
+  readonly degradedTtl: number;
+  readonly policy: PolicyName;
+  readonly maxAnswers: number;
+  readonly allDown: AllDown;
+  readonly members: readonly MemberConfig[];
+}
+
+/** All GSLB configuration loaded from the `*.gslb.yaml` files of a zones directory. */
+export interface GslbConfig {
+  readonly sites: ReadonlyMap<string, SiteConfig>;
+  readonly pools: ReadonlyMap<string, PoolConfig>;
+  /** canonical owner name -> pool */
+  readonly byName: ReadonlyMap<string, PoolConfig>;
+}
+
+/** The effective health of one member, as policies see it. */
+export interface MemberHealth {
+  /** may receive traffic: reported up (after hysteresis), site fresh, not drained or forced down */
+  readonly up: boolean;
+  /** effective weight factor 0..100 (reported weight %, 0 when not up) */
+  readonly weightPct: number;
+  readonly connections: number;
+  readonly capacity: number;
+}
+
+/** Immutable health of one pool, aligned with `pool.members`. */
+export interface PoolHealth {
+  readonly members: readonly MemberHealth[];
+  /** some member is not up: answers use degradedTtl */
+  readonly degraded: boolean;
+}
+
+/**
+ * What a policy reads and writes for one query. A single object is reused for every query:
+ * policies must not keep references to it, and write their choice into `out`.
+ */
+export interface PolicyContext {
+  pool: PoolConfig;
+  health: PoolHealth;
+  /** the address family asked for (A -> 4, AAAA -> 6) */
+  family: 4 | 6;
+  /** client subnet: from ECS, else the source address with its full length; hasClient false over neither */
+  hasClient: boolean;
+  clientFamily: 4 | 6;
+  /** 16 bytes, left-aligned, bits beyond clientPrefix zero */
+  clientAddress: Uint8Array;
+  clientPrefix: number;
+  /** treat every member as up (allDown: all / first-tier) */
+  ignoreHealth: boolean;
+  /** only members of this tier count (allDown: first-tier), 0 for no restriction */
+  onlyTier: number;
+  /** written by the policy: the ECS scope prefix length this answer is valid for */
+  scope: number;
+  /** a number in [0, 1): Math.random in production, seeded in tests */
+  random: () => number;
+  /** per-query counter for rotation (policy `all`) */
+  sequence: number;
+}
+
+/**
+ * A selection policy: picks up to pool.maxAnswers members of ctx.family into `out` (member
+ * indices, in answer order) and returns how many; 0 when no member qualifies (the caller then
+ * applies allDown). Sets ctx.scope. Never allocates per call.
+ */
+export type Policy = (ctx: PolicyContext, out: Int32Array) => number;

@@ -1,0 +1,166 @@
+/**
+ * IP addresses and prefixes for GSLB: parsing (load time, may allocate) and containment
+ * (query time, allocation-free).
+ */
+import type { Prefix } from './model.js';
+
+/** A parsed IP address: `bytes` is 4 bytes for IPv4, 16 for IPv6; `canonical` is RFC 5952 text. */
+export interface ParsedAddress {
+  readonly family: 4 | 6;
+  readonly bytes: Uint8Array;
+  readonly canonical: string;
+}
+
+const DECIMAL_OCTET = /^(0|[1-9][0-9]{0,2})$/;
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+const PREFIX_LENGTH = /^(0|[1-9][0-9]{0,2})$/;
+
+/** The 4 bytes of a dotted-quad IPv4 address, or undefined when `text` is not one. */
+function parseIPv4(text: string): Uint8Array | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const part = parts[i]!;
+    // leading zeros are rejected because some parsers read them as octal
+    if (!DECIMAL_OCTET.test(part)) return undefined;
+    const v = Number(part);
+    if (v > 255) return undefined;
+    out[i] = v;
+  }
+  return out;
+}
+
+/** Appends the 16-bit groups of a `:`-separated run (a dotted quad allowed last) to `out`. */
+function ipv6Groups(text: string, allowV4Last: boolean, out: number[]): boolean {
+  if (text === '') return true;
+  const groups = text.split(':');
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i]!;
+    if (allowV4Last && i === groups.length - 1 && g.includes('.')) {
+      const v4 = parseIPv4(g);
+      if (v4 === undefined) return false;
+      out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+    } else {
+      if (!HEX_GROUP.test(g)) return false;
+      out.push(parseInt(g, 16));
+    }
+  }
+  return true;
+}
+
+/** The 16 bytes of an IPv6 address (embedded dotted quad allowed), or undefined when invalid. */
+function parseIPv6(text: string): Uint8Array | undefined {
+  // zone ids (fe80::1%eth0) name an interface, which has no meaning in a pool or site file
+  if (text.includes('%')) return undefined;
+  const groups: number[] = [];
+  const dbl = text.indexOf('::');
+  if (dbl < 0) {
+    if (!ipv6Groups(text, true, groups) || groups.length !== 8) return undefined;
+  } else {
+    if (text.indexOf('::', dbl + 1) >= 0) return undefined;
+    const head: number[] = [];
+    const tail: number[] = [];
+    if (!ipv6Groups(text.slice(0, dbl), false, head) || !ipv6Groups(text.slice(dbl + 2), true, tail)) return undefined;
+    // `::` stands for at least one zero group
+    if (head.length + tail.length > 7) return undefined;
+    groups.push(...head);
+    while (groups.length + tail.length < 8) groups.push(0);
+    groups.push(...tail);
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = groups[i]! >>> 8;
+    out[2 * i + 1] = groups[i]! & 0xff;
+  }
+  return out;
+}
+
+function formatIPv4(b: Uint8Array): string {
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+}
+
+/** RFC 5952 text; IPv4-mapped addresses use the dotted quad (RFC 5952 §5), as zone files do. */
+function formatIPv6(b: Uint8Array): string {
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
+  // RFC 5952 §4.2: compress the longest run (>= 2) of zero groups, the first one on a tie
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (from: number, to: number): string => g.slice(from, to).map((v) => v.toString(16)).join(':');
+  if (bestAt < 0) return hex(0, 8);
+  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
+}
+
+/** Parses an IPv4 or IPv6 address; throws an Error naming the text when it is not one. */
+export function parseAddress(text: string): ParsedAddress {
+  if (text.includes(':')) {
+    const bytes = parseIPv6(text);
+    if (bytes === undefined) throw new Error(`invalid IPv6 address "${text}"`);
+    return { family: 6, bytes, canonical: formatIPv6(bytes) };
+  }
+  const bytes = parseIPv4(text);
+  if (bytes === undefined) throw new Error(`invalid IPv4 address "${text}" (expected a.b.c.d)`);
+  return { family: 4, bytes, canonical: formatIPv4(bytes) };
+}
+
+/**
+ * Parses `address/length` or a bare address (a host prefix of full length); throws an Error
+ * naming the text when malformed. Host bits set beyond the prefix length are accepted and
+ * cleared (10.1.2.3/8 becomes 10.0.0.0/8), so `bytes` and `text` are always the network.
+ */
+export function parsePrefix(text: string): Prefix {
+  const slash = text.indexOf('/');
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  let addr: ParsedAddress;
+  try {
+    addr = parseAddress(addrText);
+  } catch (e) {
+    throw new Error(`invalid prefix "${text}": ${(e as Error).message}`);
+  }
+  const max = addr.family === 4 ? 32 : 128;
+  let length = max;
+  if (slash >= 0) {
+    const lenText = text.slice(slash + 1);
+    if (!PREFIX_LENGTH.test(lenText) || Number(lenText) > max) {
+      throw new Error(`invalid prefix "${text}": length must be an integer 0..${max}`);
+    }
+    length = Number(lenText);
+  }
+  const bytes = new Uint8Array(16);
+  bytes.set(addr.bytes);
+  const full = length >>> 3;
+  const rem = length & 7;
+  if (rem !== 0) bytes[full] = bytes[full]! & (0xff << (8 - rem));
+  bytes.fill(0, rem !== 0 ? full + 1 : full);
+  const network = bytes.subarray(0, addr.family === 4 ? 4 : 16);
+  const canonical = addr.family === 4 ? formatIPv4(network) : formatIPv6(network);
+  return { family: addr.family, bytes, length, text: `${canonical}/${length}` };
+}
+
+/**
+ * True when prefix `p` contains the subnet `addr16`/`len` of `family` (16 bytes, left-aligned):
+ * the subnet is at least as long as `p` and agrees with it on `p.length` bits. Allocation-free.
+ */
+export function prefixContains(p: Prefix, family: 4 | 6, addr16: Uint8Array, len: number): boolean {
+  if (p.family !== family || len < p.length) return false;
+  const pb = p.bytes;
+  const full = p.length >>> 3;
+  for (let i = 0; i < full; i++) {
+    if (pb[i] !== addr16[i]) return false;
+  }
+  const rem = p.length & 7;
+  if (rem === 0) return true;
+  const mask = (0xff << (8 - rem)) & 0xff;
+  return ((pb[full]! ^ addr16[full]!) & mask) === 0;
+}
