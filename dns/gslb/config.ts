@@ -1,0 +1,755 @@
+/**
+ * GSLB pool definitions: `zones/<zone>.gslb.yaml` -> the validated model of model.ts, with every
+ * reference (site, allDown pool, secret, zone name) resolved at load time (ARCHITECTURE
+ * principle 3). Errors name the file, the line where known, and the path: `f.yaml:12: pools.web.members[1].address: ...`.
+ *
+ * The contract's keys (fixed; extend, don't rename):
+ *   sites.<site>:  secret (env:NAME | file:/path), subnets [prefix], staleAfter (duration)
+ *   pools.<pool>:  names, ttl, degradedTtl, policy, maxAnswers, allDown,
+ *                  members [{ site, address, weight, tier }]
+ *
+ * Extensions of the contract:
+ *   sites.<site>.rise / fall   integers >= 1: consecutive observations to turn a member up / down.
+ *                              Default 1/1 for agent-reported sites (the agent debounces its own
+ *                              checks already; debouncing twice only delays failover), 2/2 for
+ *                              probed sites (our probe is the only debouncer there).
+ *   sites.<site>.probe         { type: tcp | http, port, path (http, default "/"), expect (http,
+ *                              default [200]), interval (default 5s), timeout (default 2s, or the
+ *                              interval when shorter; never above the interval) } for a
+ *                              site without an agent; such a site needs no `secret`. For tcp,
+ *                              ProbeConfig.path is "" and expect is [].
+ *
+ * Defaults: staleAfter 3s; pool ttl 20, degradedTtl min(ttl, 5), policy weighted, maxAnswers 1,
+ * allDown all, names []; member weight 1, tier 1. Durations: `500ms`, `3s`, `1m`, `1h`, decimals
+ * allowed (`1.5s`), or a plain number of seconds; they must be above 0.
+ *
+ * Choices beyond the contract, each because a silent mistake would be worse than a load error:
+ *   - site and pool names are 1-63 letters, digits, `-` or `_` (they appear in reports, in
+ *     `pool:<name>` and in error paths);
+ *   - `file:` secrets are read relative to the YAML file's directory when not absolute;
+ *   - subnets are `address/length` with no host bits set; a subnet listed twice is an error;
+ *   - degradedTtl may not exceed ttl; a probe's timeout may not exceed its interval;
+ *   - names may not be wildcards (`*`) and may not repeat within or across pools;
+ *   - member sites and `pool:<name>` resolve within the same file (each file lists the sites it
+ *     uses; mergeGslbConfigs requires a site defined in several files to be defined identically).
+ */
+import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import path from 'node:path';
+import { Type } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ValueErrorType } from '@sinclair/typebox/errors';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
+import type {
+  AllDown,
+  GslbConfig,
+  MemberConfig,
+  PolicyName,
+  PoolConfig,
+  Prefix,
+  ProbeConfig,
+  SiteConfig,
+} from './model.js';
+
+// ---------------------------------------------------------------------------------------------
+// Schema: the shape of one file. Values that need parsing (durations, addresses, allDown,
+// secrets) are strings here and are checked in code below, with their own wording.
+
+const DURATION_TEXT = 'a duration such as 500ms, 3s or 1m (or a number of seconds)';
+const Duration = Type.Union([Type.String(), Type.Number()], { description: DURATION_TEXT });
+
+const POLICIES = ['weighted', 'failover', 'topology', 'least-load', 'hashed', 'all'] as const satisfies readonly PolicyName[];
+const MAX_TTL = 2147483647;
+
+const ProbeSchema = Type.Object({
+  type: Type.Union([Type.Literal('tcp'), Type.Literal('http')]),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  path: Type.Optional(Type.String()),
+  expect: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }))),
+  interval: Type.Optional(Duration),
+  timeout: Type.Optional(Duration),
+}, { additionalProperties: false });
+
+const SiteSchema = Type.Object({
+  secret: Type.Optional(Type.String()),
+  subnets: Type.Optional(Type.Array(Type.String())),
+  staleAfter: Type.Optional(Duration),
+  rise: Type.Optional(Type.Integer({ minimum: 1 })),
+  fall: Type.Optional(Type.Integer({ minimum: 1 })),
+  probe: Type.Optional(ProbeSchema),
+}, { additionalProperties: false });
+
+const MemberSchema = Type.Object({
+  site: Type.String(),
+  address: Type.String(),
+  weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  tier: Type.Optional(Type.Integer({ minimum: 1 })),
+}, { additionalProperties: false });
+
+const PoolSchema = Type.Object({
+  names: Type.Optional(Type.Array(Type.String())),
+  ttl: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TTL })),
+  degradedTtl: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TTL })),
+  policy: Type.Optional(Type.Union(POLICIES.map((p) => Type.Literal(p)))),
+  maxAnswers: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  allDown: Type.Optional(Type.String()),
+  members: Type.Array(MemberSchema),
+}, { additionalProperties: false });
+
+/** The schema of one `<zone>.gslb.yaml` file (structure and ranges; references are checked by parseGslbYaml). */
+export const GslbFileSchema = Type.Object({
+  sites: Type.Optional(Type.Record(Type.String(), SiteSchema)),
+  pools: Type.Optional(Type.Record(Type.String(), PoolSchema)),
+}, { additionalProperties: false });
+
+/** One `<zone>.gslb.yaml` file as written, after the schema accepted it. */
+export type GslbFileInput = Static<typeof GslbFileSchema>;
+
+const checkFile = TypeCompiler.Compile(GslbFileSchema);
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** A configuration error at one path of one file: `file:line: path: reason` (or `file: path: reason`). */
+export class GslbConfigError extends Error {
+  constructor(readonly file: string, readonly path: string, readonly reason: string, readonly line?: number) {
+    const where = line !== undefined && line > 0 ? `${file}:${line}` : file;
+    super(path === '' ? `${where}: ${reason}` : `${where}: ${path}: ${reason}`);
+    this.name = 'GslbConfigError';
+  }
+}
+
+/** One or more GSLB configuration errors; `message` has one error per line. */
+export class GslbLoadError extends Error {
+  constructor(readonly errors: readonly GslbConfigError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+    this.name = 'GslbLoadError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result of one file
+
+/** The sites and pools of one file, validated and resolved, before merging with other files. */
+export interface GslbFileConfig {
+  readonly file: string;
+  /** canonical origin of the zone the file belongs to */
+  readonly zone: string;
+  readonly sites: ReadonlyMap<string, SiteConfig>;
+  readonly pools: ReadonlyMap<string, PoolConfig>;
+  /** 1-based line of a path such as `pools.web.names[0]` in the file, for errors found later */
+  readonly lineOf: (path: string) => number | undefined;
+}
+
+type Seg = string | number;
+
+const NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
+
+/** `pools.web.members[1].address`; keys that would be ambiguous in that form are quoted. */
+function formatPath(segs: readonly Seg[]): string {
+  let s = '';
+  for (const seg of segs) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    else if (NAME_RE.test(seg)) s += s === '' ? seg : `.${seg}`;
+    else s += `[${JSON.stringify(seg)}]`;
+  }
+  return s;
+}
+
+function parsePathText(p: string): Seg[] {
+  const segs: Seg[] = [];
+  for (const m of p.matchAll(/\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]|([^.[\]]+)/g)) {
+    if (m[1] !== undefined) segs.push(Number(m[1]));
+    else if (m[2] !== undefined) segs.push(JSON.parse(`"${m[2]}"`) as string);
+    else if (m[3] !== undefined) segs.push(m[3]);
+  }
+  return segs;
+}
+
+/**
+ * Line of the deepest node along `segs` that exists: for a mapping entry the line of its key, for
+ * a list item the item's line (so a missing key points at its parent, an unknown key at itself).
+ */
+function lineAt(doc: Document, lc: LineCounter, segs: readonly Seg[]): number | undefined {
+  let node: unknown = doc.contents;
+  let offset: number | undefined = doc.contents?.range?.[0];
+  for (const seg of segs) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+      if (!pair) break;
+      if (isScalar(pair.key) && pair.key.range) offset = pair.key.range[0];
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (item === undefined) break;
+      if ((isScalar(item) || isMap(item) || isSeq(item) || isAlias(item)) && item.range) offset = item.range[0];
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return offset === undefined ? undefined : lc.linePos(offset).line;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema errors in our words
+
+function describe(schema: TSchema): string {
+  const s = schema as Record<string, unknown>;
+  if (typeof s['description'] === 'string') return s['description'];
+  const anyOf = s['anyOf'];
+  if (Array.isArray(anyOf) && anyOf.every((x) => x && typeof x === 'object' && 'const' in x)) {
+    return `one of ${anyOf.map((x) => String((x as { const: unknown }).const)).join(' | ')}`;
+  }
+  const min = typeof s['minimum'] === 'number' ? s['minimum'] : undefined;
+  const max = typeof s['maximum'] === 'number' ? s['maximum'] : undefined;
+  const range = min !== undefined && max !== undefined ? ` from ${min} to ${max}`
+    : min !== undefined ? ` >= ${min}` : max !== undefined ? ` <= ${max}` : '';
+  switch (s['type']) {
+    case 'integer': return `an integer${range}`;
+    case 'number': return `a number${range}`;
+    case 'string': return 'a string';
+    case 'boolean': return 'true or false';
+    case 'array': return 'a list';
+    case 'object': return 'a mapping';
+    default: return 'a valid value';
+  }
+}
+
+function show(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data';
+  if (typeof v === 'object') return 'a mapping';
+  // JSON has no Infinity or NaN (YAML's .inf, .nan)
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  return JSON.stringify(v);
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j]!;
+      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length]!;
+}
+
+function unknownKey(key: string, objectSchema: TSchema): string {
+  const props = (objectSchema as { properties?: Record<string, unknown> }).properties ?? {};
+  let best: string | undefined;
+  let bestD = 3;
+  const lower = key.toLowerCase();
+  for (const k of Object.keys(props)) {
+    // a typo, or a shortened key ("stale" for "staleAfter")
+    const d = lower.length >= 3 && k.toLowerCase().startsWith(lower) ? 1 : editDistance(lower, k.toLowerCase());
+    if (d < bestD) { best = k; bestD = d; }
+  }
+  return best === undefined ? `unknown key "${key}"` : `unknown key "${key}" (did you mean "${best}"?)`;
+}
+
+/** JSON pointer -> segments, with list indices as numbers (looked up in the value itself). */
+function pointerSegs(pointer: string, root: unknown): Seg[] {
+  const segs: Seg[] = [];
+  let cur: unknown = root;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      const i = Number(key);
+      segs.push(i);
+      cur = cur[i];
+    } else {
+      segs.push(key);
+      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[key] : undefined;
+    }
+  }
+  return segs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses and prefixes (private on purpose: this file must not depend on prefix.ts)
+
+interface Ip {
+  readonly family: 4 | 6;
+  /** 4 or 16 bytes */
+  readonly bytes: Uint8Array;
+  readonly text: string;
+}
+
+function parseIp(text: string): Ip | undefined {
+  if (isIPv4(text)) {
+    const bytes = Uint8Array.from(text.split('.').map(Number));
+    return { family: 4, bytes, text: formatIpv4(bytes, 0) };
+  }
+  // zone ids (fe80::1%eth0) name an interface of this host; they mean nothing in an answer
+  if (text.includes('%') || !isIPv6(text)) return undefined;
+  const bytes = new Uint8Array(16);
+  let s = text.toLowerCase();
+  const lastColon = s.lastIndexOf(':');
+  const tail = s.slice(lastColon + 1);
+  let v4: number[] | undefined;
+  if (tail.includes('.')) {
+    v4 = tail.split('.').map(Number);
+    s = s.slice(0, lastColon + 1) + '0:0';
+  }
+  const [headText, tailText] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
+  const head = headText === '' ? [] : headText.split(':');
+  const rest = tailText === undefined || tailText === '' ? [] : tailText.split(':');
+  const groups = tailText === undefined ? head : [...head, ...new Array<string>(8 - head.length - rest.length).fill('0'), ...rest];
+  if (groups.length !== 8) return undefined;
+  groups.forEach((g, i) => {
+    const v = parseInt(g, 16);
+    bytes[i * 2] = v >> 8;
+    bytes[i * 2 + 1] = v & 0xff;
+  });
+  if (v4) bytes.set(v4, 12);
+  return { family: 6, bytes, text: formatIpv6(bytes) };
+}
+
+function formatIpv4(b: Uint8Array, off: number): string {
+  return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+}
+
+/** RFC 5952: lowercase, no leading zeros, the longest (first on a tie) run of >= 2 zero groups as `::`. */
+function formatIpv6(b: Uint8Array): string {
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
+  // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${formatIpv4(b, 12)}`;
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
+  if (bestStart < 0) return hex(g);
+  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+}
+
+/** A Prefix, or the reason the text is not one. */
+function parsePrefixText(text: string): Prefix | string {
+  const slash = text.indexOf('/');
+  if (slash < 0) return `expected a subnet as address/length, got ${JSON.stringify(text)}`;
+  const ip = parseIp(text.slice(0, slash));
+  if (!ip) return `not an IPv4 or IPv6 address: ${JSON.stringify(text.slice(0, slash))}`;
+  const lenText = text.slice(slash + 1);
+  const max = ip.family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) {
+    return `prefix length must be 0 to ${max}, got ${JSON.stringify(lenText)}`;
+  }
+  const length = Number(lenText);
+  const bytes = new Uint8Array(16);
+  bytes.set(ip.bytes);
+  const masked = new Uint8Array(16);
+  for (let bit = 0; bit < length; bit++) masked[bit >> 3] = masked[bit >> 3]! | (bytes[bit >> 3]! & (0x80 >> (bit & 7)));
+  if (masked.some((x, i) => x !== bytes[i])) {
+    const net = ip.family === 4 ? formatIpv4(masked, 0) : formatIpv6(masked);
+    return `host bits set in ${text} (did you mean ${net}/${length}?)`;
+  }
+  return { family: ip.family, bytes, length, text: `${ip.text}/${length}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations, secrets, names
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds, or undefined when not a duration; 0 and below are returned as is for the caller to word. */
+function parseDuration(v: string | number): number | undefined {
+  let ms: number;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) return undefined;
+    ms = Math.round(v * 1000);
+  } else {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
+    if (!m) return undefined;
+    ms = Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
+  }
+  // timers take at most a signed 32-bit millisecond count
+  return ms > MAX_TTL ? undefined : ms;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parser
+
+/**
+ * Parses and validates one `<zone>.gslb.yaml` (zone: its canonical origin), resolving secrets from
+ * `env` and the file system. Throws GslbLoadError listing every error found in the file.
+ */
+export function parseGslbYaml(text: string, file: string, zone: string, env: NodeJS.ProcessEnv = process.env): GslbFileConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const errors: GslbConfigError[] = [];
+  const fail = (segs: readonly Seg[], reason: string): void => {
+    errors.push(new GslbConfigError(file, formatPath(segs), reason, lineAt(doc, lc, segs)));
+  };
+  if (doc.errors.length > 0) {
+    throw new GslbLoadError(doc.errors.map((e) =>
+      new GslbConfigError(file, '', `invalid YAML: ${e.message}`, lc.linePos(e.pos[0]).line)));
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    throw new GslbLoadError([new GslbConfigError(file, '', `invalid YAML: ${(err as Error).message}`)]);
+  }
+
+  if (!checkFile.Check(raw)) {
+    const seen = new Set<string>();
+    for (const e of checkFile.Errors(raw)) {
+      const segs = pointerSegs(e.path, raw);
+      let at = segs;
+      let reason: string;
+      if (e.type === ValueErrorType.ObjectAdditionalProperties) {
+        at = segs.slice(0, -1);
+        reason = unknownKey(String(segs[segs.length - 1]), e.schema);
+      } else if (e.type === ValueErrorType.ObjectRequiredProperty) {
+        at = segs.slice(0, -1);
+        reason = `missing key "${String(segs[segs.length - 1])}"`;
+      } else {
+        reason = `expected ${describe(e.schema)}, got ${show(e.value)}`;
+      }
+      // TypeBox may say several things about one value (required, then wrong type): keep the first
+      const key = formatPath(segs);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      errors.push(new GslbConfigError(file, formatPath(at), reason, lineAt(doc, lc, segs)));
+    }
+    errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new GslbLoadError(errors);
+  }
+  const input = raw;
+
+  const duration = (segs: readonly Seg[], v: string | number | undefined, dflt: number): number => {
+    if (v === undefined) return dflt;
+    const ms = parseDuration(v);
+    if (ms === undefined) fail(segs, `expected ${DURATION_TEXT}, got ${show(v)}`);
+    else if (ms <= 0) fail(segs, `must be above 0, got ${show(v)}`);
+    return ms ?? dflt;
+  };
+
+  // ---- sites
+  const sites = new Map<string, SiteConfig>();
+  const rawSites = input.sites ?? {};
+  for (const [name, s] of Object.entries(rawSites)) {
+    const at: Seg[] = ['sites', name];
+    if (!NAME_RE.test(name)) fail(at, `site name must be 1-63 letters, digits, "-" or "_", got ${JSON.stringify(name)}`);
+
+    let probe: ProbeConfig | undefined;
+    if (s.probe) {
+      const p = s.probe;
+      const pAt = [...at, 'probe'];
+      if (p.type === 'tcp') {
+        if (p.path !== undefined) fail([...pAt, 'path'], 'only for type http');
+        if (p.expect !== undefined) fail([...pAt, 'expect'], 'only for type http');
+      }
+      if (p.path !== undefined && !p.path.startsWith('/')) fail([...pAt, 'path'], `must start with "/", got ${show(p.path)}`);
+      if (p.expect !== undefined && p.expect.length === 0) fail([...pAt, 'expect'], 'needs at least one status code');
+      const intervalMs = duration([...pAt, 'interval'], p.interval, 5000);
+      const timeoutMs = duration([...pAt, 'timeout'], p.timeout, Math.min(2000, intervalMs));
+      if (timeoutMs > intervalMs) fail([...pAt, 'timeout'], `must not exceed the interval (${intervalMs}ms)`);
+      probe = {
+        type: p.type,
+        port: p.port,
+        path: p.type === 'http' ? p.path ?? '/' : '',
+        expect: p.type === 'http' ? p.expect ?? [200] : [],
+        intervalMs,
+        timeoutMs,
+      };
+    }
+
+    let secret: Buffer | undefined;
+    if (s.secret === undefined) {
+      if (!probe) fail(at, 'missing key "secret" (env:NAME or file:/path; only a site with a probe needs none)');
+    } else {
+      secret = resolveSecret(s.secret, file, env, (reason) => fail([...at, 'secret'], reason));
+    }
+
+    const subnets: Prefix[] = [];
+    (s.subnets ?? []).forEach((text, i) => {
+      const p = parsePrefixText(text);
+      if (typeof p === 'string') return fail([...at, 'subnets', i], p);
+      const dup = subnets.findIndex((q) => q.text === p.text);
+      if (dup >= 0) return fail([...at, 'subnets', i], `${p.text} is listed twice (also subnets[${dup}])`);
+      subnets.push(p);
+    });
+
+    sites.set(name, {
+      name,
+      secret,
+      secretRef: s.secret,
+      subnets,
+      staleAfterMs: duration([...at, 'staleAfter'], s.staleAfter, 3000),
+      rise: s.rise ?? (probe ? 2 : 1),
+      fall: s.fall ?? (probe ? 2 : 1),
+      probe,
+    });
+  }
+
+  // ---- pools
+  const pools = new Map<string, PoolConfig>();
+  const rawPools = input.pools ?? {};
+  const poolNames = new Set(Object.keys(rawPools));
+  const nameOwner = new Map<string, { pool: string; index: number }>();
+  const allDownRef = new Map<string, string>();
+  for (const [name, p] of Object.entries(rawPools)) {
+    const at: Seg[] = ['pools', name];
+    if (!NAME_RE.test(name)) fail(at, `pool name must be 1-63 letters, digits, "-" or "_", got ${JSON.stringify(name)}`);
+
+    const ttl = p.ttl ?? 20;
+    const degradedTtl = p.degradedTtl ?? Math.min(ttl, 5);
+    if (degradedTtl > ttl) fail([...at, 'degradedTtl'], `must not exceed ttl (${ttl}), got ${degradedTtl}`);
+
+    let allDown: AllDown = { kind: 'all' };
+    if (p.allDown !== undefined) {
+      const v = p.allDown;
+      if (v === 'all' || v === 'first-tier' || v === 'nodata') {
+        allDown = { kind: v };
+      } else if (v.startsWith('pool:')) {
+        const target = v.slice(5);
+        if (target === name) fail([...at, 'allDown'], 'a pool cannot be its own allDown pool');
+        else if (!poolNames.has(target)) fail([...at, 'allDown'], `unknown pool "${target}"`);
+        else allDownRef.set(name, target);
+        allDown = { kind: 'pool', pool: target };
+      } else {
+        fail([...at, 'allDown'], `expected all | first-tier | nodata | pool:<name>, got ${show(v)}`);
+      }
+    }
+
+    const names: string[] = [];
+    (p.names ?? []).forEach((n, i) => {
+      const nAt = [...at, 'names', i];
+      const owner = ownerName(n, zone);
+      if (owner.error !== undefined) return fail(nAt, owner.error);
+      const prev = nameOwner.get(owner.name);
+      if (prev) {
+        return fail(nAt, prev.pool === name
+          ? `${owner.name} is listed twice (also names[${prev.index}])`
+          : `${owner.name} is also answered by pool ${prev.pool}`);
+      }
+      nameOwner.set(owner.name, { pool: name, index: i });
+      names.push(owner.name);
+    });
+
+    const members: MemberConfig[] = [];
+    if (p.members.length === 0) fail([...at, 'members'], 'a pool needs at least one member');
+    p.members.forEach((m, i) => {
+      const mAt = [...at, 'members', i];
+      let ok = true;
+      if (!Object.hasOwn(rawSites, m.site)) {
+        const known = Object.keys(rawSites);
+        fail([...mAt, 'site'], `unknown site "${m.site}" (${known.length ? `sites: ${known.join(', ')}` : 'no sites are defined'})`);
+        ok = false;
+      }
+      const ip = parseIp(m.address);
+      if (!ip) {
+        fail([...mAt, 'address'], `not an IPv4 or IPv6 address: ${show(m.address)}`);
+        return;
+      }
+      const dup = members.find((x) => x.site === m.site && x.address === ip.text);
+      if (dup) {
+        fail(mAt, `duplicate member: site ${m.site} address ${ip.text} is also members[${dup.index}]`);
+        return;
+      }
+      if (!ok) return;
+      members.push({
+        index: i,
+        site: m.site,
+        address: ip.text,
+        family: ip.family,
+        addressBytes: ip.bytes,
+        weight: m.weight ?? 1,
+        tier: m.tier ?? 1,
+      });
+    });
+
+    pools.set(name, {
+      name,
+      zone,
+      names,
+      ttl,
+      degradedTtl,
+      policy: p.policy ?? 'weighted',
+      maxAnswers: p.maxAnswers ?? 1,
+      allDown,
+      members,
+    });
+  }
+
+  // ---- allDown chains must end: report each loop once, at its first pool in file order
+  const order = [...poolNames];
+  const inLoop = new Set<string>();
+  for (const start of order) {
+    const chain = [start];
+    for (let cur = allDownRef.get(start); cur !== undefined; cur = allDownRef.get(cur)) {
+      const at = chain.indexOf(cur);
+      if (at < 0) { chain.push(cur); continue; }
+      const loop = chain.slice(at);
+      if (!loop.some((x) => inLoop.has(x))) {
+        const first = loop.reduce((a, b) => (order.indexOf(a) <= order.indexOf(b) ? a : b));
+        const k = loop.indexOf(first);
+        const shown = [...loop.slice(k), ...loop.slice(0, k), first];
+        fail(['pools', first, 'allDown'], `allDown pools form a loop: ${shown.join(' -> ')}`);
+        loop.forEach((x) => inLoop.add(x));
+      }
+      break;
+    }
+  }
+
+  if (errors.length) {
+    // found site by site, pool by pool; read in file order
+    errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new GslbLoadError(errors);
+  }
+  return { file, zone, sites, pools, lineOf: (p: string) => lineAt(doc, lc, parsePathText(p)) };
+}
+
+function resolveSecret(ref: string, file: string, env: NodeJS.ProcessEnv, fail: (reason: string) => void): Buffer | undefined {
+  if (ref.startsWith('env:')) {
+    const name = ref.slice(4);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      fail(`expected env:NAME with NAME an environment variable name, got ${JSON.stringify(ref)}`);
+      return undefined;
+    }
+    const v = env[name];
+    if (v === undefined) fail(`environment variable ${name} is not set`);
+    else if (v === '') fail(`environment variable ${name} is empty`);
+    else return Buffer.from(v, 'utf8');
+    return undefined;
+  }
+  if (ref.startsWith('file:')) {
+    const p = ref.slice(5);
+    if (p === '') {
+      fail('expected file:/path');
+      return undefined;
+    }
+    const full = path.resolve(path.dirname(file), p);
+    let data: Buffer;
+    try {
+      data = readFileSync(full);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      fail(`cannot read secret file ${full}: ${e.code ?? e.message}`);
+      return undefined;
+    }
+    // editors and `echo x > file` add a newline that is not part of the secret
+    let end = data.length;
+    if (end > 0 && data[end - 1] === 0x0a) end--;
+    if (end > 0 && data[end - 1] === 0x0d) end--;
+    if (end === 0) {
+      fail(`secret file ${full} is empty`);
+      return undefined;
+    }
+    return data.subarray(0, end);
+  }
+  fail('secrets are never inline: use env:NAME or file:/path');
+  return undefined;
+}
+
+/** Ends with a label separator, not with an escaped dot (`a\\.` is relative). */
+function isAbsolute(n: string): boolean {
+  if (!n.endsWith('.')) return false;
+  let bs = 0;
+  for (let i = n.length - 2; i >= 0 && n[i] === '\\'; i--) bs++;
+  return bs % 2 === 0;
+}
+
+/** Canonical owner name of a `names:` entry, or why it is not one. */
+function ownerName(n: string, zone: string): { name: string; error?: undefined } | { name?: undefined; error: string } {
+  if (n === '@') return { name: zone };
+  if (n === '' || /\s/.test(n)) return { error: `not a domain name: ${JSON.stringify(n)}` };
+  let name: string;
+  try {
+    name = canonicalName(isAbsolute(n) ? n : zone === '.' ? `${n}.` : `${n}.${zone}`);
+    if (labelsOf(name).some((l) => l.length === 1 && l[0] === 0x2a)) {
+      return { error: `${name}: wildcard names cannot be GSLB names` };
+    }
+  } catch (err) {
+    return { error: `not a domain name: ${(err as Error).message}` };
+  }
+  if (!isInZone(name, zone)) return { error: `${name} is outside the zone ${zone}` };
+  return { name };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merging files
+
+function siteDifferences(a: SiteConfig, b: SiteConfig): string[] {
+  const diff: string[] = [];
+  if (a.secretRef !== b.secretRef) diff.push('secret');
+  if (a.subnets.map((p) => p.text).join(',') !== b.subnets.map((p) => p.text).join(',')) diff.push('subnets');
+  if (a.staleAfterMs !== b.staleAfterMs) diff.push('staleAfter');
+  if (a.rise !== b.rise) diff.push('rise');
+  if (a.fall !== b.fall) diff.push('fall');
+  if (JSON.stringify(a.probe) !== JSON.stringify(b.probe)) diff.push('probe');
+  return diff;
+}
+
+/**
+ * Combines the files of a zones directory: a site may appear in several files only if defined
+ * identically; pool names, GSLB names and site subnets are unique. Throws GslbLoadError.
+ */
+export function mergeGslbConfigs(files: readonly GslbFileConfig[]): GslbConfig {
+  const errors: GslbConfigError[] = [];
+  const fail = (f: GslbFileConfig, p: string, reason: string): void => {
+    errors.push(new GslbConfigError(f.file, p, reason, f.lineOf(p)));
+  };
+  const sites = new Map<string, SiteConfig>();
+  const siteFile = new Map<string, GslbFileConfig>();
+  const subnetOwner = new Map<string, { site: string; index: number }>();
+  const pools = new Map<string, PoolConfig>();
+  const poolFile = new Map<string, GslbFileConfig>();
+  const byName = new Map<string, PoolConfig>();
+
+  for (const f of files) {
+    for (const s of f.sites.values()) {
+      const prev = sites.get(s.name);
+      if (prev) {
+        const diff = siteDifferences(prev, s);
+        if (diff.length) {
+          fail(f, `sites.${s.name}`, `site ${s.name} is defined differently in ${siteFile.get(s.name)!.file} (${diff.join(', ')} differ)`);
+        }
+        continue;
+      }
+      s.subnets.forEach((p, i) => {
+        const owner = subnetOwner.get(p.text);
+        // topology needs one site per subnet; the same subnet in two sites makes the answer a coin toss
+        if (owner) fail(f, `sites.${s.name}.subnets[${i}]`, `${p.text} is also a subnet of site ${owner.site}`);
+        else subnetOwner.set(p.text, { site: s.name, index: i });
+      });
+      sites.set(s.name, s);
+      siteFile.set(s.name, f);
+    }
+  }
+  for (const f of files) {
+    for (const p of f.pools.values()) {
+      const prev = poolFile.get(p.name);
+      if (prev) {
+        fail(f, `pools.${p.name}`, `pool ${p.name} is also defined in ${prev.file}`);
+        continue;
+      }
+      pools.set(p.name, p);
+      poolFile.set(p.name, f);
+      p.names.forEach((n, i) => {
+        const other = byName.get(n);
+        if (other) fail(f, `pools.${p.name}.names[${i}]`, `${n} is also answered by pool ${other.name} (${poolFile.get(other.name)!.file})`);
+        else byName.set(n, p);
+      });
+    }
+  }
+  if (errors.length) throw new GslbLoadError(errors);
+  return { sites, pools, byName };
+}
