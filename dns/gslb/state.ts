@@ -1,0 +1,394 @@
+/**
+ * The health state machine of gslb-dns: one place where reports, probe results, staleness and
+ * operator overrides become the immutable HealthView that policies read (gdnsd's model:
+ * monitors feed a state table, resolvers read a snapshot swapped atomically).
+ *
+ * Member state, per (site, address), from observations (a report entry or a probe result):
+ *
+ *   | state   | observation   | streak reaches | next    |
+ *   |---------|---------------|----------------|---------|
+ *   | unknown | up            | rise           | up      |
+ *   | unknown | down          | fall           | down    |
+ *   | down    | up            | rise           | up      |
+ *   | up      | down          | fall           | down    |
+ *   | any     | drain         | (at once)      | drain   |
+ *   | drain   | up / down     | rise / fall    | up/down |
+ *
+ * A member serves only when it is up, its site is fresh (a valid report within staleAfter, or a
+ * probe-only site), and no operator override (drain, force-down) holds it or its site. Until the
+ * first observation a member is unknown and does not serve: the pool answers per allDown.
+ */
+import type { GslbConfig, MemberHealth, PoolConfig, PoolHealth } from './model.js';
+import type { Report } from '../../shared/protocol/report.js';
+
+export type MemberStatus = 'unknown' | 'up' | 'down' | 'drain';
+export type OverrideAction = 'drain' | 'force-down';
+export type AdminAction = 'drain' | 'undrain' | 'force-down' | 'release';
+
+/** An operator override target: a whole site, or one member of it. */
+export interface OverrideTarget {
+  readonly site: string;
+  readonly address?: string;
+}
+
+/** Everything policies need, immutable; `epoch` changes whenever any answer could change. */
+export interface HealthView {
+  readonly epoch: number;
+  readonly pools: ReadonlyMap<string, PoolHealth>;
+}
+
+/** One line of the recent-events ring. */
+export interface HealthEvent {
+  readonly at: string;
+  readonly type: string;
+  readonly site: string;
+  readonly address?: string;
+  readonly detail: string;
+}
+
+export type ReportOutcome =
+  | { readonly ok: true; readonly changed: boolean }
+  | { readonly ok: false; readonly status: number; readonly reason: string };
+
+interface MemberRuntime {
+  readonly site: string;
+  readonly address: string;
+  status: MemberStatus;
+  upStreak: number;
+  downStreak: number;
+  weightPct: number;
+  connections: number;
+  capacity: number;
+  healthy: number;
+  total: number;
+  lastObservedAt: number;
+}
+
+interface SiteRuntime {
+  lastValidAt: number;
+  stale: boolean;
+  readonly lastSeq: Map<string, number>;
+  readonly probed: boolean;
+}
+
+const EVENTS_KEPT = 200;
+
+function memberKey(site: string, address: string): string {
+  return `${site}|${address}`;
+}
+
+function overrideKey(t: OverrideTarget): string {
+  return t.address === undefined ? `site:${t.site}` : `member:${t.site}|${t.address}`;
+}
+
+/** The GSLB health store; see the table above. `now` is injectable for tests. */
+export class GslbState {
+  private readonly members = new Map<string, MemberRuntime>();
+  private readonly sites = new Map<string, SiteRuntime>();
+  private overrides = new Map<string, { action: OverrideAction; target: OverrideTarget; at: string }>();
+  private readonly events: HealthEvent[] = [];
+  private current: HealthView;
+  private readonly listeners: ((v: HealthView) => void)[] = [];
+  readonly counters = { reportsAccepted: 0, reportsRejected: new Map<string, number>() };
+
+  constructor(private config: GslbConfig, private readonly now: () => number = Date.now,
+    private readonly onEvent: (e: HealthEvent) => void = () => {}) {
+    this.index(config);
+    this.current = { epoch: 1, pools: this.buildPools() };
+  }
+
+  /** The current view; replaced, never mutated. */
+  get view(): HealthView {
+    return this.current;
+  }
+
+  get gslb(): GslbConfig {
+    return this.config;
+  }
+
+  /** Called with every new view (after the swap). */
+  onChange(fn: (v: HealthView) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** Swaps in a reloaded configuration, keeping what is known about members that remain. */
+  setConfig(config: GslbConfig): void {
+    this.config = config;
+    this.index(config);
+    for (const k of [...this.members.keys()]) {
+      const m = this.members.get(k)!;
+      if (!config.sites.has(m.site) || !this.isConfigured(m.site, m.address)) this.members.delete(k);
+    }
+    for (const s of [...this.sites.keys()]) if (!config.sites.has(s)) this.sites.delete(s);
+    this.publish(true);
+  }
+
+  private index(config: GslbConfig): void {
+    const t = this.now();
+    for (const [name, site] of config.sites) {
+      if (!this.sites.has(name)) {
+        // a new site is "fresh" from now: staleness counts from start-up, not from the epoch
+        this.sites.set(name, { lastValidAt: t, stale: false, lastSeq: new Map(), probed: site.probe !== undefined });
+      }
+    }
+    for (const pool of config.pools.values()) {
+      for (const m of pool.members) {
+        const k = memberKey(m.site, m.address);
+        if (!this.members.has(k)) {
+          this.members.set(k, {
+            site: m.site, address: m.address, status: 'unknown', upStreak: 0, downStreak: 0,
+            weightPct: 100, connections: 0, capacity: 0, healthy: 0, total: 0, lastObservedAt: 0,
+          });
+        }
+      }
+    }
+  }
+
+  private isConfigured(site: string, address: string): boolean {
+    for (const p of this.config.pools.values()) for (const m of p.members) if (m.site === site && m.address === address) return true;
+    return false;
+  }
+
+  /** Whether (site, address) is a member of some pool (reports may only name those). */
+  hasMember(site: string, address: string): boolean {
+    return this.members.has(memberKey(site, address));
+  }
+
+  /**
+   * Applies a report whose signature was already verified. Replays, foreign members and
+   * unknown sites are refused whole: nothing of a refused report is applied.
+   */
+  applyReport(r: Report): ReportOutcome {
+    const site = this.sites.get(r.site);
+    if (!site || !this.config.sites.has(r.site)) return this.reject(404, `unknown site "${r.site}"`);
+    const last = site.lastSeq.get(r.agent);
+    if (last !== undefined && r.seq <= last) return this.reject(409, `seq ${r.seq} is not greater than the last accepted ${last} (replay?)`);
+    for (const m of r.members) {
+      if (!this.members.has(memberKey(r.site, m.address))) {
+        return this.reject(422, `member ${m.address} is not configured in site ${r.site}`);
+      }
+    }
+    site.lastSeq.set(r.agent, r.seq);
+    site.lastValidAt = this.now();
+    if (site.stale) {
+      site.stale = false;
+      this.event('site-fresh', r.site, undefined, `report from ${r.agent} after staleness`);
+    }
+    const t = this.now();
+    for (const m of r.members) {
+      const mr = this.members.get(memberKey(r.site, m.address))!;
+      mr.weightPct = m.weight;
+      mr.connections = m.connections ?? 0;
+      mr.capacity = m.capacity ?? 0;
+      mr.healthy = m.healthy ?? 0;
+      mr.total = m.total ?? 0;
+      mr.lastObservedAt = t;
+      this.observe(mr, m.state);
+    }
+    this.counters.reportsAccepted++;
+    return { ok: true, changed: this.publish(false) };
+  }
+
+  /** Counts a report refused before it reached applyReport (signature, skew, schema). */
+  countRejected(reason: string): void {
+    const key = reason.split(':')[0]!;
+    this.counters.reportsRejected.set(key, (this.counters.reportsRejected.get(key) ?? 0) + 1);
+  }
+
+  private reject(status: number, reason: string): ReportOutcome {
+    this.countRejected(status === 409 ? 'replay' : status === 404 ? 'unknown-site' : 'foreign-member');
+    return { ok: false, status, reason };
+  }
+
+  /** A probe result for a member of a probe-only site. */
+  applyProbe(site: string, address: string, pass: boolean): boolean {
+    const mr = this.members.get(memberKey(site, address));
+    if (!mr) return false;
+    mr.lastObservedAt = this.now();
+    mr.weightPct = 100;
+    this.observe(mr, pass ? 'up' : 'down');
+    return this.publish(false);
+  }
+
+  private observe(mr: MemberRuntime, obs: 'up' | 'down' | 'drain'): void {
+    const site = this.config.sites.get(mr.site)!;
+    const before = mr.status;
+    if (obs === 'drain') {
+      mr.status = 'drain';
+      mr.upStreak = 0;
+      mr.downStreak = 0;
+    } else if (obs === 'up') {
+      mr.downStreak = 0;
+      mr.upStreak++;
+      if (mr.status !== 'up' && mr.upStreak >= site.rise) mr.status = 'up';
+    } else {
+      mr.upStreak = 0;
+      mr.downStreak++;
+      if (mr.status !== 'down' && mr.downStreak >= site.fall) mr.status = 'down';
+    }
+    if (mr.status !== before) this.event(`member-${mr.status}`, mr.site, mr.address, `was ${before}`);
+  }
+
+  /** Marks sites without a valid report for staleAfter as down; call periodically. */
+  tick(): boolean {
+    const t = this.now();
+    let changed = false;
+    for (const [name, s] of this.sites) {
+      const cfg = this.config.sites.get(name);
+      if (!cfg || s.probed) continue;
+      const stale = t - s.lastValidAt > cfg.staleAfterMs;
+      if (stale !== s.stale) {
+        s.stale = stale;
+        changed = true;
+        if (stale) this.event('site-stale', name, undefined, `no valid report for ${t - s.lastValidAt} ms (staleAfter ${cfg.staleAfterMs} ms)`);
+      }
+    }
+    return changed ? this.publish(false) : false;
+  }
+
+  /** Operator action on a site or member; returns false when the target does not exist. */
+  admin(action: AdminAction, target: OverrideTarget): { ok: boolean; changed: boolean; reason?: string } {
+    if (!this.config.sites.has(target.site)) return { ok: false, changed: false, reason: `unknown site "${target.site}"` };
+    if (target.address !== undefined && !this.members.has(memberKey(target.site, target.address))) {
+      return { ok: false, changed: false, reason: `no member ${target.address} in site ${target.site}` };
+    }
+    const key = overrideKey(target);
+    const prev = this.overrides.get(key);
+    if (action === 'drain' || action === 'force-down') {
+      if (prev?.action === action) return { ok: true, changed: false };
+      this.overrides.set(key, { action, target: { ...target }, at: new Date(this.now()).toISOString() });
+    } else {
+      // undrain lifts a drain, release lifts anything
+      if (!prev || (action === 'undrain' && prev.action !== 'drain')) return { ok: true, changed: false };
+      this.overrides.delete(key);
+    }
+    this.event(`admin-${action}`, target.site, target.address, 'operator');
+    this.publish(false);
+    return { ok: true, changed: true };
+  }
+
+  /** The overrides in a stable order (persisted and digested). */
+  listOverrides(): { action: OverrideAction; site: string; address?: string; at: string }[] {
+    return [...this.overrides.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => ({
+      action: o.action, site: o.target.site, ...(o.target.address !== undefined ? { address: o.target.address } : {}), at: o.at,
+    }));
+  }
+
+  /** Replaces the overrides (from the state dir at start-up); unknown targets are dropped and returned. */
+  restoreOverrides(list: readonly { action: OverrideAction; site: string; address?: string; at?: string }[]): string[] {
+    const dropped: string[] = [];
+    this.overrides = new Map();
+    for (const o of list) {
+      const target: OverrideTarget = o.address === undefined ? { site: o.site } : { site: o.site, address: o.address };
+      if (!this.config.sites.has(o.site) || (o.address !== undefined && !this.members.has(memberKey(o.site, o.address)))) {
+        dropped.push(overrideKey(target));
+        continue;
+      }
+      this.overrides.set(overrideKey(target), { action: o.action, target, at: o.at ?? new Date(this.now()).toISOString() });
+    }
+    this.publish(false);
+    return dropped;
+  }
+
+  /** Why a member does or does not serve, for the state API. */
+  private effective(site: string, address: string): { up: boolean; reason: string } {
+    const mr = this.members.get(memberKey(site, address))!;
+    const siteOv = this.overrides.get(`site:${site}`);
+    const memOv = this.overrides.get(`member:${site}|${address}`);
+    if (memOv?.action === 'force-down' || siteOv?.action === 'force-down') return { up: false, reason: 'forced down by operator' };
+    if (memOv?.action === 'drain' || siteOv?.action === 'drain') return { up: false, reason: 'drained by operator' };
+    if (this.sites.get(site)?.stale) return { up: false, reason: 'site stale' };
+    if (mr.status === 'drain') return { up: false, reason: 'drained by agent' };
+    if (mr.status === 'unknown') return { up: false, reason: 'no report or probe yet' };
+    return { up: mr.status === 'up', reason: mr.status };
+  }
+
+  private buildPools(): Map<string, PoolHealth> {
+    const pools = new Map<string, PoolHealth>();
+    for (const pool of this.config.pools.values()) pools.set(pool.name, this.poolHealth(pool));
+    return pools;
+  }
+
+  private poolHealth(pool: PoolConfig): PoolHealth {
+    let degraded = false;
+    const members: MemberHealth[] = pool.members.map((m) => {
+      const mr = this.members.get(memberKey(m.site, m.address))!;
+      const { up } = this.effective(m.site, m.address);
+      if (!up) degraded = true;
+      return { up, weightPct: up ? mr.weightPct : 0, connections: mr.connections, capacity: mr.capacity };
+    });
+    return { members, degraded };
+  }
+
+  /** Rebuilds the view; swaps it (new epoch) only when an answer could differ. */
+  private publish(force: boolean): boolean {
+    const pools = this.buildPools();
+    if (!force && samePools(this.config, this.current.pools, pools)) return false;
+    this.current = { epoch: this.current.epoch + 1, pools };
+    for (const fn of this.listeners) fn(this.current);
+    return true;
+  }
+
+  private event(type: string, site: string, address: string | undefined, detail: string): void {
+    const e: HealthEvent = { at: new Date(this.now()).toISOString(), type, site, ...(address !== undefined ? { address } : {}), detail };
+    this.events.push(e);
+    if (this.events.length > EVENTS_KEPT) this.events.shift();
+    this.onEvent(e);
+  }
+
+  /** The JSON of `GET /api/v1/state`, minus the digest the HTTP layer adds. */
+  snapshot(): object {
+    const t = this.now();
+    const sites = [...this.config.sites.values()].map((s) => {
+      const rt = this.sites.get(s.name)!;
+      return {
+        name: s.name,
+        mode: s.probe ? 'probe' : 'agent',
+        stale: rt.stale,
+        lastReportAgeMs: rt.probed ? null : t - rt.lastValidAt,
+        lastSeq: Object.fromEntries(rt.lastSeq),
+        staleAfterMs: s.staleAfterMs,
+      };
+    });
+    const pools = [...this.config.pools.values()].map((p) => {
+      const health = this.current.pools.get(p.name)!;
+      return {
+        name: p.name, policy: p.policy, names: p.names, degraded: health.degraded,
+        members: p.members.map((m, i) => {
+          const mr = this.members.get(memberKey(m.site, m.address))!;
+          const h = health.members[i]!;
+          return {
+            site: m.site, address: m.address, tier: m.tier, weight: m.weight,
+            status: mr.status, serving: h.up, why: this.effective(m.site, m.address).reason,
+            reportedWeightPct: mr.weightPct, effectiveWeight: h.up ? (m.weight * h.weightPct) / 100 : 0,
+            connections: mr.connections, capacity: mr.capacity, healthy: mr.healthy, total: mr.total,
+            lastObservedAgeMs: mr.lastObservedAt ? t - mr.lastObservedAt : null,
+          };
+        }),
+      };
+    });
+    return { epoch: this.current.epoch, sites, pools, overrides: this.listOverrides(), events: [...this.events].reverse() };
+  }
+
+  /** Member states for metrics: (site, address, status, serving). */
+  memberStates(): { site: string; address: string; status: MemberStatus; serving: boolean }[] {
+    return [...this.members.values()].map((m) => ({ site: m.site, address: m.address, status: m.status, serving: this.effective(m.site, m.address).up }));
+  }
+}
+
+/** Equal when no policy could answer differently (least-load also compares loads). */
+function samePools(config: GslbConfig, a: ReadonlyMap<string, PoolHealth>, b: ReadonlyMap<string, PoolHealth>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, pb] of b) {
+    const pa = a.get(name);
+    if (!pa || pa.degraded !== pb.degraded || pa.members.length !== pb.members.length) return false;
+    const loadMatters = config.pools.get(name)?.policy === 'least-load';
+    for (let i = 0; i < pb.members.length; i++) {
+      const x = pa.members[i]!;
+      const y = pb.members[i]!;
+      if (x.up !== y.up || x.weightPct !== y.weightPct) return false;
+      if (loadMatters && (x.connections !== y.connections || x.capacity !== y.capacity)) return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,233 @@
+/**
+ * The HTTP API of gslb-dns: signed site reports in, operator overrides, state, metrics.
+ *
+ * A report passes these gates in order; the first that fails answers and nothing is applied:
+ *
+ *   | gate                         | failure                         | status | counted as        |
+ *   |------------------------------|---------------------------------|--------|-------------------|
+ *   | body size / media type       | over MAX_REPORT_BYTES / not JSON| 413/415| too-large/media-type |
+ *   | JSON.parse                   | bad JSON                        | 400    | bad-json          |
+ *   | `site` is a string           | missing                         | 400    | schema            |
+ *   | site configured              | unknown site                    | 404    | unknown-site      |
+ *   | site has a secret            | probe-only site                 | 401    | no-secret         |
+ *   | X-GSLB-Timestamp             | missing / not unix ms / skew    | 401    | missing-timestamp / bad-timestamp / clock-skew |
+ *   | X-GSLB-Signature (raw body)  | missing / wrong                 | 401    | missing-signature / bad-signature |
+ *   | ReportSchema                 | first failing path              | 400    | schema            |
+ *   | state.applyReport            | replay / foreign member / site  | 409/422/404 | (counted by the state) |
+ */
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { TypeCheck } from '@sinclair/typebox/compiler';
+import type { AdminAction, GslbState } from '../gslb/state.js';
+import { overridesDigest, saveOverrides } from '../gslb/overrides-store.js';
+import {
+  MAX_CLOCK_SKEW_MS, MAX_REPORT_BYTES, ReportSchema, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+} from '../../shared/protocol/report.js';
+import { verifyReportSignature } from '../../shared/protocol/signature.js';
+import { createAdminAuth } from './auth.js';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import type { DnsMetricsSnapshot } from './metrics.js';
+
+export type { DnsMetricsSnapshot } from './metrics.js';
+
+/** What the API needs from the server that hosts it. */
+export interface ApiOptions {
+  state: GslbState;
+  /** the admin bearer token; undefined disables the admin routes (403) */
+  adminToken: string | undefined;
+  /** where overrides.json is kept; undefined keeps overrides in memory only */
+  stateDir: string | undefined;
+  /** this instance's id, echoed by GET /api/v1/state */
+  instance: string;
+  dnsMetrics: () => DnsMetricsSnapshot;
+  logger: Logger;
+  /** the clock for the skew check (unix ms); Date.now by default */
+  now?: () => number;
+}
+
+export const REPORTS_PATH = '/api/v1/reports';
+export const STATE_PATH = '/api/v1/state';
+export const ADMIN_PATH_PREFIX = '/api/v1/admin/';
+export const ADMIN_ACTIONS: readonly AdminAction[] = ['drain', 'undrain', 'force-down', 'release'];
+
+/** The body of the admin action routes: a site, or one member of it. */
+export const AdminTargetSchema = Type.Object({
+  site: Type.String({ minLength: 1, maxLength: 128 }),
+  address: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+}, { additionalProperties: false });
+
+const checkReport = TypeCompiler.Compile(ReportSchema);
+const checkAdminTarget = TypeCompiler.Compile(AdminTargetSchema);
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly key: string, message: string) {
+    super(message);
+  }
+}
+
+function parseJson(body: unknown): unknown {
+  if (!Buffer.isBuffer(body) || body.length === 0) throw new HttpError(400, 'bad-json', 'bad JSON: empty body (expected application/json)');
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, 'bad-json', `bad JSON: ${(err as Error).message}`);
+  }
+}
+
+function validate<T extends TSchema>(check: TypeCheck<T>, value: unknown): asserts value is Static<T> {
+  if (check.Check(value)) return;
+  const e = check.Errors(value).First();
+  throw new HttpError(400, 'schema', `schema: ${e ? `${e.path || '/'}: ${e.message}` : 'invalid body'}`);
+}
+
+function stringField(v: unknown, key: string): string | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const x = (v as Record<string, unknown>)[key];
+  return typeof x === 'string' ? x : undefined;
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Builds the API (routes registered, `ready()` done, not listening). */
+export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
+  const { state } = opts;
+  const now = opts.now ?? Date.now;
+  const log = opts.logger;
+  const auth = createAdminAuth(opts.adminToken);
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: MAX_REPORT_BYTES,
+    // reports arrive every second from every agent: log refusals and admin actions, not each request
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+
+  // JSON only, kept as raw bytes: the report signature covers them exactly; anything else is 415
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: MAX_REPORT_BYTES }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  function rejectReport(reply: FastifyReply, status: number, key: string | undefined, reason: string, who: { site?: string | undefined; agent?: string | undefined }): FastifyReply {
+    if (key !== undefined) state.countRejected(key);
+    log.warn({ site: who.site, agent: who.agent, status, reason }, 'report rejected');
+    return reply.code(status).send({ error: reason });
+  }
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (req.routeOptions.url === REPORTS_PATH && status < 500) {
+      const key = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'too-large' : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'media-type' : 'bad-request';
+      const reason = key === 'too-large' ? `body too large: the limit is ${MAX_REPORT_BYTES} bytes` : err.message;
+      return rejectReport(reply, status, key, reason, {});
+    }
+    if (status >= 500) log.error({ err, url: req.url }, 'request failed');
+    return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message });
+  });
+
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `not found: ${req.method} ${req.url.split('?')[0]}` }));
+
+  app.post(REPORTS_PATH, async (req, reply) => {
+    let site: string | undefined;
+    let agent: string | undefined;
+    try {
+      const value = parseJson(req.body);
+      site = stringField(value, 'site');
+      agent = stringField(value, 'agent');
+      if (site === undefined) throw new HttpError(400, 'schema', 'schema: /site: Expected string');
+      const cfg = state.gslb.sites.get(site);
+      if (!cfg) throw new HttpError(404, 'unknown-site', `unknown site "${site}"`);
+      if (cfg.secret === undefined) throw new HttpError(401, 'no-secret', 'site has no secret: it is probed, not reported');
+      const ts = header(req, TIMESTAMP_HEADER);
+      if (ts === undefined || ts === '') throw new HttpError(401, 'missing-timestamp', 'missing timestamp: the X-GSLB-Timestamp header (unix ms) is required');
+      if (!/^\d{1,15}$/.test(ts)) throw new HttpError(401, 'bad-timestamp', 'bad timestamp: X-GSLB-Timestamp must be unix milliseconds');
+      const skew = Number(ts) - now();
+      if (Math.abs(skew) > MAX_CLOCK_SKEW_MS) {
+        throw new HttpError(401, 'clock-skew', `clock skew: X-GSLB-Timestamp is ${skew > 0 ? 'ahead of' : 'behind'} this server's clock by ${Math.abs(skew)} ms (limit ${MAX_CLOCK_SKEW_MS} ms)`);
+      }
+      const sig = header(req, SIGNATURE_HEADER);
+      if (sig === undefined || sig === '') throw new HttpError(401, 'missing-signature', 'missing signature: the X-GSLB-Signature header is required');
+      if (!verifyReportSignature(cfg.secret, ts, req.body as Buffer, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
+      validate(checkReport, value);
+      const outcome = state.applyReport(value);
+      if (!outcome.ok) return rejectReport(reply, outcome.status, undefined, outcome.reason, { site, agent });
+      log.debug({ site, agent, seq: value.seq, changed: outcome.changed }, 'report accepted');
+      return reply.code(200).send({ accepted: true, changed: outcome.changed, epoch: state.view.epoch });
+    } catch (err) {
+      if (err instanceof HttpError) return rejectReport(reply, err.status, err.key, err.message, { site, agent });
+      throw err;
+    }
+  });
+
+  async function adminGuard(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const r = auth(header(req, 'authorization'));
+    if (r.ok) return undefined;
+    log.warn({ url: req.url, ip: req.ip, reason: r.reason }, 'admin request refused');
+    if (r.status === 401) void reply.header('www-authenticate', 'Bearer');
+    return reply.code(r.status).send({ error: r.reason });
+  }
+
+  app.get(STATE_PATH, { preHandler: adminGuard }, async (_req, reply) => {
+    const snap = state.snapshot() as Record<string, unknown>;
+    return reply.send({ ...snap, overridesDigest: overridesDigest(state.listOverrides()), instance: opts.instance });
+  });
+
+  // saves run one after another, each writing the list current when it runs, so the file ends
+  // with the latest overrides; a failed save is retried by the next admin action
+  let saving: Promise<void> = Promise.resolve();
+  let unsaved = false;
+  function persist(dir: string): Promise<void> {
+    const p = saving.then(() => saveOverrides(dir, state.listOverrides()));
+    saving = p.then(() => { unsaved = false; }, () => { unsaved = true; });
+    return p;
+  }
+
+  for (const action of ADMIN_ACTIONS) {
+    app.post(`${ADMIN_PATH_PREFIX}${action}`, { preHandler: adminGuard }, async (req, reply) => {
+      let value: unknown;
+      try {
+        value = parseJson(req.body);
+        validate(checkAdminTarget, value);
+      } catch (err) {
+        if (err instanceof HttpError) return reply.code(err.status).send({ error: err.message });
+        throw err;
+      }
+      const target = value.address === undefined ? { site: value.site } : { site: value.site, address: value.address };
+      const r = state.admin(action, target);
+      if (!r.ok) return reply.code(404).send({ error: r.reason ?? 'unknown target' });
+      log.info({ action, site: target.site, address: target.address, changed: r.changed, ip: req.ip }, 'admin action');
+      if (opts.stateDir !== undefined && (r.changed || unsaved)) {
+        try {
+          await persist(opts.stateDir);
+        } catch (err) {
+          log.error({ err, stateDir: opts.stateDir }, 'saving overrides failed');
+          return reply.code(500).send({ error: `override applied in memory but not saved to ${opts.stateDir}: ${(err as Error).message}` });
+        }
+      }
+      return reply.send({ ok: true, changed: r.changed, overridesDigest: overridesDigest(state.listOverrides()) });
+    });
+  }
+
+  app.get('/metrics', async (_req, reply) => {
+    const body = renderMetrics({
+      dns: opts.dnsMetrics(),
+      reportsAccepted: state.counters.reportsAccepted,
+      reportsRejected: state.counters.reportsRejected,
+      members: state.memberStates(),
+      epoch: state.view.epoch,
+    });
+    return reply.type(METRICS_CONTENT_TYPE).send(body);
+  });
+
+  app.get('/healthz', async (_req, reply) => reply.send({ ok: true }));
+
+  await app.ready();
+  return app;
+}

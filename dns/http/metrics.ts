@@ -1,0 +1,110 @@
+/**
+ * The Prometheus text exposition (format 0.0.4) of gslb-dns, written by hand: a handful of
+ * families, every label value escaped, series in a stable order.
+ */
+import type { MemberStatus } from '../gslb/state.js';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** What the DNS side counts, read on each scrape. */
+export interface DnsMetricsSnapshot {
+  queriesByRcode: Record<string, number>;
+  answers: { pool: string; site: string; address: string; count: number }[];
+  fastPath: number;
+  queries: number;
+}
+
+/** Everything one scrape renders. */
+export interface MetricsInput {
+  readonly dns: DnsMetricsSnapshot;
+  readonly reportsAccepted: number;
+  readonly reportsRejected: ReadonlyMap<string, number>;
+  readonly members: readonly { site: string; address: string; status: MemberStatus; serving: boolean }[];
+  readonly epoch: number;
+}
+
+const STATUSES: readonly MemberStatus[] = ['unknown', 'up', 'down', 'drain'];
+
+/** A label value as the text format wants it: backslash, double quote and newline escaped. */
+export function escapeLabelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatValue(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Infinity) return '+Inf';
+  if (n === -Infinity) return '-Inf';
+  return String(n);
+}
+
+type Labels = readonly (readonly [string, string])[];
+
+class Exposition {
+  private readonly lines: string[] = [];
+
+  family(name: string, type: 'counter' | 'gauge', help: string): this {
+    this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+    return this;
+  }
+
+  sample(name: string, labels: Labels, value: number): this {
+    const l = labels.length === 0 ? '' : `{${labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`;
+    this.lines.push(`${name}${l} ${formatValue(value)}`);
+    return this;
+  }
+
+  toString(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+function byKey<T>(key: (t: T) => string): (a: T, b: T) => number {
+  return (a, b) => {
+    const x = key(a);
+    const y = key(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+}
+
+/** Renders one scrape. */
+export function renderMetrics(m: MetricsInput): string {
+  const e = new Exposition();
+
+  e.family('gslb_dns_queries_total', 'counter', 'DNS queries answered, by response code.');
+  for (const rcode of Object.keys(m.dns.queriesByRcode).sort()) e.sample('gslb_dns_queries_total', [['rcode', rcode]], m.dns.queriesByRcode[rcode] ?? 0);
+
+  e.family('gslb_dns_queries_received_total', 'counter', 'DNS queries received, including those dropped without a reply.');
+  e.sample('gslb_dns_queries_received_total', [], m.dns.queries);
+
+  e.family('gslb_dns_answers_total', 'counter', 'GSLB answers that included a member, by pool and member.');
+  for (const a of [...m.dns.answers].sort(byKey((x) => `${x.pool}\0${x.site}\0${x.address}`))) {
+    e.sample('gslb_dns_answers_total', [['pool', a.pool], ['site', a.site], ['address', a.address]], a.count);
+  }
+
+  e.family('gslb_dns_fast_path_total', 'counter', 'DNS queries answered from precompiled reply bytes.');
+  e.sample('gslb_dns_fast_path_total', [], m.dns.fastPath);
+
+  e.family('gslb_reports_total', 'counter', 'Site reports received: accepted, or rejected by reason.');
+  e.sample('gslb_reports_total', [['result', 'accepted']], m.reportsAccepted);
+  for (const reason of [...m.reportsRejected.keys()].sort()) {
+    e.sample('gslb_reports_total', [['result', 'rejected'], ['reason', reason]], m.reportsRejected.get(reason) ?? 0);
+  }
+
+  const members = [...m.members].sort(byKey((x) => `${x.site}\0${x.address}`));
+  e.family('gslb_member_up', 'gauge', 'Whether the member may receive traffic (1) or not (0).');
+  for (const x of members) e.sample('gslb_member_up', [['site', x.site], ['address', x.address]], x.serving ? 1 : 0);
+
+  e.family('gslb_member_status', 'gauge', 'Health state of the member: 1 for its current status, 0 for the others.');
+  for (const x of members) {
+    for (const s of STATUSES) e.sample('gslb_member_status', [['site', x.site], ['address', x.address], ['status', s]], x.status === s ? 1 : 0);
+  }
+
+  e.family('gslb_health_epoch', 'gauge', 'Epoch of the current health view; changes whenever an answer could change.');
+  e.sample('gslb_health_epoch', [], m.epoch);
+
+  return e.toString();
+}
