@@ -1,11 +1,12 @@
-import { RCode } from './wire/types.js';
-import type { Reply } from './wire/response.js';
-import type { LookupResult } from './zone/lookup.js';
+import { RCode, RRType } from './wire/types.js';
+import type { Reply, WireRRset } from './wire/response.js';
+import type { LookupResult, OutRRset } from './zone/lookup.js';
+import type { Zone } from './zone/zone.js';
 
 const EMPTY: readonly never[] = [];
 
-/** The one place that decides rcode and AA for a lookup result. */
-export function replyFor(result: LookupResult): Reply {
+/** The one place that decides rcode and AA for a lookup result (pool results: see poolReply). */
+export function replyFor(result: LookupResult<unknown>): Reply {
   switch (result.kind) {
     case 'refused':
       return errorReply(RCode.REFUSED);
@@ -17,7 +18,21 @@ export function replyFor(result: LookupResult): Reply {
     case 'delegation':
       // a referral is not authoritative data (RFC 1034 §4.3.2 step 3b)
       return { rcode: RCode.NOERROR, aa: false, answer: EMPTY, authority: result.authority, additional: result.additional, glueRequired: true };
+    case 'pool':
+      throw new Error('pool results are answered through poolReply');
   }
+}
+
+/**
+ * The reply for a GSLB name: the chain that led there plus the selected addresses, or NODATA
+ * with the SOA when the pool has nothing to give (allDown: nodata, or no member of the family).
+ */
+export function poolReply(zone: Zone, chain: readonly OutRRset[], selected: WireRRset | undefined): Reply {
+  if (selected) {
+    return { rcode: RCode.NOERROR, aa: true, answer: [...chain, selected], authority: EMPTY, additional: EMPTY, glueRequired: false };
+  }
+  const soa: OutRRset = { ownerWire: zone.soa.ownerWire, type: RRType.SOA, ttl: zone.negativeTtl, rdatas: zone.soa.rdatas };
+  return { rcode: RCode.NOERROR, aa: true, answer: chain, authority: [soa], additional: EMPTY, glueRequired: false };
 }
 
 /** A reply with no data: FORMERR, NOTIMP, REFUSED, BADVERS, SERVFAIL. */

@@ -1,19 +1,35 @@
 #!/usr/bin/env node
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { parseListen, startDnsServer } from './server/server.js';
 import type { ListenAddress } from './server/server.js';
 import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
-import { loadZoneDir, ZoneLoadError } from './zone/load.js';
+import type { Engine, GslbSource } from './server/engine.js';
+import { ZoneLoadError } from './zone/load.js';
+import { ctl } from './ctl.js';
+import { GslbLoadError } from './gslb/load.js';
+import type { GslbConfig } from './gslb/model.js';
+import { loadOverrides } from './gslb/overrides-store.js';
+import { startProbes } from './gslb/probe.js';
+import { GslbState } from './gslb/state.js';
+import { createApiApp } from './http/app.js';
+import type { DnsMetricsSnapshot } from './http/metrics.js';
+import { loadServing } from './serving.js';
 import { udpNativeStatus } from './wire/udp-transport.js';
 
 const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
+           [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
            [--udp-size BYTES] [--log-level LEVEL]
-  gslb-dns check --zones DIR`;
+  gslb-dns check --zones DIR
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] <drain|undrain|force-down|release> site NAME
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] <action> member SITE ADDRESS
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state`;
 
 class UsageError extends Error {}
 
@@ -28,9 +44,12 @@ async function check(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { zones: { type: 'string' } }, strict: true });
   if (!values.zones) throw new UsageError('check: --zones DIR is required');
   try {
-    const zs = await loadZoneDir(values.zones);
-    for (const z of zs.zones) {
+    const { zones, gslb } = await loadServing(values.zones);
+    for (const z of zones.zones) {
       process.stdout.write(`zone ${z.origin}: loaded serial ${z.serial}, ${z.recordCount} records (${z.file})\n`);
+    }
+    for (const p of gslb.pools.values()) {
+      process.stdout.write(`pool ${p.name}: ${p.policy}, ${p.members.length} members, names ${p.names.join(' ')}\n`);
     }
     process.stdout.write('OK\n');
     return 0;
@@ -47,6 +66,9 @@ async function serve(args: string[]): Promise<number> {
       zones: { type: 'string' },
       listen: { type: 'string', multiple: true },
       api: { type: 'string' },
+      'admin-token-file': { type: 'string' },
+      'state-dir': { type: 'string' },
+      instance: { type: 'string' },
       'udp-size': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
     },
@@ -54,20 +76,30 @@ async function serve(args: string[]): Promise<number> {
   });
   if (!values.zones) throw new UsageError('--zones DIR is required');
   let listens: ListenAddress[];
+  let api: ListenAddress | undefined;
   try {
     listens = (values.listen ?? []).map(parseListen);
+    api = values.api === undefined ? undefined : parseListen(values.api);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   if (listens.length === 0) throw new UsageError('at least one --listen HOST:PORT is required');
   const udpCap = values['udp-size'] === undefined ? DEFAULT_ENGINE_OPTIONS.udpCap : Number(values['udp-size']);
   if (!Number.isInteger(udpCap) || udpCap < 512 || udpCap > 4096) throw new UsageError('--udp-size: expected an integer from 512 to 4096');
+  let adminToken: string | undefined;
+  if (values['admin-token-file'] !== undefined) {
+    adminToken = (await readFile(values['admin-token-file'], 'utf8').catch((e: Error) => {
+      throw new UsageError(`--admin-token-file: ${e.message}`);
+    })).trim();
+    if (adminToken.length < 16) throw new UsageError('--admin-token-file: the token must be at least 16 characters');
+  }
+  const stateDir = values['state-dir'];
   const log = createLogger(values['log-level']!);
   const zonesDir = values.zones;
 
-  let zones;
+  let serving;
   try {
-    zones = await loadZoneDir(zonesDir);
+    serving = await loadServing(zonesDir);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     log.fatal({ errors: msg.split('\n') }, 'zones failed to load');
@@ -75,12 +107,35 @@ async function serve(args: string[]): Promise<number> {
     log.flush?.();
     return 1;
   }
+  const state = new GslbState(serving.gslb, Date.now, (e) => log.info({ event: e }, `health: ${e.type} ${e.site}${e.address ? ` ${e.address}` : ''}`));
+  if (stateDir) {
+    const saved = await loadOverrides(stateDir);
+    const dropped = state.restoreOverrides(saved);
+    if (saved.length) log.info({ overrides: saved.length, stateDir }, 'operator overrides restored');
+    if (dropped.length) log.warn({ dropped }, 'overrides for targets no longer configured were dropped');
+  }
+  const source = (gslb: GslbConfig): GslbSource => ({ config: gslb, view: () => state.view });
   const native = udpNativeStatus();
   if (!native.available) log.warn({ reason: native.reason }, 'UDP batch addon unavailable; using node:dgram (slower)');
-  const server = await startDnsServer(zones, listens, { engine: { ...DEFAULT_ENGINE_OPTIONS, udpCap }, logger: log });
-  for (const z of zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
+  const server = await startDnsServer(serving.zones, listens, {
+    engine: { ...DEFAULT_ENGINE_OPTIONS, udpCap }, logger: log, gslb: source(serving.gslb),
+  });
+  for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
+  for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');
   for (const b of server.bound) log.info({ host: b.host, udp: b.udp, tcp: b.tcp, udpTransport: b.udpKind }, 'listening');
-  if (values.api) log.warn({ api: values.api }, '--api is reserved for the report API (not served by this version)');
+
+  const staleTimer = setInterval(() => state.tick(), 250);
+  let probes = startProbes(serving.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
+  let app: Awaited<ReturnType<typeof createApiApp>> | undefined;
+  if (api) {
+    app = await createApiApp({
+      state, adminToken, stateDir, instance: values.instance ?? `${os.hostname()}:${process.pid}`,
+      dnsMetrics: () => dnsMetrics(server.engine, state), logger: log,
+    });
+    await app.listen({ host: api.host, port: api.port });
+    const addr = app.server.address();
+    log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : values.api, port: typeof addr === 'object' && addr ? addr.port : undefined }, 'api listening');
+  }
 
   let reloading = false;
   let again = false;
@@ -88,11 +143,14 @@ async function serve(args: string[]): Promise<number> {
     if (reloading) { again = true; return; }
     reloading = true;
     try {
-      const next = await loadZoneDir(zonesDir);
-      server.setZones(next);
-      for (const z of next.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, why }, 'zone reloaded');
+      const next = await loadServing(zonesDir);
+      state.setConfig(next.gslb);
+      server.setZones(next.zones, source(next.gslb));
+      probes.stop();
+      probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
+      for (const z of next.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, why }, 'zone reloaded');
     } catch (err) {
-      const errors = err instanceof ZoneLoadError ? err.errors.map((e) => e.message) : [String(err)];
+      const errors = err instanceof ZoneLoadError || err instanceof GslbLoadError ? err.errors.map((e) => e.message) : [String(err)];
       for (const e of errors) log.error(e);
       log.error({ why }, 'reload failed; the previous zones keep serving');
     } finally {
@@ -116,6 +174,9 @@ async function serve(args: string[]): Promise<number> {
     log.info({ sig }, 'shutting down');
     watcher?.close();
     clearTimeout(timer);
+    clearInterval(staleTimer);
+    probes.stop();
+    await app?.close();
     await server.close();
     process.exit(0);
   };
@@ -124,10 +185,27 @@ async function serve(args: string[]): Promise<number> {
   return -1;
 }
 
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+
+/** The DNS counters in the shape the metrics page wants. */
+function dnsMetrics(engine: Engine, state: GslbState): DnsMetricsSnapshot {
+  const s = engine.stats;
+  const queriesByRcode: Record<string, number> = {};
+  s.rcodes.forEach((n, rc) => { if (n > 0) queriesByRcode[rc === 16 ? 'BADVERS' : RCODE_NAMES[rc] ?? `RCODE${rc}`] = n; });
+  const answers: DnsMetricsSnapshot['answers'] = [];
+  for (const [pool, counts] of s.answers) {
+    const p = state.gslb.pools.get(pool);
+    if (!p) continue;
+    counts.forEach((count, i) => { const m = p.members[i]!; answers.push({ pool, site: m.site, address: m.address, count }); });
+  }
+  return { queriesByRcode, answers, fastPath: s.fast, queries: s.queries };
+}
+
 /** Entry point: returns an exit code, or -1 while serving. */
 export async function main(argv: string[]): Promise<number> {
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
+    if (argv[0] === 'ctl') return await ctl(argv.slice(1));
     if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
     return await serve(argv[0] === 'serve' ? argv.slice(1) : argv);
   } catch (err) {

@@ -1,13 +1,17 @@
 import { LRUCache } from 'lru-cache';
-import { errorReply, replyFor } from '../answer.js';
+import { errorReply, poolReply, replyFor } from '../answer.js';
+import type { GslbConfig, PoolConfig } from '../gslb/model.js';
+import { PoolSelector } from '../gslb/selector.js';
+import type { HealthView } from '../gslb/state.js';
 import { readUncompressedName } from '../wire/name.js';
 import { ParsedQuery, QueryStatus, parseQuery } from '../wire/query.js';
 import { encodeReply, optSize, writeOpt } from '../wire/response.js';
-import type { OptOut, Reply } from '../wire/response.js';
+import type { OptOut, Reply, WireRRset } from '../wire/response.js';
 import { CLASS_ANY, CLASS_IN, RCode, RRType } from '../wire/types.js';
 import { MessageWriter } from '../wire/writer.js';
 import { lookup } from '../zone/lookup.js';
-import type { ZoneSet } from '../zone/zone.js';
+import type { OutRRset } from '../zone/lookup.js';
+import type { Zone, ZoneSet } from '../zone/zone.js';
 
 /** Tunables of the query engine. */
 export interface EngineOptions {
@@ -19,15 +23,41 @@ export interface EngineOptions {
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { udpCap: 1232, cacheEntries: 100_000 };
 
+/** Where a query came from, when known (the GSLB policies may use it without ECS). */
+export interface QueryPeer {
+  readonly family: 4 | 6;
+  readonly address: Uint8Array;
+}
+
+/** The GSLB side of the engine: configuration and the current health view. */
+export interface GslbSource {
+  readonly config: GslbConfig;
+  readonly view: () => HealthView;
+}
+
 /** A precompiled reply: full, untruncated, without OPT; ID, flags, case and OPT are patched in. */
 interface Compiled {
+  readonly kind: 'static';
   /** lowercased question name in wire form, to tell hash collisions apart */
   readonly qname: Uint8Array;
   readonly qtype: number;
   readonly bytes: Buffer;
-  /** ECS scope for this answer: 0 for zone data */
-  readonly ecsScope: number;
 }
+
+/** A GSLB name: the selection runs per query, the encoded answer per selection is kept. */
+interface PoolEntry {
+  readonly kind: 'pool';
+  readonly qname: Uint8Array;
+  readonly qtype: number;
+  readonly pool: PoolConfig;
+  readonly zone: Zone;
+  readonly ownerWire: Uint8Array;
+  readonly chain: readonly OutRRset[];
+  epoch: number;
+  readonly variants: Map<number, Buffer>;
+}
+
+type Entry = Compiled | PoolEntry;
 
 /** Counters for metrics and tests. */
 export interface EngineStats {
@@ -35,33 +65,50 @@ export interface EngineStats {
   fast: number;
   dropped: number;
   errors: number;
+  /** replies by rcode (index = rcode, 16 = BADVERS) */
+  readonly rcodes: Float64Array;
+  /** answers given per pool, per member index */
+  readonly answers: Map<string, Float64Array>;
 }
 
 const TCP_LIMIT = 65535;
+const MAX_VARIANTS = 4096;
 
 /**
- * Answers DNS queries from the zones: validate, look up, encode. Holds no socket; the UDP and
- * TCP servers call `handle`. Never throws: a bug in lookup becomes SERVFAIL and `onError`.
+ * Answers DNS queries from the zones and GSLB pools: validate, look up, encode. Holds no socket;
+ * the UDP and TCP servers call `handle`. Never throws: a bug in lookup becomes SERVFAIL and `onError`.
  */
 export class Engine {
   private zones: ZoneSet;
+  private gslb: GslbSource | undefined;
+  private selector: PoolSelector | undefined;
   private readonly q = new ParsedQuery();
   private readonly w = new MessageWriter(TCP_LIMIT + 2);
-  private readonly cache: LRUCache<number, Compiled> | undefined;
+  private readonly cache: LRUCache<number, Entry> | undefined;
   private readonly opt: OptOut;
-  readonly stats: EngineStats = { queries: 0, fast: 0, dropped: 0, errors: 0 };
+  private readonly opts: { udpSize: number; ecsScope: number };
+  readonly stats: EngineStats = { queries: 0, fast: 0, dropped: 0, errors: 0, rcodes: new Float64Array(17), answers: new Map() };
 
   constructor(zones: ZoneSet, private readonly options: EngineOptions = DEFAULT_ENGINE_OPTIONS,
     private readonly onError: (err: unknown, q: ParsedQuery) => void = () => {}) {
     this.zones = zones;
     this.opt = { udpSize: options.udpCap, ecsScope: 0 };
+    this.opts = { udpSize: options.udpCap, ecsScope: 0 };
     this.cache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
   }
 
-  /** Swaps the zone data (reload); cached replies of the old data are dropped. */
-  setZones(zones: ZoneSet): void {
+  /** Swaps the zone data and GSLB configuration (reload); cached replies of the old data are dropped. */
+  setZones(zones: ZoneSet, gslb?: GslbSource): void {
     this.zones = zones;
+    if (gslb !== undefined || this.gslb !== undefined) this.setGslb(gslb);
     this.cache?.clear();
+  }
+
+  private setGslb(gslb: GslbSource | undefined): void {
+    this.gslb = gslb;
+    this.selector = gslb && gslb.config.pools.size > 0 ? new PoolSelector(gslb.config) : undefined;
+    this.stats.answers.clear();
+    if (gslb) for (const p of gslb.config.pools.values()) this.stats.answers.set(p.name, new Float64Array(p.members.length));
   }
 
   get zoneSet(): ZoneSet {
@@ -70,40 +117,121 @@ export class Engine {
 
   /**
    * Answers the query buf[off, off+len) into out[outOff, outOff+outMax). Returns the reply
-   * length, or 0 when nothing is to be sent.
+   * length, or 0 when nothing is to be sent. `peer` is the source, for GSLB policies.
    */
-  handle(buf: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number, outMax: number, tcp: boolean): number {
+  handle(buf: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number, outMax: number, tcp: boolean,
+    peer?: QueryPeer): number {
+    const n = this.answer(buf, off, len, out, outOff, outMax, tcp, peer);
+    if (n > 0) {
+      const rc = out[outOff + 3]! & 0x0f;
+      this.stats.rcodes[rc === 0 && this.badvers ? 16 : rc]!++;
+    }
+    return n;
+  }
+
+  private badvers = false;
+
+  private answer(buf: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number, outMax: number, tcp: boolean,
+    peer: QueryPeer | undefined): number {
     const q = this.q;
     this.stats.queries++;
+    this.badvers = false;
     const st = parseQuery(buf, off, len, q);
     if (st === QueryStatus.Drop) { this.stats.dropped++; return 0; }
     let limit = tcp ? TCP_LIMIT : q.edns ? Math.min(q.udpSize, this.options.udpCap) : 512;
     if (limit > outMax) limit = outMax;
     if (st !== QueryStatus.Ok) {
+      this.badvers = st === QueryStatus.BadVers;
       const rcode = st === QueryStatus.NotImp ? RCode.NOTIMP : st === QueryStatus.BadVers ? RCode.BADVERS : RCode.FORMERR;
-      return this.emit(buf, errorReply(rcode), limit, out, outOff, q.edns);
+      return this.emit(buf, errorReply(rcode), limit, out, outOff, q.edns, 0);
     }
     const early = this.refuseEarly(q);
-    if (early >= 0) return this.emit(buf, errorReply(early), limit, out, outOff, q.edns);
+    if (early >= 0) return this.emit(buf, errorReply(early), limit, out, outOff, q.edns, 0);
 
     const hit = this.cache?.get(q.hash);
-    const compiled = hit !== undefined && hit.qtype === q.qtype && sameName(buf, q.qnameOff, hit.qname);
-    if (compiled && hit.bytes.length + optSize(q) <= limit) {
-      this.stats.fast++;
-      return this.patch(hit, buf, out, outOff);
+    const known = hit !== undefined && hit.qtype === q.qtype && sameName(buf, q.qnameOff, hit.qname);
+    if (known) {
+      if (hit.kind === 'pool') return this.answerPool(hit, buf, out, outOff, limit, peer);
+      if (hit.bytes.length + optSize(q) <= limit) {
+        this.stats.fast++;
+        return this.patch(hit.bytes, buf, out, outOff, 0);
+      }
     }
     let reply: Reply;
     try {
       const qname = readUncompressedName(buf, q.qnameOff).name;
-      reply = replyFor(lookup(this.zones, qname, q.qtype));
+      const result = lookup(this.zones, qname, q.qtype, this.gslb?.config.byName);
+      if (result.kind === 'pool') {
+        const entry: PoolEntry = {
+          kind: 'pool', qname: this.lowerQname(buf), qtype: q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
+          ownerWire: result.ownerWire, chain: result.answer, epoch: -1, variants: new Map(),
+        };
+        this.cache?.set(q.hash, entry);
+        return this.answerPool(entry, buf, out, outOff, limit, peer);
+      }
+      reply = replyFor(result);
     } catch (err) {
-      this.stats.errors++;
-      this.onError(err, q);
-      return this.emit(buf, errorReply(RCode.SERVFAIL), limit, out, outOff, q.edns);
+      return this.fail(err, buf, limit, out, outOff);
     }
     // a compiled reply that was too big for this client stays; anything else is (re)compiled
-    if (this.cache && !compiled) this.compile(buf, reply);
-    return this.emit(buf, reply, limit, out, outOff, q.edns);
+    if (this.cache && !known) this.compile(buf, reply);
+    return this.emit(buf, reply, limit, out, outOff, q.edns, 0);
+  }
+
+  private fail(err: unknown, buf: Uint8Array, limit: number, out: Uint8Array, outOff: number): number {
+    this.stats.errors++;
+    this.onError(err, this.q);
+    return this.emit(buf, errorReply(RCode.SERVFAIL), limit, out, outOff, this.q.edns, 0);
+  }
+
+  /** A/AAAA at a GSLB name: select, then copy the encoded answer for that selection. */
+  private answerPool(e: PoolEntry, buf: Uint8Array, out: Uint8Array, outOff: number, limit: number, peer: QueryPeer | undefined): number {
+    const q = this.q;
+    const sel = this.selector;
+    const gslb = this.gslb;
+    if (!sel || !gslb) return this.fail(new Error('GSLB name without a selector'), buf, limit, out, outOff);
+    try {
+      const view = gslb.view();
+      if (e.epoch !== view.epoch) {
+        e.variants.clear();
+        e.epoch = view.epoch;
+      }
+      if (q.ecs) sel.client(true, q.ecsFamily === 1 ? 4 : 6, q.ecsAddress, q.ecsSourcePrefix);
+      else if (peer) sel.client(true, peer.family, peer.address, peer.family === 4 ? 32 : 128);
+      else sel.client(false, 4, q.ecsAddress, 0);
+      sel.select(e.pool, view, q.qtype === RRType.A ? 4 : 6);
+      const pool = sel.pool!;
+      const counts = this.stats.answers.get(pool.name);
+      if (counts) for (let i = 0; i < sel.count; i++) counts[sel.selected[i]!]!++;
+      const scope = q.ecs ? sel.ctx.scope : 0;
+      let bytes = e.variants.get(sel.key);
+      if (bytes === undefined) {
+        bytes = this.compilePool(e, buf, pool);
+        if (e.variants.size >= MAX_VARIANTS) e.variants.clear();
+        e.variants.set(sel.key, bytes);
+      }
+      if (bytes.length + optSize(q) <= limit) {
+        this.stats.fast++;
+        return this.patch(bytes, buf, out, outOff, scope);
+      }
+      return this.emit(buf, this.poolReplyNow(e, pool), limit, out, outOff, q.edns, scope);
+    } catch (err) {
+      return this.fail(err, buf, limit, out, outOff);
+    }
+  }
+
+  private poolReplyNow(e: PoolEntry, pool: PoolConfig): Reply {
+    const sel = this.selector!;
+    if (sel.count === 0) return poolReply(e.zone, e.chain, undefined);
+    const rdatas: Uint8Array[] = [];
+    for (let i = 0; i < sel.count; i++) rdatas.push(pool.members[sel.selected[i]!]!.addressBytes);
+    const set: WireRRset = { ownerWire: e.ownerWire, type: this.q.qtype, ttl: sel.ttl, rdatas };
+    return poolReply(e.zone, e.chain, set);
+  }
+
+  private compilePool(e: PoolEntry, buf: Uint8Array, pool: PoolConfig): Buffer {
+    const n = encodeReply(this.w, buf, this.q, this.poolReplyNow(e, pool), TCP_LIMIT, undefined);
+    return Buffer.from(this.w.buf.subarray(0, n));
   }
 
   /** rcodes decided by the question alone, before any lookup; -1 when it goes on. */
@@ -116,10 +244,25 @@ export class Engine {
     return -1;
   }
 
-  private emit(buf: Uint8Array, reply: Reply, limit: number, out: Uint8Array, outOff: number, withOpt: boolean): number {
-    const n = encodeReply(this.w, buf, this.q, reply, limit, withOpt ? this.opt : undefined);
+  private emit(buf: Uint8Array, reply: Reply, limit: number, out: Uint8Array, outOff: number, withOpt: boolean, scope: number): number {
+    let opt: OptOut | undefined;
+    if (withOpt) {
+      opt = this.opt;
+      if (scope !== 0) { this.opts.ecsScope = scope; opt = this.opts; }
+    }
+    const n = encodeReply(this.w, buf, this.q, reply, limit, opt);
     out.set(this.w.buf.subarray(0, n), outOff);
     return n;
+  }
+
+  private lowerQname(buf: Uint8Array): Uint8Array {
+    const q = this.q;
+    const qname = new Uint8Array(q.qnameLen);
+    for (let i = 0; i < q.qnameLen; i++) {
+      const c = buf[q.qnameOff + i]!;
+      qname[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    }
+    return qname;
   }
 
   /** Stores the untruncated reply without OPT for the fast path. */
@@ -127,18 +270,12 @@ export class Engine {
     const q = this.q;
     const n = encodeReply(this.w, buf, q, reply, TCP_LIMIT, undefined);
     const bytes = Buffer.from(this.w.buf.subarray(0, n));
-    const qname = new Uint8Array(q.qnameLen);
-    for (let i = 0; i < q.qnameLen; i++) {
-      const c = buf[q.qnameOff + i]!;
-      qname[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-    }
-    this.cache!.set(q.hash, { qname, qtype: q.qtype, bytes, ecsScope: 0 });
+    this.cache!.set(q.hash, { kind: 'static', qname: this.lowerQname(buf), qtype: q.qtype, bytes });
   }
 
   /** The fast path: copy, then patch ID, RD/CD, the question's case and the OPT. */
-  private patch(c: Compiled, buf: Uint8Array, out: Uint8Array, o: number): number {
+  private patch(bytes: Buffer, buf: Uint8Array, out: Uint8Array, o: number, scope: number): number {
     const q = this.q;
-    const bytes = c.bytes;
     out.set(bytes, o);
     out[o] = q.id >> 8;
     out[o + 1] = q.id & 0xff;
@@ -151,7 +288,8 @@ export class Engine {
       const ar = ((bytes[10]! << 8) | bytes[11]!) + 1;
       out[o + 10] = ar >> 8;
       out[o + 11] = ar & 0xff;
-      const opt = c.ecsScope === 0 ? this.opt : { udpSize: this.opt.udpSize, ecsScope: c.ecsScope };
+      let opt = this.opt;
+      if (scope !== 0) { this.opts.ecsScope = scope; opt = this.opts; }
       n = writeOpt(out, o + n, q, opt, bytes[3]! & 0x0f) - o;
     }
     return n;

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { listenUdp } from '../wire/udp-transport.js';
-import type { UdpListener } from '../wire/udp-transport.js';
+import type { Peer, UdpListener } from '../wire/udp-transport.js';
 import type { ZoneSet } from '../zone/zone.js';
 import { Engine, DEFAULT_ENGINE_OPTIONS } from './engine.js';
-import type { EngineOptions } from './engine.js';
+import type { EngineOptions, GslbSource } from './engine.js';
 import { listenTcp, DEFAULT_TCP_OPTIONS } from './tcp.js';
 import type { TcpListener, TcpOptions } from './tcp.js';
 
@@ -26,7 +26,7 @@ export interface DnsServer {
   readonly engine: Engine;
   /** bound ports, in the order of the addresses (useful with port 0) */
   readonly bound: readonly { host: string; udp: number; tcp: number; udpKind: string }[];
-  setZones(zones: ZoneSet): void;
+  setZones(zones: ZoneSet, gslb?: GslbSource): void;
   close(): Promise<void>;
 }
 
@@ -37,6 +37,7 @@ export interface ServerOptions {
   readonly logger?: Logger;
   /** false forces the plain dgram UDP transport */
   readonly nativeUdp?: boolean;
+  readonly gslb?: GslbSource;
 }
 
 /** Binds every address (UDP and TCP on the same port; port 0 picks one for both). */
@@ -45,11 +46,12 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
   const engine = new Engine(zones, opts.engine ?? DEFAULT_ENGINE_OPTIONS, (err, q) => {
     log?.error({ err, qtype: q.qtype, id: q.id }, 'query handler failed; answered SERVFAIL');
   });
+  if (opts.gslb) engine.setZones(zones, opts.gslb);
   const udps: UdpListener[] = [];
   const tcps: TcpListener[] = [];
   const bound: { host: string; udp: number; tcp: number; udpKind: string }[] = [];
-  const handler = (q: Buffer, qOff: number, qLen: number, out: Buffer, outOff: number, outMax: number): number =>
-    engine.handle(q, qOff, qLen, out, outOff, outMax, false);
+  const handler = (q: Buffer, qOff: number, qLen: number, out: Buffer, outOff: number, outMax: number, peer: Peer): number =>
+    engine.handle(q, qOff, qLen, out, outOff, outMax, false, peer);
   try {
     for (const a of addrs) {
       const udp = await listenUdp(a.host, a.port, handler, {
@@ -69,7 +71,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
   return {
     engine,
     bound,
-    setZones: (z) => engine.setZones(z),
+    setZones: (z, g) => engine.setZones(z, g),
     close: async () => {
       await Promise.all([...udps.map((u) => u.close()), ...tcps.map((t) => t.close())]);
     },

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { Engine } from './engine.js';
+import type { Engine, QueryPeer } from './engine.js';
 
 /** Limits of the TCP listener (RFC 7766 §6.2: idle timeout, connection caps). */
 export interface TcpOptions {
@@ -30,6 +30,7 @@ export function listenTcp(host: string, port: number, engine: () => Engine, opts
       return;
     }
     sockets.add(sock);
+    const peer = peerOf(sock);
     sock.setTimeout(opts.idleMs, () => sock.destroy());
     let pending: Buffer = Buffer.alloc(0);
     sock.on('data', (chunk: Buffer) => {
@@ -38,7 +39,7 @@ export function listenTcp(host: string, port: number, engine: () => Engine, opts
       while (pending.length - p >= 2) {
         const len = pending.readUInt16BE(p);
         if (pending.length - p - 2 < len) break;
-        const n = engine().handle(pending, p + 2, len, out, 2, 65535, true);
+        const n = engine().handle(pending, p + 2, len, out, 2, 65535, true, peer);
         p += 2 + len;
         if (n === 0) {
           // RFC 7766 §8: a message we cannot answer ends the connection (nothing to resync on)
@@ -76,4 +77,25 @@ export function listenTcp(host: string, port: number, engine: () => Engine, opts
       });
     });
   });
+}
+
+/** The client address of a connection as bytes (IPv4-mapped IPv6 counts as IPv4). */
+function peerOf(sock: net.Socket): QueryPeer | undefined {
+  let a = sock.remoteAddress;
+  if (!a) return undefined;
+  if (a.startsWith('::ffff:') && net.isIPv4(a.slice(7))) a = a.slice(7);
+  if (net.isIPv4(a)) return { family: 4, address: Uint8Array.from(a.split('.').map(Number)) };
+  if (!net.isIPv6(a)) return undefined;
+  const sl = new net.SocketAddress({ address: a, family: 'ipv6' });
+  return { family: 6, address: ipv6Bytes(sl.address) };
+}
+
+function ipv6Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(16);
+  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  groups.forEach((g, i) => { const v = parseInt(g || '0', 16); out[i * 2] = v >> 8; out[i * 2 + 1] = v & 0xff; });
+  return out;
 }

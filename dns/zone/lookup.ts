@@ -2,6 +2,9 @@ import { RRType } from '../wire/types.js';
 import { isInZone, nameToWire, parentName, readUncompressedName } from '../wire/name.js';
 import type { RRset, Zone, ZoneNode, ZoneSet } from './zone.js';
 
+/** What lookup needs to know about GSLB names: canonical owner -> the pool (opaque here). */
+export type GslbNames<P> = ReadonlyMap<string, P>;
+
 /** An RRset as it goes into a reply: the owner may be synthesized (wildcards). */
 export interface OutRRset {
   readonly ownerWire: Uint8Array;
@@ -16,8 +19,16 @@ export interface OutRRset {
  *   had no such type / no such name (answer then holds the chain, authority the SOA);
  * - delegation: a referral (authority NS, additional glue); refused: no zone of ours.
  */
-export type LookupResult =
+export type LookupResult<P = unknown> =
   | { readonly kind: 'refused' }
+  | {
+    /** A/AAAA at a GSLB name: the pool picks the addresses; `answer` holds any CNAME chain before it */
+    readonly kind: 'pool';
+    readonly zone: Zone;
+    readonly pool: P;
+    readonly ownerWire: Uint8Array;
+    readonly answer: readonly OutRRset[];
+  }
   | {
     readonly kind: 'answer' | 'nodata' | 'nxdomain' | 'delegation';
     readonly zone: Zone;
@@ -29,10 +40,10 @@ export type LookupResult =
 /** CNAME hops followed inside a zone before giving up (loops end earlier, by the seen set). */
 export const MAX_CNAME_CHAIN = 16;
 
-const REFUSED: LookupResult = { kind: 'refused' };
+const REFUSED = { kind: 'refused' } as const;
 
 /** Looks up a canonical name and type in the zones. Pure: same input, same result. */
-export function lookup(zones: ZoneSet, qname: string, qtype: number): LookupResult {
+export function lookup<P>(zones: ZoneSet, qname: string, qtype: number, gslb?: GslbNames<P>): LookupResult<P> {
   const zone = zones.find(qname);
   if (!zone) return REFUSED;
   const answer: OutRRset[] = [];
@@ -50,6 +61,10 @@ export function lookup(zones: ZoneSet, qname: string, qtype: number): LookupResu
         authority: [ns],
         additional: glue(zone, [ns], []),
       };
+    }
+    const pool = gslb?.get(name);
+    if (pool !== undefined && (qtype === RRType.A || qtype === RRType.AAAA)) {
+      return { kind: 'pool', zone, pool, ownerWire: nameToWire(name), answer };
     }
     let node = zone.nodes.get(name);
     let owner: Uint8Array | undefined;
@@ -106,7 +121,7 @@ function minimalAny(node: ZoneNode): RRset | undefined {
   return best;
 }
 
-function negative(kind: 'nodata' | 'nxdomain', zone: Zone, answer: OutRRset[]): LookupResult {
+function negative(kind: 'nodata' | 'nxdomain', zone: Zone, answer: OutRRset[]): LookupResult<never> {
   const soa: OutRRset = { ownerWire: zone.soa.ownerWire, type: RRType.SOA, ttl: zone.negativeTtl, rdatas: zone.soa.rdatas };
   return { kind, zone, answer, authority: [soa], additional: [] };
 }

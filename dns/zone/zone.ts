@@ -83,6 +83,22 @@ export function buildZone(origin: string, file: string, records: readonly ZoneRe
   };
 }
 
+/**
+ * The zone with extra names that have no records of their own (GSLB names), so that they and
+ * the empty non-terminals above them exist: NODATA, not NXDOMAIN, for other types.
+ */
+export function withNames(zone: Zone, names: readonly string[]): Zone {
+  const extra = names.filter((n) => isInZone(n, zone.origin) && !zone.nodes.has(n));
+  if (extra.length === 0) return zone;
+  const nodes = new Map(zone.nodes);
+  for (const n of extra) {
+    for (let p: string | undefined = n; p !== undefined && !nodes.has(p) && isInZone(p, zone.origin); p = parentName(p)) {
+      nodes.set(p, new ZoneNode(p));
+    }
+  }
+  return { ...zone, nodes };
+}
+
 /** The zones served, found by longest match (a child zone wins over its parent). */
 export class ZoneSet {
   private readonly byOrigin: ReadonlyMap<string, Zone>;

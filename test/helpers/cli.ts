@@ -9,6 +9,8 @@ export const MAIN = path.join(ROOT, 'dist/dns/main.js');
 export interface Cli {
   proc: ChildProcess;
   port: number;
+  /** the HTTP API port, when started with --api */
+  apiPort: number;
   lines: Record<string, unknown>[];
   /** resolves with the first log line that matches, or rejects after `ms` */
   waitLog(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
@@ -16,8 +18,8 @@ export interface Cli {
 }
 
 /** Starts `gslb-dns` on an ephemeral port and waits until it listens. */
-export async function startCli(args: string[]): Promise<Cli> {
-  const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startCli(args: string[], env: Record<string, string> = {}): Promise<Cli> {
+  const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   let rest = '';
@@ -42,9 +44,11 @@ export async function startCli(args: string[]): Promise<Cli> {
     waiters.push({ pred, resolve: (l) => { clearTimeout(t); resolve(l); } });
   });
   const listening = await waitLog((l) => l['msg'] === 'listening');
+  const api = args.includes('--api') ? await waitLog((l) => l['msg'] === 'api listening') : undefined;
   return {
     proc,
     port: listening['udp'] as number,
+    apiPort: (api?.['port'] as number | undefined) ?? 0,
     lines,
     waitLog,
     stop: () => new Promise<void>((resolve) => {
