@@ -58,7 +58,11 @@ export function startProbes(config: GslbConfig, sink: ProbeSink, random: () => n
       timers.delete(t);
       const ok = await probeOnce(probe, m.address, m.family);
       if (stopped) return;
-      sink(m.site, m.address, ok);
+      try {
+        sink(m.site, m.address, ok);
+      } catch {
+        // a failing sink must not end this member's probing; the next result tries again
+      }
       // ±10% jitter keeps a thousand probes from firing together
       schedule(probe, m, probe.intervalMs * (0.9 + 0.2 * random()));
     }, delay);

@@ -68,7 +68,7 @@ interface SiteRuntime {
   lastValidAt: number;
   stale: boolean;
   readonly lastSeq: Map<string, number>;
-  readonly probed: boolean;
+  probed: boolean;
 }
 
 const EVENTS_KEPT = 200;
@@ -120,15 +120,30 @@ export class GslbState {
       if (!config.sites.has(m.site) || !this.isConfigured(m.site, m.address)) this.members.delete(k);
     }
     for (const s of [...this.sites.keys()]) if (!config.sites.has(s)) this.sites.delete(s);
+    // overrides of targets that no longer exist go, as they do on a restart (restoreOverrides)
+    for (const [k, o] of [...this.overrides]) {
+      const t = o.target;
+      if (!config.sites.has(t.site) || (t.address !== undefined && !this.members.has(memberKey(t.site, t.address)))) {
+        this.overrides.delete(k);
+        this.event('override-dropped', t.site, t.address, `${o.action}: target no longer configured`);
+      }
+    }
     this.publish(true);
   }
 
   private index(config: GslbConfig): void {
     const t = this.now();
     for (const [name, site] of config.sites) {
-      if (!this.sites.has(name)) {
+      const rt = this.sites.get(name);
+      const probed = site.probe !== undefined;
+      if (!rt) {
         // a new site is "fresh" from now: staleness counts from start-up, not from the epoch
-        this.sites.set(name, { lastValidAt: t, stale: false, lastSeq: new Map(), probed: site.probe !== undefined });
+        this.sites.set(name, { lastValidAt: t, stale: false, lastSeq: new Map(), probed });
+      } else if (rt.probed !== probed) {
+        // a reload switched the site between agent and probes: staleness counts from now
+        rt.probed = probed;
+        rt.stale = false;
+        rt.lastValidAt = t;
       }
     }
     for (const pool of config.pools.values()) {
@@ -255,7 +270,8 @@ export class GslbState {
     const key = overrideKey(target);
     const prev = this.overrides.get(key);
     if (action === 'drain' || action === 'force-down') {
-      if (prev?.action === action) return { ok: true, changed: false };
+      // force-down is the stronger hold: a drain does not soften it (release or force-down does)
+      if (prev?.action === action || (action === 'drain' && prev?.action === 'force-down')) return { ok: true, changed: false };
       this.overrides.set(key, { action, target: { ...target }, at: new Date(this.now()).toISOString() });
     } else {
       // undrain lifts a drain, release lifts anything
