@@ -89,6 +89,11 @@ export class GslbState {
   private readonly events: HealthEvent[] = [];
   private current: HealthView;
   private readonly listeners: ((v: HealthView) => void)[] = [];
+  /** member key -> where it stands in pools, and site -> its member keys (built by index) */
+  private memberRefs = new Map<string, { pool: PoolConfig; index: number }[]>();
+  private siteMembers = new Map<string, string[]>();
+  /** members whose effective health may have changed since the last publish */
+  private readonly dirty = new Set<string>();
   readonly counters = { reportsAccepted: 0, reportsRejected: new Map<string, number>() };
 
   constructor(private config: GslbConfig, private readonly now: () => number = Date.now,
@@ -128,7 +133,7 @@ export class GslbState {
         this.event('override-dropped', t.site, t.address, `${o.action}: target no longer configured`);
       }
     }
-    this.publish(true);
+    this.publishAll(true);
   }
 
   private index(config: GslbConfig): void {
@@ -146,9 +151,20 @@ export class GslbState {
         rt.lastValidAt = t;
       }
     }
+    this.memberRefs = new Map();
+    this.siteMembers = new Map();
     for (const pool of config.pools.values()) {
       for (const m of pool.members) {
         const k = memberKey(m.site, m.address);
+        let refs = this.memberRefs.get(k);
+        if (!refs) {
+          refs = [];
+          this.memberRefs.set(k, refs);
+          let list = this.siteMembers.get(m.site);
+          if (!list) { list = []; this.siteMembers.set(m.site, list); }
+          list.push(k);
+        }
+        refs.push({ pool, index: m.index });
         if (!this.members.has(k)) {
           this.members.set(k, {
             site: m.site, address: m.address, status: 'unknown', upStreak: 0, downStreak: 0,
@@ -160,8 +176,11 @@ export class GslbState {
   }
 
   private isConfigured(site: string, address: string): boolean {
-    for (const p of this.config.pools.values()) for (const m of p.members) if (m.site === site && m.address === address) return true;
-    return false;
+    return this.memberRefs.has(memberKey(site, address));
+  }
+
+  private touchSite(site: string): void {
+    for (const k of this.siteMembers.get(site) ?? []) this.dirty.add(k);
   }
 
   /** Whether (site, address) is a member of some pool (reports may only name those). */
@@ -187,11 +206,14 @@ export class GslbState {
     site.lastValidAt = this.now();
     if (site.stale) {
       site.stale = false;
+      this.touchSite(r.site);
       this.event('site-fresh', r.site, undefined, `report from ${r.agent} after staleness`);
     }
     const t = this.now();
     for (const m of r.members) {
-      const mr = this.members.get(memberKey(r.site, m.address))!;
+      const key = memberKey(r.site, m.address);
+      const mr = this.members.get(key)!;
+      this.dirty.add(key);
       mr.weightPct = m.weight;
       mr.connections = m.connections ?? 0;
       mr.capacity = m.capacity ?? 0;
@@ -217,8 +239,10 @@ export class GslbState {
 
   /** A probe result for a member of a probe-only site. */
   applyProbe(site: string, address: string, pass: boolean): boolean {
-    const mr = this.members.get(memberKey(site, address));
+    const key = memberKey(site, address);
+    const mr = this.members.get(key);
     if (!mr) return false;
+    this.dirty.add(key);
     mr.lastObservedAt = this.now();
     mr.weightPct = 100;
     this.observe(mr, pass ? 'up' : 'down');
@@ -255,6 +279,7 @@ export class GslbState {
       if (stale !== s.stale) {
         s.stale = stale;
         changed = true;
+        this.touchSite(name);
         if (stale) this.event('site-stale', name, undefined, `no valid report for ${t - s.lastValidAt} ms (staleAfter ${cfg.staleAfterMs} ms)`);
       }
     }
@@ -279,6 +304,8 @@ export class GslbState {
       this.overrides.delete(key);
     }
     this.event(`admin-${action}`, target.site, target.address, 'operator');
+    if (target.address === undefined) this.touchSite(target.site);
+    else this.dirty.add(memberKey(target.site, target.address));
     this.publish(false);
     return { ok: true, changed: true };
   }
@@ -302,7 +329,7 @@ export class GslbState {
       }
       this.overrides.set(overrideKey(target), { action: o.action, target, at: o.at ?? new Date(this.now()).toISOString() });
     }
-    this.publish(false);
+    this.publishAll(false);
     return dropped;
   }
 
@@ -336,10 +363,48 @@ export class GslbState {
     return { members, degraded };
   }
 
-  /** Rebuilds the view; swaps it (new epoch) only when an answer could differ. */
-  private publish(force: boolean): boolean {
+  /** Rebuilds everything (configuration changes); swaps when forced or when an answer could differ. */
+  private publishAll(force: boolean): boolean {
+    this.dirty.clear();
     const pools = this.buildPools();
     if (!force && samePools(this.config, this.current.pools, pools)) return false;
+    return this.swap(pools);
+  }
+
+  /**
+   * Recomputes only the members touched since the last publish, so that a report costs what
+   * it names, not the size of the configuration; swaps (new epoch) only when an answer could
+   * differ, copying just the pools that changed.
+   */
+  private publish(_force: boolean): boolean {
+    if (this.dirty.size === 0) return false;
+    let changed: Map<PoolConfig, MemberHealth[]> | undefined;
+    for (const key of this.dirty) {
+      const mr = this.members.get(key);
+      const refs = this.memberRefs.get(key);
+      if (!mr || !refs) continue;
+      const up = this.effective(mr.site, mr.address).up;
+      const next: MemberHealth = { up, weightPct: up ? mr.weightPct : 0, connections: mr.connections, capacity: mr.capacity };
+      for (const { pool, index } of refs) {
+        const cur = (changed?.get(pool) ?? this.current.pools.get(pool.name)?.members)?.[index];
+        if (cur && sameMember(cur, next, pool.policy === 'least-load')) continue;
+        changed ??= new Map();
+        let arr = changed.get(pool);
+        if (!arr) {
+          arr = [...(this.current.pools.get(pool.name)?.members ?? [])];
+          changed.set(pool, arr);
+        }
+        arr[index] = next;
+      }
+    }
+    this.dirty.clear();
+    if (!changed) return false;
+    const pools = new Map(this.current.pools);
+    for (const [pool, members] of changed) pools.set(pool.name, { members, degraded: members.some((m) => !m.up) });
+    return this.swap(pools);
+  }
+
+  private swap(pools: Map<string, PoolHealth>): boolean {
     this.current = { epoch: this.current.epoch + 1, pools };
     for (const fn of this.listeners) fn(this.current);
     return true;
@@ -399,12 +464,12 @@ function samePools(config: GslbConfig, a: ReadonlyMap<string, PoolHealth>, b: Re
     const pa = a.get(name);
     if (!pa || pa.degraded !== pb.degraded || pa.members.length !== pb.members.length) return false;
     const loadMatters = config.pools.get(name)?.policy === 'least-load';
-    for (let i = 0; i < pb.members.length; i++) {
-      const x = pa.members[i]!;
-      const y = pb.members[i]!;
-      if (x.up !== y.up || x.weightPct !== y.weightPct) return false;
-      if (loadMatters && (x.connections !== y.connections || x.capacity !== y.capacity)) return false;
-    }
+    for (let i = 0; i < pb.members.length; i++) if (!sameMember(pa.members[i]!, pb.members[i]!, loadMatters)) return false;
   }
   return true;
+}
+
+function sameMember(x: MemberHealth, y: MemberHealth, loadMatters: boolean): boolean {
+  if (x.up !== y.up || x.weightPct !== y.weightPct) return false;
+  return !loadMatters || (x.connections === y.connections && x.capacity === y.capacity);
 }
