@@ -7,9 +7,20 @@
 # saved to bench/peers/results/bench-latest.md. Peers that are not installed show
 # "not installed" and get no ratio.
 #
+# gslb-dns runs like for like with pdns and gdnsd: its zones come from
+# bench/gslb-bench-config.mjs, where `www` is a GSLB pool (weighted 3:2:1, TTL 20, one address
+# per answer) and REPORT_SITES sites each own a member of a `fleet` pool. During the whole
+# gslb-dns measurement bench/report-load.mjs posts signed reports for every site at 1 Hz to
+# its API (`--api 127.0.0.1:$REPORT_API_PORT`), pinned to the client CPU next to dnsperf:
+# first one `--once` round (the pools are up before dnsperf starts), then continuously until
+# the last run ends (run.sh hooks CANDIDATE_BEFORE_CMD / CANDIDATE_SIDECAR_CMD). Its
+# statistics (sent, accepted, rejected, POST latency, its own CPU) follow the ratio lines.
+#
 # Knobs (env): DURATION (10 s), REPEAT (3), SERVERS (peers; default "pdns-shared gdnsd nsd
-# knot", plus "pdns" with BENCH_ALL=1), CANDIDATE_PORT (5309); everything else run.sh
-# knows (WARMUP, CLIENTS, OUTSTANDING, QUIET_WAIT, ...) is passed through.
+# knot", plus "pdns" with BENCH_ALL=1), CANDIDATE_PORT (5309), REPORT_SITES (1000; 0: no
+# report load, `www` then answers per the pool's allDown), REPORT_RATE (1 report/s per
+# site), REPORT_API_PORT (5390; the next free port above it when taken); everything else
+# run.sh knows (WARMUP, CLIENTS, OUTSTANDING, QUIET_WAIT, ...) is passed through.
 #   DURATION=2 REPEAT=1 npm run bench:dns      # smoke run
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,34 +40,87 @@ fi
 CANDIDATE_NAME=gslb-dns
 CANDIDATE_PORT=${CANDIDATE_PORT:-5309}
 
-# the server gets a private zones dir holding a copy of the harness's static zone
-ZONES_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gslb-bench-dns.XXXXXX")
-trap 'rm -rf -- "$ZONES_DIR"' EXIT
-cp "$PEERS/conf/static/$ZONE.zone" "$ZONES_DIR/$ZONE.zone"
+REPORT_SITES=${REPORT_SITES:-1000}
+REPORT_RATE=${REPORT_RATE:-1}
+REPORT_API_PORT=${REPORT_API_PORT:-5390}
+[[ "$REPORT_SITES" =~ ^[0-9]+$ ]] || { echo "bench/dns.sh: REPORT_SITES must be a number, got '$REPORT_SITES'" >&2; exit 2; }
+[[ "$REPORT_API_PORT" =~ ^[0-9]+$ ]] || { echo "bench/dns.sh: REPORT_API_PORT must be a port, got '$REPORT_API_PORT'" >&2; exit 2; }
+# the `web` pool lives at s0..s2: with a report load, those three report too
+[ "$REPORT_SITES" -gt 0 ] && [ "$REPORT_SITES" -lt 3 ] && REPORT_SITES=3
+
+# private work dir: zones/ is what the server loads (and watches: nothing else is written
+# there once it runs), the generator's statistics go next to it
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gslb-bench-dns.XXXXXX")
+trap 'rm -rf -- "$WORK"' EXIT
+ZONES_DIR=$WORK/zones
+node "$REPO/bench/gslb-bench-config.mjs" --dir "$ZONES_DIR" --sites "$REPORT_SITES" \
+  --static-zone "$PEERS/conf/static/$ZONE.zone" >/dev/null
 
 # `check` first: a zone the server rejects is reported here, not as a start-up timeout
-if ! node "$MAIN" check --zones "$ZONES_DIR" >"$ZONES_DIR/check.log" 2>&1; then
+if ! node "$MAIN" check --zones "$ZONES_DIR" >"$WORK/check.log" 2>&1; then
   echo "bench/dns.sh: 'node $MAIN check --zones $ZONES_DIR' failed:" >&2
-  tail -20 "$ZONES_DIR/check.log" >&2
+  tail -20 "$WORK/check.log" >&2
   exit 1
 fi
-rm -f "$ZONES_DIR/check.log"
+
+# the API port: REPORT_API_PORT, or the next free one above it (TCP, 127.0.0.1)
+port_free() { [ -z "$(ss -Hlnt "sport = :$1" 2>/dev/null)" ]; }
+API_PORT=$REPORT_API_PORT
+api_port_ok() { [ "$1" != "$CANDIDATE_PORT" ] && port_free "$1"; }
+for ((i = 0; i < 100; i++)); do api_port_ok "$API_PORT" && break; API_PORT=$((API_PORT + 1)); done
+api_port_ok "$API_PORT" || { echo "bench/dns.sh: no free TCP port in $REPORT_API_PORT..$API_PORT for the API" >&2; exit 1; }
 
 # run.sh starts it as: bash -c "exec $CANDIDATE_CMD" ($PORT is set by the harness)
-CANDIDATE_CMD="node $(printf '%q' "$MAIN") --zones $(printf '%q' "$ZONES_DIR") --listen 127.0.0.1:\$PORT"
+CANDIDATE_CMD="node $(printf '%q' "$MAIN") --zones $(printf '%q' "$ZONES_DIR") --listen 127.0.0.1:\$PORT --api 127.0.0.1:$API_PORT"
+
+# the report load (run.sh pins the hooks to its CLIENT_CPU, where dnsperf runs)
+CANDIDATE_BEFORE_CMD=
+CANDIDATE_SIDECAR_CMD=
+CANDIDATE_REPORT_CMD=
+if [ "$REPORT_SITES" -gt 0 ]; then
+  WARMUP_S=${WARMUP:-2}
+  QUIET_S=${QUIET_WAIT:-60}
+  # a bound only: the harness stops it after the last run (each run may wait QUIET_WAIT first)
+  LOAD_BOUND=$((WARMUP_S + REPEAT * (DURATION + QUIET_S + 10) + 60))
+  LOAD="node $(printf '%q' "$REPO/bench/report-load.mjs") --api http://127.0.0.1:$API_PORT --config-dir $(printf '%q' "$ZONES_DIR") --sites $REPORT_SITES"
+  CANDIDATE_BEFORE_CMD="$LOAD --once --summary $(printf '%q' "$WORK/once.md")"
+  CANDIDATE_SIDECAR_CMD="$LOAD --rate $REPORT_RATE --duration $LOAD_BOUND --summary $(printf '%q' "$WORK/load.md")"
+  CANDIDATE_REPORT_CMD="echo 'Report load on $CANDIDATE_NAME (bench/report-load.mjs: $REPORT_SITES sites x $REPORT_RATE signed report/s to --api, pinned to the client CPU with dnsperf, from before the warm-up to the end of the last run):'; echo; cat $(printf '%q' "$WORK/once.md") $(printf '%q' "$WORK/load.md") 2>/dev/null || echo '- no statistics: the generator did not finish (see the harness log dir)'"
+else
+  CANDIDATE_REPORT_CMD="echo 'Report load on $CANDIDATE_NAME: off (REPORT_SITES=0); no site reports, so www answers per the pool'\''s allDown.'"
+fi
 CANDIDATE_VERSION="$(node -p 'require(process.argv[1]).version' "$REPO/package.json" 2>/dev/null || echo '?')"
 REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || true)
 [ -n "$REV" ] && CANDIDATE_VERSION+="+$REV"
 [ -n "$(git -C "$REPO" status --porcelain -- dns shared 2>/dev/null || true)" ] && CANDIDATE_VERSION+="-dirty"
 
-BENCH_COMMAND="SERVERS='$SERVERS' DURATION=$DURATION REPEAT=$REPEAT CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD='$CANDIDATE_CMD' bash bench/peers/run.sh"
+BENCH_COMMAND="SERVERS='$SERVERS' DURATION=$DURATION REPEAT=$REPEAT CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD='$CANDIDATE_CMD'"
+[ -n "$CANDIDATE_BEFORE_CMD" ] && BENCH_COMMAND+=" CANDIDATE_BEFORE_CMD='$CANDIDATE_BEFORE_CMD' CANDIDATE_SIDECAR_CMD='$CANDIDATE_SIDECAR_CMD'"
+BENCH_COMMAND+=" bash bench/peers/run.sh"
 echo "bench/dns.sh: $BENCH_COMMAND"
+echo "bench/dns.sh: zones from bench/gslb-bench-config.mjs (www: GSLB pool, weighted 3:2:1, 1 answer, TTL 20); report load: $([ "$REPORT_SITES" -gt 0 ] && echo "$REPORT_SITES sites x $REPORT_RATE/s to 127.0.0.1:$API_PORT" || echo "off (REPORT_SITES=0)")"
 
+# run.sh runs in the background so that a SIGTERM/SIGINT sent to this script alone reaches it
+# too: its own trap then stops everything it started (server, sidecar, dnsperf) before we
+# remove the work dir
 rc=0
+RUN_PID=
+forward() {
+  trap - INT TERM
+  if [ -n "$RUN_PID" ]; then kill -TERM "$RUN_PID" 2>/dev/null || true; wait "$RUN_PID" 2>/dev/null || true; fi
+  exit 130
+}
+trap forward INT TERM
 SERVERS=$SERVERS DURATION=$DURATION REPEAT=$REPEAT \
 CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD=$CANDIDATE_CMD \
+CANDIDATE_BEFORE_CMD=$CANDIDATE_BEFORE_CMD CANDIDATE_SIDECAR_CMD=$CANDIDATE_SIDECAR_CMD \
+CANDIDATE_REPORT_CMD=$CANDIDATE_REPORT_CMD \
 CANDIDATE_VERSION=$CANDIDATE_VERSION BENCH_COMMAND=$BENCH_COMMAND \
-  bash "$PEERS/run.sh" || rc=$?
+  bash "$PEERS/run.sh" &
+RUN_PID=$!
+wait "$RUN_PID" || rc=$?
+RUN_PID=
+trap - INT TERM
 echo
 echo "command: $BENCH_COMMAND"
 echo "report:  bench/peers/results/bench-latest.md"

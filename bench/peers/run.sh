@@ -15,6 +15,15 @@
 #   PEERS_CONF_DIR         conf/ (pdns LUA + gdnsd plugin configs for the GSLB semantics)
 #   PEERS_RUN_DIR          a private scratch dir
 # It must answer `static.gslb.example.test A` with 192.0.2.10 to be considered ready.
+# Optional candidate hooks (each run with `bash -c`, pinned to the CLIENT CPU, in its own
+# process group recorded in $PID_DIR, output in $LOG_DIR/<candidate>-<hook>.log; the peers
+# never see them):
+#   CANDIDATE_BEFORE_CMD   run once the candidate is ready, before its warm-up; a non-zero
+#                          exit fails the candidate's row
+#   CANDIDATE_SIDECAR_CMD  started after that and kept running (client side, next to dnsperf)
+#                          until the candidate's last run ends; then SIGTERM to its group
+#                          (stop_all cleans it up on any exit)
+#   CANDIDATE_REPORT_CMD   its stdout goes into the report after the ratio lines
 #
 # Knobs (env): SERVERS, DURATION (10 s), WARMUP (2 s), REPEAT (1), CLIENTS (dnsperf -c, 1),
 # OUTSTANDING (dnsperf -q, 100), QUERY_FILE (queries/mix.txt: 70% www A, 20% static A,
@@ -143,6 +152,16 @@ run_dnsperf() { # port seconds outfile timefile
   rm -f "$PID_DIR/dnsperf.pid"
 }
 
+run_hook() { # name command -> exit status of `bash -c command` (client CPU, own group, recorded)
+  local name=$1 pid rc
+  setsid taskset -c "$CLIENT_CPU" bash -c "$2" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  pid=$!
+  echo "$pid" > "$PID_DIR/$name.pid"
+  wait "$pid"; rc=$?
+  rm -f "$PID_DIR/$name.pid"
+  return $rc
+}
+
 parse_dnsperf() { # file -> "qps avg_ms lost_pct noerror_pct nxdomain_pct resp_bytes"
   awk '
     /Queries per second:/ { qps = $4 }
@@ -184,6 +203,19 @@ for s in $SERVERS; do
   if ! is_installed "$s"; then ROW[$s]="| $s | not installed | $port | | | | | | | | | | |"; continue; fi
   if ! start_server "$s"; then ROW[$s]="| $s | $(version_of "$s") | $port | FAILED to start (see $LOG_DIR/$s.log) | | | | | | | | | |"; stop_server "$s"; continue; fi
   pid=$(cat "$PID_DIR/$s.pid")
+  if [ "$s" = "${CANDIDATE_NAME:-}" ] && [ -n "${CANDIDATE_BEFORE_CMD:-}" ]; then
+    : > "$LOG_DIR/$s-before.log"
+    if ! run_hook "$s-before" "$CANDIDATE_BEFORE_CMD"; then
+      log "$s: CANDIDATE_BEFORE_CMD failed; last lines of $LOG_DIR/$s-before.log:"; tail -5 "$LOG_DIR/$s-before.log" >&2
+      ROW[$s]="| $s | $(version_of "$s") | $port | FAILED: CANDIDATE_BEFORE_CMD (see $LOG_DIR/$s-before.log) | | | | | | | | | |"
+      stop_server "$s"; continue
+    fi
+  fi
+  if [ "$s" = "${CANDIDATE_NAME:-}" ] && [ -n "${CANDIDATE_SIDECAR_CMD:-}" ]; then
+    : > "$LOG_DIR/$s-sidecar.log"
+    start_proc "$s-sidecar" "$CLIENT_CPU" "$LOG_DIR/$s-sidecar.log" bash -c "exec $CANDIDATE_SIDECAR_CMD" >/dev/null
+    log "$s: sidecar started (pid $(cat "$PID_DIR/$s-sidecar.pid"), CPU $CLIENT_CPU)"
+  fi
   if [ "$WARMUP" -gt 0 ]; then run_dnsperf "$port" "$WARMUP" "$RAW/$s-warmup.txt" /dev/null; fi
   for ((r = 1; r <= REPEAT; r++)); do
     wait_quiet
@@ -199,6 +231,10 @@ for s in $SERVERS; do
     echo "$s,$r,$qps,$avg,$lost,$noerr,$nx,$resp,$scpu,$ccpu,$fcpu,$rss,$nprocs" >> "$CSV"
     log "$s run $r: qps=$qps avg=${avg}ms lost=${lost}% nxdomain=${nx}% server_cpu=${scpu}% server_rss=${rss}MB client_cpu=${ccpu}% other_cpu=${fcpu}%"
   done
+  if [ -f "$PID_DIR/$s-sidecar.pid" ]; then
+    _running "$(cat "$PID_DIR/$s-sidecar.pid")" || log "$s: sidecar ended before the last run did (see $LOG_DIR/$s-sidecar.log)"
+    stop_proc "$s-sidecar" 10
+  fi
   stop_server "$s"
   col() { awk -F, -v s="$s" -v c="$1" '$1 == s { print $c }' "$CSV" | median; }
   qall=$(awk -F, -v s="$s" '$1 == s { printf "%s%.0f", (n++ ? "/" : ""), $3 }' "$CSV")
@@ -233,6 +269,10 @@ rm -f "$RAW/.foreign0" "$RAW/.foreign1"
       done
     else
       echo "No ratios: $CANDIDATE_NAME produced no result."
+    fi
+    if [ -n "${CANDIDATE_REPORT_CMD:-}" ]; then
+      echo
+      bash -c "$CANDIDATE_REPORT_CMD" 2>&1 || true
     fi
   fi
   echo
