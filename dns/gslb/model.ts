@@ -87,6 +87,8 @@ export interface MemberHealth {
   readonly weightPct: number;
   readonly connections: number;
   readonly capacity: number;
+  /** an operator forced it down: it stays out even when allDown fails open */
+  readonly forcedDown?: boolean;
 }
 
 /** Immutable health of one pool, aligned with `pool.members`. */

@@ -346,6 +346,12 @@ export class GslbState {
     return { up: mr.status === 'up', reason: mr.status };
   }
 
+  private memberHealth(mr: MemberRuntime): MemberHealth {
+    const e = this.effective(mr.site, mr.address);
+    const h: MemberHealth = { up: e.up, weightPct: e.up ? mr.weightPct : 0, connections: mr.connections, capacity: mr.capacity };
+    return e.reason === 'forced down by operator' ? { ...h, forcedDown: true } : h;
+  }
+
   private buildPools(): Map<string, PoolHealth> {
     const pools = new Map<string, PoolHealth>();
     for (const pool of this.config.pools.values()) pools.set(pool.name, this.poolHealth(pool));
@@ -355,10 +361,9 @@ export class GslbState {
   private poolHealth(pool: PoolConfig): PoolHealth {
     let degraded = false;
     const members: MemberHealth[] = pool.members.map((m) => {
-      const mr = this.members.get(memberKey(m.site, m.address))!;
-      const { up } = this.effective(m.site, m.address);
-      if (!up) degraded = true;
-      return { up, weightPct: up ? mr.weightPct : 0, connections: mr.connections, capacity: mr.capacity };
+      const h = this.memberHealth(this.members.get(memberKey(m.site, m.address))!);
+      if (!h.up) degraded = true;
+      return h;
     });
     return { members, degraded };
   }
@@ -383,8 +388,7 @@ export class GslbState {
       const mr = this.members.get(key);
       const refs = this.memberRefs.get(key);
       if (!mr || !refs) continue;
-      const up = this.effective(mr.site, mr.address).up;
-      const next: MemberHealth = { up, weightPct: up ? mr.weightPct : 0, connections: mr.connections, capacity: mr.capacity };
+      const next = this.memberHealth(mr);
       for (const { pool, index } of refs) {
         const cur = (changed?.get(pool) ?? this.current.pools.get(pool.name)?.members)?.[index];
         if (cur && sameMember(cur, next, pool.policy === 'least-load')) continue;
@@ -470,6 +474,6 @@ function samePools(config: GslbConfig, a: ReadonlyMap<string, PoolHealth>, b: Re
 }
 
 function sameMember(x: MemberHealth, y: MemberHealth, loadMatters: boolean): boolean {
-  if (x.up !== y.up || x.weightPct !== y.weightPct) return false;
+  if (x.up !== y.up || x.weightPct !== y.weightPct || x.forcedDown !== y.forcedDown) return false;
   return !loadMatters || (x.connections === y.connections && x.capacity === y.capacity);
 }

@@ -3,13 +3,15 @@ import type { MemberConfig, Policy, PolicyContext } from '../model.js';
 
 /**
  * The candidate rule every policy shares: the member is of the asked family, in `ctx.onlyTier`
- * when that is set, and up (or health is ignored). It lives here because failover is the base
- * rule the other policies fall back to.
+ * when that is set, and up (or health is ignored, which never includes a member an operator
+ * forced down: that order holds even when the pool fails open). It lives here because failover
+ * is the base rule the other policies fall back to.
  */
 export function isCandidate(ctx: PolicyContext, m: MemberConfig, i: number): boolean {
   if (m.family !== ctx.family) return false;
   if (ctx.onlyTier > 0 && m.tier !== ctx.onlyTier) return false;
-  return ctx.ignoreHealth || ctx.health.members[i]?.up === true;
+  const h = ctx.health.members[i];
+  return ctx.ignoreHealth ? h?.forcedDown !== true : h?.up === true;
 }
 
 /** How many answers fit: pool.maxAnswers, bounded by the output buffer. */
