@@ -43,6 +43,7 @@ import { ValueErrorType } from '@sinclair/typebox/errors';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
+import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
 import type {
   AllDown,
   GslbConfig,
@@ -288,7 +289,7 @@ interface Ip {
 function parseIp(text: string): Ip | undefined {
   if (isIPv4(text)) {
     const bytes = Uint8Array.from(text.split('.').map(Number));
-    return { family: 4, bytes, text: formatIpv4(bytes, 0) };
+    return { family: 4, bytes, text: formatIPv4(bytes, 0) };
   }
   // zone ids (fe80::1%eth0) name an interface of this host; they mean nothing in an answer
   if (text.includes('%') || !isIPv6(text)) return undefined;
@@ -312,31 +313,7 @@ function parseIp(text: string): Ip | undefined {
     bytes[i * 2 + 1] = v & 0xff;
   });
   if (v4) bytes.set(v4, 12);
-  return { family: 6, bytes, text: formatIpv6(bytes) };
-}
-
-function formatIpv4(b: Uint8Array, off: number): string {
-  return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
-}
-
-/** RFC 5952: lowercase, no leading zeros, the longest (first on a tie) run of >= 2 zero groups as `::`. */
-function formatIpv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
-  // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `::ffff:${formatIpv4(b, 12)}`;
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  return { family: 6, bytes, text: formatIPv6(bytes) };
 }
 
 /** A Prefix, or the reason the text is not one. */
@@ -356,7 +333,7 @@ function parsePrefixText(text: string): Prefix | string {
   const masked = new Uint8Array(16);
   for (let bit = 0; bit < length; bit++) masked[bit >> 3] = masked[bit >> 3]! | (bytes[bit >> 3]! & (0x80 >> (bit & 7)));
   if (masked.some((x, i) => x !== bytes[i])) {
-    const net = ip.family === 4 ? formatIpv4(masked, 0) : formatIpv6(masked);
+    const net = ip.family === 4 ? formatIPv4(masked, 0) : formatIPv6(masked);
     return `host bits set in ${text} (did you mean ${net}/${length}?)`;
   }
   return { family: ip.family, bytes, length, text: `${ip.text}/${length}` };

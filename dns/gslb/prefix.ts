@@ -3,6 +3,7 @@
  * (query time, allocation-free).
  */
 import type { Prefix } from './model.js';
+import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
 
 /** A parsed IP address: `bytes` is 4 bytes for IPv4, 16 for IPv6; `canonical` is RFC 5952 text. */
 export interface ParsedAddress {
@@ -76,31 +77,7 @@ function parseIPv6(text: string): Uint8Array | undefined {
   return out;
 }
 
-function formatIPv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
 
-/** RFC 5952 text; IPv4-mapped addresses use the dotted quad (RFC 5952 §5), as zone files do. */
-function formatIPv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
-  // RFC 5952 §4.2: compress the longest run (>= 2) of zero groups, the first one on a tie
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((v) => v.toString(16)).join(':');
-  if (bestAt < 0) return hex(0, 8);
-  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
-}
 
 /** Parses an IPv4 or IPv6 address; throws an Error naming the text when it is not one. */
 export function parseAddress(text: string): ParsedAddress {

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Engine, QueryPeer } from './engine.js';
+import { parseAddress } from '../gslb/prefix.js';
 
 /** Limits of the TCP listener (RFC 7766 §6.2: idle timeout, connection caps). */
 export interface TcpOptions {
@@ -84,18 +85,10 @@ function peerOf(sock: net.Socket): QueryPeer | undefined {
   let a = sock.remoteAddress;
   if (!a) return undefined;
   if (a.startsWith('::ffff:') && net.isIPv4(a.slice(7))) a = a.slice(7);
-  if (net.isIPv4(a)) return { family: 4, address: Uint8Array.from(a.split('.').map(Number)) };
-  if (!net.isIPv6(a)) return undefined;
-  const sl = new net.SocketAddress({ address: a, family: 'ipv6' });
-  return { family: 6, address: ipv6Bytes(sl.address) };
-}
-
-function ipv6Bytes(text: string): Uint8Array {
-  const out = new Uint8Array(16);
-  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  groups.forEach((g, i) => { const v = parseInt(g || '0', 16); out[i * 2] = v >> 8; out[i * 2 + 1] = v & 0xff; });
-  return out;
+  try {
+    const p = parseAddress(a.replace(/%.*$/, ''));
+    return { family: p.family, address: p.bytes };
+  } catch {
+    return undefined;
+  }
 }

@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
 
 /** Where a datagram came from; a reused object: read it during the call, never keep it. */
 export interface Peer { family: 4 | 6; port: number; /** 4 or 16 bytes */ address: Uint8Array; }
@@ -118,25 +119,7 @@ export async function listenUdp(host: string, port: number, handler: DatagramHan
 
 /** The peer's address in presentation form (RFC 5952 for IPv6). */
 export function peerAddressText(peer: Peer): string {
-  const a = peer.address;
-  if (peer.family === 4 || a.length === 4) return `${a[0]}.${a[1]}.${a[2]}.${a[3]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((a[i]! << 8) | a[i + 1]!);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${a[12]}.${a[13]}.${a[14]}.${a[15]}`;
-  }
-  let bestAt = -1;
-  let bestLen = 1; // a single zero group is not compressed
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestAt < 0) return hex.join(':');
-  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
+  return peer.family === 4 || peer.address.length === 4 ? formatIPv4(peer.address) : formatIPv6(peer.address);
 }
 
 let loggedError = false;

@@ -6,6 +6,7 @@
 import { isIPv6 } from 'node:net';
 import { NameError, nameToWire, readUncompressedNameAsIs } from '../wire/name.js';
 import { RRType, typeName } from '../wire/types.js';
+import { formatIPv6 } from '../../shared/ip-text.js';
 
 /** One master-file token: raw text (escapes kept, surrounding quotes removed) and whether it was quoted. */
 export interface RdataToken {
@@ -504,27 +505,6 @@ function quoteBytes(b: Uint8Array, start: number, end: number): string {
   return s + '"';
 }
 
-function formatIPv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!);
-  // IPv4-mapped addresses read better (and are conventionally shown) with the dotted quad
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
-  // RFC 5952 §4.2: compress the longest run (>= 2) of zero groups, the first one on a tie
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((v) => v.toString(16)).join(':');
-  if (bestAt < 0) return hex(0, 8);
-  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
-}
 
 /** Presentation text for the types this module knows; undefined for others; throws when malformed. */
 function formatKnown(type: number, rdata: Uint8Array): string | undefined {
