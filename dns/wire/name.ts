@@ -126,10 +126,11 @@ function plainNameToWire(name: string): Uint8Array | undefined {
 }
 
 /**
- * Reads an uncompressed name at `off` (as stored in our own RDATA); returns the canonical
- * name and the offset after it. Throws NameError when the bytes are not a valid name.
+ * Reads an uncompressed name at `off` (as stored in our own RDATA); returns the name, canonical
+ * (lowercased) unless `keepCase`, and the offset after it. Throws NameError when the bytes are
+ * not a valid name.
  */
-export function readUncompressedName(buf: Uint8Array, off: number): { name: string; end: number } {
+export function readUncompressedName(buf: Uint8Array, off: number, keepCase = false): { name: string; end: number } {
   let s = '';
   let o = off;
   for (;;) {
@@ -138,7 +139,7 @@ export function readUncompressedName(buf: Uint8Array, off: number): { name: stri
     if (len === 0) return { name: s === '' ? '.' : s, end: o + 1 };
     if (len > MAX_LABEL) throw new NameError('compressed or oversized label in rdata name');
     if (o + 1 + len > buf.length) throw new NameError('label runs past the end of its data');
-    s += labelText(buf, o + 1, o + 1 + len, true) + '.';
+    s += labelText(buf, o + 1, o + 1 + len, !keepCase) + '.';
     o += 1 + len;
   }
 }
@@ -183,15 +184,5 @@ export function labelCount(name: string): number {
 
 /** Like readUncompressedName, but keeps the case of the bytes, for presenting RDATA as written. */
 export function readUncompressedNameAsIs(buf: Uint8Array, off: number): { name: string; end: number } {
-  let s = '';
-  let o = off;
-  for (;;) {
-    if (o >= buf.length) throw new NameError('name runs past the end of its data');
-    const len = buf[o]!;
-    if (len === 0) return { name: s === '' ? '.' : s, end: o + 1 };
-    if (len > MAX_LABEL) throw new NameError('compressed or oversized label in rdata name');
-    if (o + 1 + len > buf.length) throw new NameError('label runs past the end of its data');
-    s += labelText(buf, o + 1, o + 1 + len, false) + '.';
-    o += 1 + len;
-  }
+  return readUncompressedName(buf, off, true);
 }
