@@ -42,6 +42,7 @@ export const ReportSchema = Type.Object({
 }, { additionalProperties: false });
 
 export type Report = Static<typeof ReportSchema>;
+export type MemberState = Static<typeof MemberStateSchema>;
 export type ReportMember = Static<typeof ReportMemberSchema>;
 
 /** Header carrying the sender's clock in unix milliseconds. */
