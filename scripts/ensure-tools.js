@@ -17,6 +17,7 @@ const TOOLS = [
   { tool: 'nft', pkg: 'nftables' },
   { tool: 'ip', pkg: 'iproute2' },
   { tool: 'tcpdump', pkg: 'tcpdump' },
+  { tool: 'ping', pkg: 'iputils-ping' },
   // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },

@@ -1,0 +1,887 @@
+/**
+ * slb-agent configuration: `site.yaml` -> AgentConfig, validated and resolved at load time
+ * (ARCHITECTURE principle 3). Errors name the file, the line where known and the path:
+ * `site.yaml:12: vips[0].realServers[1].address: not an IPv4 or IPv6 address: "x"`.
+ *
+ * The contract's keys (fixed; extend, don't rename):
+ *   site, agent, secret (env:NAME | file:/path), dns [url], report { interval }, api HOST:PORT,
+ *   vips [{ name, address, port, protocol, capacity, quorum, forwarder, check, realServers }]
+ *
+ * Extensions of the contract:
+ *   report.timeout               per-DNS-instance request timeout (default 1s)
+ *   vips[].forwarder             { mode, scheduler, interface, persistence, dscp, tunnel, snat }
+ *   vips[].check / realServers[].check   see CheckConfig; a real server's `check` without a `type`
+ *                                (or with the VIP's type) is merged key by key over the VIP's
+ *                                check; with another type it replaces it
+ *
+ * Defaults: report.interval 1s, report.timeout 1s, api 127.0.0.1:9100; VIP protocol tcp,
+ * capacity 0 (unknown), quorum 1, forwarder { mode: proxy, scheduler: wrr }, check { type: tcp };
+ * check interval 2s, timeout 1s, rise 2, fall 2, startState down, jitter 0.1, port: the real
+ * server's; http(s) method GET, path /, expect [200], insecure false; dns qtype A (AAAA when
+ * `address` is IPv6), rcode NOERROR; real server weight 1, backup false.
+ * Durations: `500ms`, `2s`, `1m`, `1h`, decimals allowed, or a plain number of seconds; above 0.
+ *
+ * Choices beyond the contract, each because a silent mistake would be worse than a load error:
+ *   - site, agent and VIP names are 1-63 letters, digits, `-` or `_` (they appear in reports,
+ *     metrics and error paths);
+ *   - `file:` secrets are read relative to the YAML file's directory when not absolute; one
+ *     trailing newline is not part of the secret;
+ *   - keys that do not apply to a check's type are errors (`insecure` on a tcp check);
+ *   - a check's timeout must be below its interval (a probe never overlaps the next one);
+ *   - two VIPs may not share address, port and protocol; dns URLs may not repeat.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { isIPv4, isIPv6 } from 'node:net';
+import path from 'node:path';
+import { Type } from '@sinclair/typebox';
+import type { TSchema } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ValueErrorType } from '@sinclair/typebox/errors';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+
+// ---------------------------------------------------------------------------------------------
+// Resolved types (what the rest of the agent uses)
+
+/** Check types, as written in `check.type`. */
+export type CheckType = 'tcp' | 'http' | 'https' | 'dns' | 'icmp' | 'exec' | 'agent';
+
+/** Keys every check has, resolved with defaults. */
+export interface CheckCommon {
+  readonly intervalMs: number;
+  /** always below intervalMs */
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+  /** the state before the first rise/fall run completes; default down (no optimistic start) */
+  readonly startState: 'up' | 'down';
+  /** port to probe; undefined means the real server's port (agent checks always have one) */
+  readonly port?: number;
+  /** fraction 0..0.5 of the interval by which each run is randomly shifted */
+  readonly jitter: number;
+}
+
+/** TCP connect. */
+export interface TcpCheckConfig extends CheckCommon { readonly type: 'tcp' }
+
+/** HTTP or HTTPS request: status in `expect` and, when given, the body matches `body`. */
+export interface HttpCheckConfig extends CheckCommon {
+  readonly type: 'http' | 'https';
+  readonly method: 'GET' | 'HEAD';
+  readonly path: string;
+  /** Host header; default: the target's address and port */
+  readonly host?: string;
+  readonly expect: readonly number[];
+  /** regular expression source (validated at load) the body must match */
+  readonly body?: string;
+  /** https: skip certificate verification */
+  readonly insecure: boolean;
+}
+
+/** DNS rcodes a check can expect. */
+export type DnsRcode = 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN' | 'NOTIMP' | 'REFUSED';
+
+/** DNS query over UDP: the answer's rcode and, when given, an address in the answer. */
+export interface DnsCheckConfig extends CheckCommon {
+  readonly type: 'dns';
+  /** absolute name without the trailing dot, e.g. `www.example.com` */
+  readonly name: string;
+  readonly qtype: string;
+  /** numeric RR type of qtype */
+  readonly qtypeCode: number;
+  readonly rcode: DnsRcode;
+  /** canonical IPv4/IPv6 text expected among the answer's A/AAAA records */
+  readonly address?: string;
+}
+
+/** ICMP echo. */
+export interface IcmpCheckConfig extends CheckCommon { readonly type: 'icmp' }
+
+/** A command (argv, no shell); exit code 0 passes. */
+export interface ExecCheckConfig extends CheckCommon {
+  readonly type: 'exec';
+  readonly command: readonly string[];
+}
+
+/** HAProxy agent-check: one line of words from the real server's agent port. */
+export interface AgentCheckConfig extends CheckCommon {
+  readonly type: 'agent';
+  readonly port: number;
+}
+
+/** A resolved health check, discriminated on `type`. */
+export type CheckConfig =
+  | TcpCheckConfig | HttpCheckConfig | DnsCheckConfig | IcmpCheckConfig | ExecCheckConfig | AgentCheckConfig;
+
+/** Forwarder modes (validated here; the forwarder itself is a later issue). */
+export type ForwarderMode = 'dsr' | 'l3dsr-dscp' | 'l3dsr-tunnel' | 'nat' | 'proxy';
+/** Forwarder schedulers. */
+export type Scheduler = 'rr' | 'wrr' | 'sh' | 'maglev' | 'lc' | 'wlc';
+
+/** A VIP's forwarder settings. */
+export interface ForwarderConfig {
+  readonly mode: ForwarderMode;
+  readonly scheduler: Scheduler;
+  /** network interface the forwarder uses (dsr: where real servers are reached) */
+  readonly interface?: string;
+  /** source persistence timeout in ms; 0 = none */
+  readonly persistenceMs: number;
+  /** l3dsr-dscp only (required there): 1-63 */
+  readonly dscp?: number;
+  /** l3dsr-tunnel only; default ipip */
+  readonly tunnel?: 'vxlan' | 'ipip' | 'gre';
+  /** nat only: also rewrite the source address; default false */
+  readonly snat?: boolean;
+}
+
+/** One real server of a VIP with its effective check. */
+export interface RealServerConfig {
+  /** position in the VIP's `realServers` list */
+  readonly index: number;
+  /** canonical IPv4/IPv6 text */
+  readonly address: string;
+  readonly family: 4 | 6;
+  readonly port: number;
+  readonly weight: number;
+  readonly backup: boolean;
+  /** the VIP's check, or this server's override merged over it */
+  readonly check: CheckConfig;
+}
+
+/** One VIP. */
+export interface VipConfig {
+  readonly name: string;
+  /** canonical IPv4/IPv6 text: the pool member address in gslb-dns */
+  readonly address: string;
+  readonly family: 4 | 6;
+  readonly port: number;
+  readonly protocol: 'tcp' | 'udp';
+  readonly capacity: number;
+  /** healthy primary real servers needed for the VIP to be up; 1..number of primaries */
+  readonly quorum: number;
+  readonly forwarder: ForwarderConfig;
+  /** the VIP-level check (real servers may override it) */
+  readonly check: CheckConfig;
+  readonly realServers: readonly RealServerConfig[];
+}
+
+/** The whole agent configuration, validated, with the secret resolved. */
+export interface AgentConfig {
+  readonly file: string;
+  readonly site: string;
+  readonly agent: string;
+  readonly secret: Buffer;
+  /** the reference as written (`env:NAME` / `file:/path`), safe to show */
+  readonly secretRef: string;
+  /** gslb-dns API base URLs, without a trailing `/` */
+  readonly dns: readonly string[];
+  readonly report: { readonly intervalMs: number; readonly timeoutMs: number };
+  readonly api: { readonly host: string; readonly port: number };
+  readonly vips: readonly VipConfig[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema: the shape of the file. Values that need parsing (durations, addresses, secrets, URLs)
+// are strings here and are checked in code below, with their own wording.
+
+const DURATION_TEXT = 'a duration such as 500ms, 2s or 1m (or a number of seconds)';
+const Duration = Type.Union([Type.String(), Type.Number()], { description: DURATION_TEXT });
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+const lits = <T extends string>(xs: readonly T[]): TSchema => Type.Union(xs.map((x) => Type.Literal(x)));
+
+const CHECK_TYPES = ['tcp', 'http', 'https', 'dns', 'icmp', 'exec', 'agent'] as const satisfies readonly CheckType[];
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'] as const satisfies readonly DnsRcode[];
+const RCODE_VALUE: Record<DnsRcode, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
+const QTYPES: Record<string, number> = {
+  A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, NAPTR: 35, DS: 43,
+  DNSKEY: 48, HTTPS: 65, SVCB: 64, CAA: 257, ANY: 255,
+};
+const MODES = ['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat', 'proxy'] as const satisfies readonly ForwarderMode[];
+const SCHEDULERS = ['rr', 'wrr', 'sh', 'maglev', 'lc', 'wlc'] as const satisfies readonly Scheduler[];
+
+/** Every check key; which ones apply to which type is checked in code (for a clearer error). */
+const CheckSchema = Type.Object({
+  type: Type.Optional(lits(CHECK_TYPES)),
+  interval: Type.Optional(Duration),
+  timeout: Type.Optional(Duration),
+  rise: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  fall: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  startState: Type.Optional(lits(['down', 'up'])),
+  port: Type.Optional(Port),
+  jitter: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
+  method: Type.Optional(lits(['GET', 'HEAD'])),
+  path: Type.Optional(Type.String()),
+  host: Type.Optional(Type.String()),
+  expect: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }))),
+  body: Type.Optional(Type.String()),
+  insecure: Type.Optional(Type.Boolean()),
+  name: Type.Optional(Type.String()),
+  qtype: Type.Optional(Type.String()),
+  rcode: Type.Optional(lits(RCODES)),
+  address: Type.Optional(Type.String()),
+  command: Type.Optional(Type.Array(Type.String())),
+}, { additionalProperties: false });
+
+type CheckKey = keyof typeof CheckSchema.properties;
+const COMMON_KEYS: readonly CheckKey[] = ['type', 'interval', 'timeout', 'rise', 'fall', 'startState', 'port', 'jitter'];
+const TYPE_KEYS: Record<CheckType, readonly CheckKey[]> = {
+  tcp: [],
+  http: ['method', 'path', 'host', 'expect', 'body'],
+  https: ['method', 'path', 'host', 'expect', 'body', 'insecure'],
+  dns: ['name', 'qtype', 'rcode', 'address'],
+  icmp: [],
+  exec: ['command'],
+  agent: [],
+};
+
+const ForwarderSchema = Type.Object({
+  mode: Type.Optional(lits(MODES)),
+  scheduler: Type.Optional(lits(SCHEDULERS)),
+  interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15 })),
+  persistence: Type.Optional(Duration),
+  dscp: Type.Optional(Type.Integer({ minimum: 1, maximum: 63 })),
+  tunnel: Type.Optional(lits(['vxlan', 'ipip', 'gre'])),
+  snat: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+
+const RealServerSchema = Type.Object({
+  address: Type.String(),
+  port: Port,
+  weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  backup: Type.Optional(Type.Boolean()),
+  check: Type.Optional(CheckSchema),
+}, { additionalProperties: false });
+
+const VipSchema = Type.Object({
+  name: Type.String(),
+  address: Type.String(),
+  port: Port,
+  protocol: Type.Optional(lits(['tcp', 'udp'])),
+  capacity: Type.Optional(Type.Integer({ minimum: 0 })),
+  quorum: Type.Optional(Type.Integer({ minimum: 1 })),
+  forwarder: Type.Optional(ForwarderSchema),
+  check: Type.Optional(CheckSchema),
+  realServers: Type.Array(RealServerSchema),
+}, { additionalProperties: false });
+
+/** The schema of an slb-agent YAML file (structure and ranges; the rest is checked by parseAgentConfig). */
+export const AgentFileSchema = Type.Object({
+  site: Type.String(),
+  agent: Type.String(),
+  secret: Type.String(),
+  dns: Type.Array(Type.String()),
+  report: Type.Optional(Type.Object({
+    interval: Type.Optional(Duration),
+    timeout: Type.Optional(Duration),
+  }, { additionalProperties: false })),
+  api: Type.Optional(Type.String()),
+  vips: Type.Array(VipSchema),
+}, { additionalProperties: false });
+
+const checkFile = TypeCompiler.Compile(AgentFileSchema);
+
+type RawCheck = { [K in CheckKey]?: unknown };
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** One configuration error: where, and what was expected. */
+export interface AgentConfigIssue {
+  readonly file: string;
+  readonly line?: number;
+  /** `vips[0].check.timeout`; empty for errors about the whole file */
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** One or more configuration errors; `message` has one `file:line: path: reason` per line. */
+export class AgentConfigError extends Error {
+  constructor(readonly errors: readonly AgentConfigIssue[]) {
+    super(errors.map(formatIssue).join('\n'));
+    this.name = 'AgentConfigError';
+  }
+}
+
+function formatIssue(e: AgentConfigIssue): string {
+  const where = e.line !== undefined && e.line > 0 ? `${e.file}:${e.line}` : e.file;
+  return e.path === '' ? `${where}: ${e.reason}` : `${where}: ${e.path}: ${e.reason}`;
+}
+
+type Seg = string | number;
+
+const NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
+
+function formatPath(segs: readonly Seg[]): string {
+  let s = '';
+  for (const seg of segs) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    else if (NAME_RE.test(seg)) s += s === '' ? seg : `.${seg}`;
+    else s += `[${JSON.stringify(seg)}]`;
+  }
+  return s;
+}
+
+/** Line of the deepest node along `segs` that exists (a key's line for mappings, an item's for lists). */
+function lineAt(doc: Document, lc: LineCounter, segs: readonly Seg[]): number | undefined {
+  let node: unknown = doc.contents;
+  let offset: number | undefined = doc.contents?.range?.[0];
+  for (const seg of segs) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+      if (!pair) break;
+      if (isScalar(pair.key) && pair.key.range) offset = pair.key.range[0];
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (item === undefined) break;
+      if ((isScalar(item) || isMap(item) || isSeq(item) || isAlias(item)) && item.range) offset = item.range[0];
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return offset === undefined ? undefined : lc.linePos(offset).line;
+}
+
+function describe(schema: TSchema): string {
+  const s = schema as Record<string, unknown>;
+  if (typeof s['description'] === 'string') return s['description'];
+  const anyOf = s['anyOf'];
+  if (Array.isArray(anyOf) && anyOf.every((x) => x && typeof x === 'object' && 'const' in x)) {
+    return `one of ${anyOf.map((x) => String((x as { const: unknown }).const)).join(' | ')}`;
+  }
+  const min = typeof s['minimum'] === 'number' ? s['minimum'] : undefined;
+  const max = typeof s['maximum'] === 'number' ? s['maximum'] : undefined;
+  const range = min !== undefined && max !== undefined ? ` from ${min} to ${max}`
+    : min !== undefined ? ` >= ${min}` : max !== undefined ? ` <= ${max}` : '';
+  switch (s['type']) {
+    case 'integer': return `an integer${range}`;
+    case 'number': return `a number${range}`;
+    case 'string': return 'a string';
+    case 'boolean': return 'true or false';
+    case 'array': return 'a list';
+    case 'object': return 'a mapping';
+    default: return 'a valid value';
+  }
+}
+
+function show(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  return JSON.stringify(v);
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j]!;
+      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length]!;
+}
+
+function unknownKey(key: string, objectSchema: TSchema): string {
+  const props = (objectSchema as { properties?: Record<string, unknown> }).properties ?? {};
+  let best: string | undefined;
+  let bestD = 3;
+  const lower = key.toLowerCase();
+  for (const k of Object.keys(props)) {
+    // a typo, or a shortened key ("real" for "realServers")
+    const d = lower.length >= 3 && k.toLowerCase().startsWith(lower) ? 1 : editDistance(lower, k.toLowerCase());
+    if (d < bestD) { best = k; bestD = d; }
+  }
+  return best === undefined ? `unknown key "${key}"` : `unknown key "${key}" (did you mean "${best}"?)`;
+}
+
+function pointerSegs(pointer: string, root: unknown): Seg[] {
+  const segs: Seg[] = [];
+  let cur: unknown = root;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      const i = Number(key);
+      segs.push(i);
+      cur = cur[i];
+    } else {
+      segs.push(key);
+      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[key] : undefined;
+    }
+  }
+  return segs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+/** Canonical text and family of an IP address (no zone ids: they name an interface of one host). */
+function parseIp(text: string): { text: string; family: 4 | 6 } | undefined {
+  if (isIPv4(text)) return { text: text.split('.').map(Number).join('.'), family: 4 };
+  if (text.includes('%') || !isIPv6(text)) return undefined;
+  // URL parsing canonicalises IPv6 text (RFC 5952 lowercase, `::` compression)
+  return { text: new URL(`http://[${text}]/`).hostname.slice(1, -1), family: 6 };
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const MAX_TIMER_MS = 2147483647;
+
+/** Milliseconds, or undefined when not a duration; 0 and below are returned for the caller to word. */
+function parseDuration(v: unknown): number | undefined {
+  let ms: number;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) return undefined;
+    ms = Math.round(v * 1000);
+  } else if (typeof v === 'string') {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
+    if (!m) return undefined;
+    ms = Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
+  } else {
+    return undefined;
+  }
+  // timers take at most a signed 32-bit millisecond count
+  return ms > MAX_TIMER_MS ? undefined : ms;
+}
+
+/** `host:port` or `[v6]:port` -> parts, or the reason it is not one. */
+function parseHostPort(text: string): { host: string; port: number } | string {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  if (!m) return `expected HOST:PORT (IPv6 as [::1]:9100), got ${show(text)}`;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return `port must be 1 to 65535, got ${m[2]}`;
+  const host = m[1]!;
+  const ip = parseIp(host);
+  if (ip) return { host: ip.text, port };
+  if (text.startsWith('[')) return `not an IPv6 address: ${show(host)}`;
+  // a host name is allowed (localhost); anything else is a typo
+  if (!/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host)) {
+    return `not an address or host name: ${show(host)}`;
+  }
+  return { host, port };
+}
+
+function resolveSecret(ref: string, file: string, env: NodeJS.ProcessEnv, fail: (reason: string) => void): Buffer | undefined {
+  if (ref.startsWith('env:')) {
+    const name = ref.slice(4);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      fail(`expected env:NAME with NAME an environment variable name, got ${JSON.stringify(ref)}`);
+      return undefined;
+    }
+    const v = env[name];
+    if (v === undefined) fail(`environment variable ${name} is not set`);
+    else if (v === '') fail(`environment variable ${name} is empty`);
+    else return Buffer.from(v, 'utf8');
+    return undefined;
+  }
+  if (ref.startsWith('file:')) {
+    const p = ref.slice(5);
+    if (p === '') {
+      fail('expected file:/path');
+      return undefined;
+    }
+    const full = path.resolve(path.dirname(file), p);
+    let data: Buffer;
+    try {
+      data = readFileSync(full);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      fail(`cannot read secret file ${full}: ${e.code ?? e.message}`);
+      return undefined;
+    }
+    // editors and `echo x > file` add a newline that is not part of the secret
+    let end = data.length;
+    if (end > 0 && data[end - 1] === 0x0a) end--;
+    if (end > 0 && data[end - 1] === 0x0d) end--;
+    if (end === 0) {
+      fail(`secret file ${full} is empty`);
+      return undefined;
+    }
+    return data.subarray(0, end);
+  }
+  fail('secrets are never inline: use env:NAME or file:/path');
+  return undefined;
+}
+
+/** A DNS name as a checker sends it (absolute, no trailing dot), or undefined when not one. */
+function parseDnsName(n: string): string | undefined {
+  const s = n.endsWith('.') && n !== '.' ? n.slice(0, -1) : n;
+  if (s === '.' ) return '';
+  if (s === '' || s.length > 253) return undefined;
+  const labels = s.split('.');
+  return labels.every((l) => l.length >= 1 && l.length <= 63 && /^[\x21-\x7e]+$/.test(l)) ? s.toLowerCase() : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+type Fail = (segs: readonly Seg[], reason: string) => void;
+
+/**
+ * Resolves a raw check whose keys may come from different places (the VIP's check, a real
+ * server's override): `from(key)` is the path each key's error is reported at.
+ */
+function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fail: Fail): CheckConfig | undefined {
+  const type = (raw.type ?? 'tcp') as CheckType;
+  const allowed = new Set<CheckKey>([...COMMON_KEYS, ...TYPE_KEYS[type]]);
+  let ok = true;
+  const bad = (key: CheckKey, reason: string): void => { fail(from(key), reason); ok = false; };
+  for (const k of Object.keys(raw) as CheckKey[]) {
+    if (raw[k] === undefined || allowed.has(k)) continue;
+    const users = CHECK_TYPES.filter((t) => TYPE_KEYS[t].includes(k));
+    bad(k, `not used by ${type} checks (only by ${users.join(', ')})`);
+  }
+  const duration = (key: CheckKey, dflt: number): number => {
+    const v = raw[key];
+    if (v === undefined) return dflt;
+    const ms = parseDuration(v);
+    if (ms === undefined) bad(key, `expected ${DURATION_TEXT}, got ${show(v)}`);
+    else if (ms <= 0) bad(key, `must be above 0, got ${show(v)}`);
+    return ms !== undefined && ms > 0 ? ms : dflt;
+  };
+  const intervalMs = duration('interval', 2000);
+  const timeoutMs = duration('timeout', Math.min(1000, Math.max(1, Math.floor(intervalMs / 2))));
+  if (timeoutMs >= intervalMs) {
+    // name the key that was written: an explicit timeout, else the interval that undercut the default
+    bad(raw.timeout !== undefined ? 'timeout' : 'interval', `the timeout (${timeoutMs}ms) must be below the interval (${intervalMs}ms)`);
+  }
+  const common = {
+    intervalMs,
+    timeoutMs,
+    rise: (raw.rise as number | undefined) ?? 2,
+    fall: (raw.fall as number | undefined) ?? 2,
+    startState: (raw.startState as 'up' | 'down' | undefined) ?? 'down',
+    jitter: (raw.jitter as number | undefined) ?? 0.1,
+    ...(raw.port !== undefined ? { port: raw.port as number } : {}),
+  };
+  let check: CheckConfig;
+  switch (type) {
+    case 'tcp':
+    case 'icmp':
+      if (type === 'icmp' && raw.port !== undefined) bad('port', 'not used by icmp checks');
+      check = { type, ...common };
+      break;
+    case 'http':
+    case 'https': {
+      const p = (raw.path as string | undefined) ?? '/';
+      if (!p.startsWith('/')) bad('path', `must start with "/", got ${show(p)}`);
+      else if (/[\s\x00-\x1f\x7f]/.test(p)) bad('path', `must not contain spaces or control characters, got ${show(p)}`);
+      const expect = (raw.expect as number[] | undefined) ?? [200];
+      if (expect.length === 0) bad('expect', 'needs at least one status code');
+      const host = raw.host as string | undefined;
+      if (host !== undefined && (host === '' || /[\s\x00-\x1f\x7f/]/.test(host))) bad('host', `not a Host header value: ${show(host)}`);
+      const body = raw.body as string | undefined;
+      if (body !== undefined) {
+        try {
+          new RegExp(body);
+        } catch (err) {
+          bad('body', `not a regular expression: ${(err as Error).message}`);
+        }
+      }
+      check = {
+        type, ...common,
+        method: (raw.method as 'GET' | 'HEAD' | undefined) ?? 'GET',
+        path: p,
+        expect,
+        insecure: (raw.insecure as boolean | undefined) ?? false,
+        ...(host !== undefined ? { host } : {}),
+        ...(body !== undefined ? { body } : {}),
+      };
+      if (check.method === 'HEAD' && body !== undefined) bad('body', 'a HEAD response has no body to match');
+      break;
+    }
+    case 'dns': {
+      const nameText = raw.name as string | undefined;
+      let name = '';
+      if (nameText === undefined) bad('type', 'a dns check needs "name" (the name to query)');
+      else {
+        const n = parseDnsName(nameText);
+        if (n === undefined) bad('name', `not a domain name: ${show(nameText)}`);
+        else name = n;
+      }
+      let address: string | undefined;
+      let family: 4 | 6 | undefined;
+      if (raw.address !== undefined) {
+        const ip = parseIp(raw.address as string);
+        if (!ip) bad('address', `not an IPv4 or IPv6 address: ${show(raw.address)}`);
+        else { address = ip.text; family = ip.family; }
+      }
+      const qtype = ((raw.qtype as string | undefined) ?? (family === 6 ? 'AAAA' : 'A')).toUpperCase();
+      let qtypeCode = QTYPES[qtype];
+      const m = /^TYPE(\d{1,5})$/.exec(qtype);
+      if (qtypeCode === undefined && m && Number(m[1]) <= 65535) qtypeCode = Number(m[1]);
+      if (qtypeCode === undefined) bad('qtype', `expected one of ${Object.keys(QTYPES).join(' | ')} or TYPEnnn, got ${show(raw.qtype)}`);
+      if (family !== undefined && qtype !== (family === 4 ? 'A' : 'AAAA')) {
+        bad('address', `an IPv${family} address is only found in ${family === 4 ? 'A' : 'AAAA'} answers (qtype is ${qtype})`);
+      }
+      check = {
+        type, ...common, name, qtype, qtypeCode: qtypeCode ?? 1,
+        rcode: (raw.rcode as DnsRcode | undefined) ?? 'NOERROR',
+        ...(address !== undefined ? { address } : {}),
+      };
+      break;
+    }
+    case 'exec': {
+      const command = raw.command as string[] | undefined;
+      if (command === undefined) bad('type', 'an exec check needs "command" (a list: program and arguments)');
+      else if (command.length === 0 || command[0] === '') bad('command', 'needs at least the program to run');
+      check = { type, ...common, command: command ?? [] };
+      break;
+    }
+    case 'agent':
+      if (raw.port === undefined) bad('type', 'an agent check needs its own "port" (the agent\'s, not the service\'s)');
+      check = { type, ...common, port: (raw.port as number | undefined) ?? 0 };
+      break;
+  }
+  return ok ? check : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parser
+
+/**
+ * Parses and validates an slb-agent YAML file, resolving the secret from `env` or the file
+ * system. Throws AgentConfigError listing every error found.
+ */
+export function parseAgentConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const errors: AgentConfigIssue[] = [];
+  const seen = new Set<string>();
+  const fail: Fail = (segs, reason) => {
+    const p = formatPath(segs);
+    // merged checks may repeat a VIP-level error for every real server: say it once
+    const key = `${p}\0${reason}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const line = lineAt(doc, lc, segs);
+    errors.push(line === undefined ? { file, path: p, reason } : { file, line, path: p, reason });
+  };
+  if (doc.errors.length > 0) {
+    throw new AgentConfigError(doc.errors.map((e) =>
+      ({ file, line: lc.linePos(e.pos[0]).line, path: '', reason: `invalid YAML: ${e.message}` })));
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    throw new AgentConfigError([{ file, path: '', reason: `invalid YAML: ${(err as Error).message}` }]);
+  }
+
+  if (!checkFile.Check(raw)) {
+    const seenSchema = new Set<string>();
+    for (const e of checkFile.Errors(raw)) {
+      const segs = pointerSegs(e.path, raw);
+      let at = segs;
+      let reason: string;
+      if (e.type === ValueErrorType.ObjectAdditionalProperties) {
+        at = segs.slice(0, -1);
+        reason = unknownKey(String(segs[segs.length - 1]), e.schema);
+      } else if (e.type === ValueErrorType.ObjectRequiredProperty) {
+        at = segs.slice(0, -1);
+        reason = `missing key "${String(segs[segs.length - 1])}"`;
+      } else {
+        reason = `expected ${describe(e.schema)}, got ${show(e.value)}`;
+      }
+      // TypeBox may say several things about one value (required, then wrong type): keep the first
+      const key = formatPath(segs);
+      if (seenSchema.has(key)) continue;
+      seenSchema.add(key);
+      const line = lineAt(doc, lc, segs);
+      const p = formatPath(at);
+      errors.push(line === undefined ? { file, path: p, reason } : { file, line, path: p, reason });
+    }
+    errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new AgentConfigError(errors);
+  }
+  const input = raw;
+
+  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => {
+    if (v === undefined) return dflt;
+    const ms = parseDuration(v);
+    if (ms === undefined) fail(segs, `expected ${DURATION_TEXT}, got ${show(v)}`);
+    else if (ms <= 0) fail(segs, `must be above 0, got ${show(v)}`);
+    return ms !== undefined && ms > 0 ? ms : dflt;
+  };
+
+  for (const key of ['site', 'agent'] as const) {
+    if (!NAME_RE.test(input[key])) fail([key], `must be 1-63 letters, digits, "-" or "_", got ${show(input[key])}`);
+  }
+  const secret = resolveSecret(input.secret, file, env, (reason) => fail(['secret'], reason));
+
+  const dns: string[] = [];
+  if (input.dns.length === 0) fail(['dns'], 'needs at least one gslb-dns API URL');
+  input.dns.forEach((u, i) => {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      return fail(['dns', i], `not a URL: ${show(u)} (expected e.g. http://127.0.0.1:8053)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail(['dns', i], `expected an http or https URL, got ${show(u)}`);
+    if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+      return fail(['dns', i], `expected a base URL without query, fragment or credentials, got ${show(u)}`);
+    }
+    const base = url.href.replace(/\/+$/, '');
+    const dup = dns.indexOf(base);
+    if (dup >= 0) return fail(['dns', i], `${base} is listed twice (also dns[${dup}])`);
+    dns.push(base);
+  });
+
+  const report = {
+    intervalMs: duration(['report', 'interval'], input.report?.interval, 1000),
+    timeoutMs: duration(['report', 'timeout'], input.report?.timeout, 1000),
+  };
+
+  let api = { host: '127.0.0.1', port: 9100 };
+  if (input.api !== undefined) {
+    const hp = parseHostPort(input.api);
+    if (typeof hp === 'string') fail(['api'], hp);
+    else api = hp;
+  }
+
+  // ---- VIPs
+  const vips: VipConfig[] = [];
+  const vipNames = new Map<string, number>();
+  const vipEndpoints = new Map<string, number>();
+  input.vips.forEach((v, vi) => {
+    const at: Seg[] = ['vips', vi];
+    let ok = true;
+    const bad = (segs: readonly Seg[], reason: string): void => { fail(segs, reason); ok = false; };
+    if (!NAME_RE.test(v.name)) bad([...at, 'name'], `must be 1-63 letters, digits, "-" or "_", got ${show(v.name)}`);
+    const prevName = vipNames.get(v.name);
+    if (prevName !== undefined) bad([...at, 'name'], `duplicate VIP name "${v.name}" (also vips[${prevName}])`);
+    else vipNames.set(v.name, vi);
+
+    const ip = parseIp(v.address);
+    if (!ip) bad([...at, 'address'], `not an IPv4 or IPv6 address: ${show(v.address)}`);
+    const protocol = (v.protocol as 'tcp' | 'udp' | undefined) ?? 'tcp';
+    if (ip) {
+      const ep = `${ip.text} ${v.port} ${protocol}`;
+      const prev = vipEndpoints.get(ep);
+      if (prev !== undefined) bad(at, `${protocol} ${ip.text} port ${v.port} is also vips[${prev}]`);
+      else vipEndpoints.set(ep, vi);
+    }
+
+    // forwarder
+    const f = v.forwarder ?? {};
+    const fAt = [...at, 'forwarder'];
+    const mode = (f.mode as ForwarderMode | undefined) ?? 'proxy';
+    if (f.dscp !== undefined && mode !== 'l3dsr-dscp') bad([...fAt, 'dscp'], `only for mode l3dsr-dscp (mode is ${mode})`);
+    if (f.dscp === undefined && mode === 'l3dsr-dscp') bad(fAt, 'mode l3dsr-dscp needs "dscp" (1-63)');
+    if (f.tunnel !== undefined && mode !== 'l3dsr-tunnel') bad([...fAt, 'tunnel'], `only for mode l3dsr-tunnel (mode is ${mode})`);
+    if (f.snat !== undefined && mode !== 'nat') bad([...fAt, 'snat'], `only for mode nat (mode is ${mode})`);
+    if (f.interface !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(f.interface)) {
+      bad([...fAt, 'interface'], `not an interface name: ${show(f.interface)}`);
+    }
+    const persistenceMs = f.persistence === undefined ? 0 : duration([...fAt, 'persistence'], f.persistence, 0);
+    const forwarder: ForwarderConfig = {
+      mode,
+      scheduler: (f.scheduler as Scheduler | undefined) ?? 'wrr',
+      persistenceMs,
+      ...(f.interface !== undefined ? { interface: f.interface } : {}),
+      ...(f.dscp !== undefined ? { dscp: f.dscp } : {}),
+      ...(mode === 'l3dsr-tunnel' ? { tunnel: (f.tunnel as 'vxlan' | 'ipip' | 'gre' | undefined) ?? 'ipip' } : {}),
+      ...(mode === 'nat' ? { snat: f.snat ?? false } : {}),
+    };
+
+    // the VIP's check
+    const vipRaw = (v.check ?? {}) as RawCheck;
+    const cAt = [...at, 'check'];
+    const vipCheck = resolveCheck(vipRaw, (k) => (v.check && vipRaw[k] !== undefined ? [...cAt, k] : cAt), fail);
+    if (!vipCheck) ok = false;
+
+    // real servers
+    const realServers: RealServerConfig[] = [];
+    const rsSeen = new Map<string, number>();
+    if (v.realServers.length === 0) bad([...at, 'realServers'], 'a VIP needs at least one real server');
+    v.realServers.forEach((r, ri) => {
+      const rAt = [...at, 'realServers', ri];
+      const rip = parseIp(r.address);
+      if (!rip) return bad([...rAt, 'address'], `not an IPv4 or IPv6 address: ${show(r.address)}`);
+      const key = `${rip.text} ${r.port}`;
+      const dup = rsSeen.get(key);
+      if (dup !== undefined) return bad(rAt, `duplicate real server ${rip.family === 6 ? `[${rip.text}]` : rip.text}:${r.port} (also realServers[${dup}])`);
+      rsSeen.set(key, ri);
+
+      let check = vipCheck;
+      if (r.check !== undefined) {
+        const own = r.check as RawCheck;
+        const rcAt = [...rAt, 'check'];
+        const sameType = own.type === undefined || own.type === (vipRaw.type ?? 'tcp');
+        const merged: RawCheck = sameType ? { ...vipRaw, ...own } : { ...own };
+        for (const k of Object.keys(merged) as CheckKey[]) if (merged[k] === undefined) delete merged[k];
+        check = resolveCheck(merged, (k) => (own[k] !== undefined ? [...rcAt, k]
+          : vipRaw[k] !== undefined ? [...cAt, k] : rcAt), fail);
+        if (!check) ok = false;
+      }
+      if (check) {
+        realServers.push({
+          index: ri,
+          address: rip.text,
+          family: rip.family,
+          port: r.port,
+          weight: r.weight ?? 1,
+          backup: r.backup ?? false,
+          check,
+        });
+      }
+    });
+
+    const primaries = v.realServers.filter((r) => r.backup !== true).length;
+    const quorum = v.quorum ?? 1;
+    if (v.realServers.length > 0 && quorum > primaries) {
+      bad([...at, 'quorum'], `quorum ${quorum} exceeds the ${primaries} primary (non-backup) real server${primaries === 1 ? '' : 's'}`);
+    }
+
+    if (ok && ip && vipCheck) {
+      vips.push({
+        name: v.name,
+        address: ip.text,
+        family: ip.family,
+        port: v.port,
+        protocol,
+        capacity: v.capacity ?? 0,
+        quorum,
+        forwarder,
+        check: vipCheck,
+        realServers,
+      });
+    }
+  });
+
+  if (errors.length > 0 || secret === undefined) {
+    errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new AgentConfigError(errors);
+  }
+  return {
+    file,
+    site: input.site,
+    agent: input.agent,
+    secret,
+    secretRef: input.secret,
+    dns,
+    report,
+    api,
+    vips,
+  };
+}
+
+/** Reads and parses an slb-agent YAML file; throws AgentConfigError (also when it cannot be read). */
+export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new AgentConfigError([{ file, path: '', reason: `cannot read the file: ${e.code ?? e.message}` }]);
+  }
+  return parseAgentConfig(text, file, env);
+}
