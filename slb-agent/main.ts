@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * slb-agent CLI wiring only: parse flags, load the config, build the agent and its API, run until
+ * SIGTERM/SIGINT. Exit codes: 0 clean stop or valid config, 1 bad config or a port that cannot be
+ * bound, 2 bad flags.
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { createAgent } from './agent.js';
+import { createAgentApi } from './api/app.js';
+import { AgentConfigError, loadAgentConfig } from './config.js';
+import type { AgentConfig } from './config.js';
+
+const USAGE = `usage:
+  slb-agent --config site.yaml [--log-level LEVEL]
+  slb-agent check --config site.yaml`;
+
+class UsageError extends Error {}
+
+function createLogger(level: string): Logger {
+  if (process.stdout.isTTY) return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true } } });
+  return pino({ level });
+}
+
+async function load(file: string): Promise<AgentConfig | undefined> {
+  try {
+    return await loadAgentConfig(file);
+  } catch (err) {
+    if (!(err instanceof AgentConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return undefined;
+  }
+}
+
+async function check(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
+  if (!values.config) throw new UsageError('check: --config FILE is required');
+  const config = await load(values.config);
+  if (!config) return 1;
+  const rs = config.vips.reduce((n, v) => n + v.realServers.length, 0);
+  for (const v of config.vips) {
+    process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}\n`);
+  }
+  process.stdout.write(`OK: site ${config.site}, agent ${config.agent}, ${config.vips.length} VIPs, ${rs} real servers, ${config.dns.length} DNS instances\n`);
+  return 0;
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string' }, 'log-level': { type: 'string', default: 'info' } },
+    strict: true,
+  });
+  if (!values.config) throw new UsageError('--config FILE is required');
+  const log = createLogger(values['log-level']!);
+  const config = await load(values.config);
+  if (!config) {
+    log.fatal({ file: values.config }, 'config failed to load');
+    return 1;
+  }
+  const agent = createAgent({ config, logger: log });
+  const app = await createAgentApi({ agent, logger: log });
+  await app.listen({ host: config.api.host, port: config.api.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
+  log.info({ api: `${config.api.host}:${port}`, port }, 'api listening');
+  agent.start();
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  // a second signal during the stop, or a stop that hangs, must not keep the process alive
+  const force = setTimeout(() => { log.warn('stop timed out; exiting'); process.exit(1); }, 5000);
+  force.unref();
+  await agent.stop();
+  await app.close();
+  clearTimeout(force);
+  log.info('stopped');
+  return 0;
+}
+
+/** Entry point: returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    if (argv[0] === 'check') return await check(argv.slice(1));
+    if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
+    return await run(argv[0] === 'run' ? argv.slice(1) : argv);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`slb-agent: ${(err as Error).message}\n${USAGE}\n`);
+      return 2;
+    }
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`slb-agent: ${e.code ? e.message : e.stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

@@ -1,0 +1,244 @@
+/**
+ * Sends the site's VIP state, signed, to every gslb-dns instance (`POST /api/v1/reports`).
+ *
+ * Each DNS instance has its own independent loop, so one that is down or slow never delays the
+ * others (nor the checks, which never wait for the reporter):
+ *
+ *   | instance is      | event              | action                                                |
+ *   |------------------|--------------------|-------------------------------------------------------|
+ *   | idle             | change (`notify`)  | send now                                              |
+ *   | idle             | heartbeat due      | send now; the next heartbeat is `intervalMs` later    |
+ *   | sending          | change             | mark dirty; send again as soon as this one succeeds   |
+ *   | backing off      | change / heartbeat | nothing: the retry sends whatever is latest then      |
+ *   | sending -> ok    |                    | failures = 0; dirty ? send now : heartbeat later      |
+ *   | sending -> fail  |                    | failures + 1; retry after min(max, initial x 2^(n-1))  |
+ *
+ * Every body is built at send time from `members()`, so an instance that comes back gets the
+ * latest state, never a queue of stale reports. `seq` comes from the clock (unix microseconds,
+ * strictly increasing within the process even if the clock steps back) so it keeps increasing
+ * across agent restarts, as gslb-dns requires per (site, agent).
+ */
+import fetch from 'node-fetch';
+import type { Logger } from 'pino';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../shared/protocol/report.js';
+import type { Report, ReportMember } from '../../shared/protocol/report.js';
+import { signReport } from '../../shared/protocol/signature.js';
+
+export const REPORTS_PATH = '/api/v1/reports';
+
+/** What the reporter needs. */
+export interface ReporterOptions {
+  readonly site: string;
+  readonly agent: string;
+  readonly secret: string | Buffer;
+  /** base URLs of the gslb-dns APIs (`http://host:port`), or full report URLs */
+  readonly dns: readonly string[];
+  /** heartbeat period */
+  readonly intervalMs: number;
+  /** the members to report now (called for every body) */
+  readonly members: () => ReportMember[];
+  /** per-request timeout; min(2000, max(200, intervalMs)) by default */
+  readonly timeoutMs?: number;
+  /** retry backoff; 100 ms doubling up to 5 s by default */
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** unix ms; Date.now by default (also used for X-GSLB-Timestamp, sentAt and seq) */
+  readonly now?: () => number;
+  readonly logger?: Pick<Logger, 'info' | 'warn'>;
+}
+
+/** Delivery to one DNS instance, for the status API and metrics. */
+export interface DeliveryStatus {
+  readonly url: string;
+  readonly sent: number;
+  readonly failed: number;
+  readonly consecutiveFailures: number;
+  readonly inFlight: boolean;
+  readonly lastStatus?: number;
+  readonly lastSeq?: number;
+  readonly lastLatencyMs?: number;
+  /** unix ms */
+  readonly lastSuccessAt?: number;
+  readonly lastError?: string;
+  readonly lastErrorAt?: number;
+  /** unix ms of the next scheduled attempt (heartbeat or retry) */
+  readonly nextAttemptAt?: number;
+}
+
+/** A running reporter. */
+export interface Reporter {
+  /** starts sending: a first report to every instance now, then heartbeats (idempotent) */
+  start(): void;
+  /** the state changed: every idle instance gets a report now */
+  notify(): void;
+  /** stops timers and aborts requests in flight; resolves when they settled */
+  stop(): Promise<void>;
+  /** per-instance delivery, in the order of `dns` */
+  status(): DeliveryStatus[];
+}
+
+/** Strictly increasing sequence numbers from a unix-ms clock: max(last + 1, now x 1000). */
+export function createSeqSource(now: () => number = Date.now): () => number {
+  let last = 0;
+  return () => {
+    last = Math.max(last + 1, Math.floor(now() * 1000));
+    return last;
+  };
+}
+
+/** The report URL for a configured DNS entry. */
+export function reportUrl(base: string): string {
+  const trimmed = base.replace(/\/+$/, '');
+  return trimmed.endsWith(REPORTS_PATH) ? trimmed : `${trimmed}${REPORTS_PATH}`;
+}
+
+interface Instance {
+  readonly url: string;
+  sent: number;
+  failed: number;
+  consecutiveFailures: number;
+  lastStatus: number | undefined;
+  lastSeq: number | undefined;
+  lastLatencyMs: number | undefined;
+  lastSuccessAt: number | undefined;
+  lastError: string | undefined;
+  lastErrorAt: number | undefined;
+  nextAttemptAt: number | undefined;
+  inFlight: Promise<void> | undefined;
+  abort: AbortController | undefined;
+  dirty: boolean;
+  timer: NodeJS.Timeout | undefined;
+  backingOff: boolean;
+}
+
+/** Creates a reporter; nothing is sent before `start()`. */
+export function createReporter(opts: ReporterOptions): Reporter {
+  const now = opts.now ?? Date.now;
+  // sub-millisecond when the clock is ours, so two reports (or a restart) in one ms still order
+  const nextSeq = createSeqSource(opts.now ?? (() => performance.timeOrigin + performance.now()));
+  const timeoutMs = opts.timeoutMs ?? Math.min(2000, Math.max(200, opts.intervalMs));
+  const initialMs = opts.backoff?.initialMs ?? 100;
+  const maxMs = Math.max(initialMs, opts.backoff?.maxMs ?? 5000);
+  const instances: Instance[] = opts.dns.map((d) => ({
+    url: reportUrl(d), sent: 0, failed: 0, consecutiveFailures: 0, lastStatus: undefined, lastSeq: undefined,
+    lastLatencyMs: undefined, lastSuccessAt: undefined, lastError: undefined, lastErrorAt: undefined, nextAttemptAt: undefined, inFlight: undefined, abort: undefined,
+    dirty: false, timer: undefined, backingOff: false,
+  }));
+  let started = false;
+  let stopped = false;
+
+  const body = (): { text: string; seq: number } => {
+    const seq = nextSeq();
+    const report: Report = { site: opts.site, agent: opts.agent, seq, sentAt: new Date(now()).toISOString(), members: opts.members() };
+    return { text: JSON.stringify(report), seq };
+  };
+
+  const later = (inst: Instance, ms: number, backingOff: boolean): void => {
+    clearTimeout(inst.timer);
+    if (stopped) return;
+    inst.backingOff = backingOff;
+    inst.nextAttemptAt = now() + ms;
+    inst.timer = setTimeout(() => {
+      inst.timer = undefined;
+      inst.backingOff = false;
+      send(inst);
+    }, ms);
+  };
+
+  const attempt = async (inst: Instance): Promise<boolean> => {
+    const { text, seq } = body();
+    const ts = String(Math.floor(now()));
+    const abort = new AbortController();
+    inst.abort = abort;
+    const t = setTimeout(() => abort.abort(), timeoutMs);
+    const t0 = performance.now();
+    try {
+      const res = await fetch(inst.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: signReport(opts.secret, ts, text) },
+        body: text,
+        signal: abort.signal,
+      });
+      const answer = await res.text();
+      inst.lastStatus = res.status;
+      inst.lastLatencyMs = performance.now() - t0;
+      if (res.ok) {
+        inst.lastSeq = seq;
+        return true;
+      }
+      throw new Error(`HTTP ${res.status}: ${answer.slice(0, 200)}`);
+    } catch (err) {
+      const aborted = abort.signal.aborted;
+      inst.lastError = aborted && !stopped ? `timeout after ${timeoutMs} ms` : (err as Error).message;
+      inst.lastErrorAt = now();
+      return false;
+    } finally {
+      clearTimeout(t);
+      inst.abort = undefined;
+    }
+  };
+
+  const send = (inst: Instance): void => {
+    if (stopped) return;
+    if (inst.inFlight) { inst.dirty = true; return; }
+    clearTimeout(inst.timer);
+    inst.timer = undefined;
+    inst.dirty = false;
+    inst.nextAttemptAt = undefined;
+    inst.inFlight = attempt(inst).then((ok) => {
+      inst.inFlight = undefined;
+      if (stopped) return;
+      if (ok) {
+        inst.sent++;
+        if (inst.consecutiveFailures > 0) opts.logger?.info({ dns: inst.url, after: inst.consecutiveFailures }, 'report delivery recovered');
+        inst.consecutiveFailures = 0;
+        inst.lastSuccessAt = now();
+        if (inst.dirty) send(inst);
+        else later(inst, opts.intervalMs, false);
+      } else {
+        inst.failed++;
+        inst.consecutiveFailures++;
+        // one line when an instance starts failing, not one per retry
+        if (inst.consecutiveFailures === 1) opts.logger?.warn({ dns: inst.url, err: inst.lastError }, 'report delivery failed; retrying with backoff');
+        later(inst, Math.min(maxMs, initialMs * 2 ** Math.min(30, inst.consecutiveFailures - 1)), true);
+      }
+    });
+  };
+
+  return {
+    start() {
+      if (started || stopped) return;
+      started = true;
+      for (const inst of instances) send(inst);
+    },
+    notify() {
+      if (!started || stopped) return;
+      for (const inst of instances) {
+        if (inst.backingOff) continue;
+        send(inst);
+      }
+    },
+    async stop() {
+      stopped = true;
+      const pending: Promise<void>[] = [];
+      for (const inst of instances) {
+        clearTimeout(inst.timer);
+        inst.timer = undefined;
+        inst.abort?.abort();
+        if (inst.inFlight) pending.push(inst.inFlight);
+      }
+      await Promise.allSettled(pending);
+    },
+    status() {
+      return instances.map((i) => ({
+        url: i.url, sent: i.sent, failed: i.failed, consecutiveFailures: i.consecutiveFailures, inFlight: i.inFlight !== undefined,
+        ...(i.lastStatus === undefined ? {} : { lastStatus: i.lastStatus }),
+        ...(i.lastSeq === undefined ? {} : { lastSeq: i.lastSeq }),
+        ...(i.lastLatencyMs === undefined ? {} : { lastLatencyMs: Math.round(i.lastLatencyMs * 100) / 100 }),
+        ...(i.lastSuccessAt === undefined ? {} : { lastSuccessAt: i.lastSuccessAt }),
+        ...(i.lastError === undefined ? {} : { lastError: i.lastError }),
+        ...(i.lastErrorAt === undefined ? {} : { lastErrorAt: i.lastErrorAt }),
+        ...(i.nextAttemptAt === undefined ? {} : { nextAttemptAt: i.nextAttemptAt }),
+      }));
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The agent's local API through app.inject(): status, drain/undrain (schema-validated), metrics,
+ * healthz. The agent is built from a real config with fake checkers and fed results by hand.
+ */
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { createAgent } from '../../slb-agent/agent.js';
+import type { Agent } from '../../slb-agent/agent.js';
+import { createAgentApi } from '../../slb-agent/api/app.js';
+import { parseAgentConfig } from '../../slb-agent/config.js';
+
+const YAML = `
+site: tokyo
+agent: lb1
+secret: env:GSLB_SECRET_TOKYO
+dns: [ "http://127.0.0.1:1" ]
+report: { interval: 1s }
+api: 127.0.0.1:9100
+vips:
+  - name: web
+    address: 192.0.2.1
+    port: 80
+    capacity: 1000
+    check: { type: http, path: /healthz, interval: 500ms, timeout: 300ms, rise: 1, fall: 1 }
+    realServers:
+      - { address: 127.0.0.11, port: 8080, weight: 1 }
+      - { address: 127.0.0.12, port: 8080, weight: 1 }
+      - { address: 127.0.0.13, port: 8080, weight: 1, backup: true }
+`;
+
+let agent: Agent;
+let app: FastifyInstance;
+
+beforeEach(async () => {
+  const config = parseAgentConfig(YAML, 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' });
+  agent = createAgent({ config, logger: pino({ level: 'silent' }), createChecker: () => async () => ({ ok: true, latencyMs: 1 }) });
+  app = await createAgentApi({ agent });
+  agent.applyResult('web/127.0.0.11:8080', { ok: true, latencyMs: 2.5 });
+  agent.applyResult('web/127.0.0.12:8080', { ok: true, latencyMs: 3 });
+  agent.applyResult('web/127.0.0.13:8080', { ok: false, latencyMs: 300, error: 'timeout after 300 ms' });
+});
+
+afterEach(async () => {
+  await app.close();
+  await agent.stop();
+});
+
+const drain = (action: 'drain' | 'undrain', payload: unknown) => app.inject({ method: 'POST', url: `/realservers/${action}`, payload: payload as object });
+
+describe('agent API', () => {
+  it('GET /healthz', async () => {
+    const r = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ ok: true });
+  });
+
+  it('GET /status shows VIPs, real servers with results, errors and latency, and delivery per DNS instance', async () => {
+    const r = await app.inject({ method: 'GET', url: '/status' });
+    expect(r.statusCode).toBe(200);
+    const s = r.json();
+    expect(s).toMatchObject({ site: 'tokyo', agent: 'lb1' });
+    expect(s.vips[0]).toMatchObject({ name: 'web', address: '192.0.2.1', state: 'up', weight: 100, healthy: 2, total: 3, capacity: 1000, connections: 0, on: 'primary' });
+    expect(s.vips[0].realServers[0]).toMatchObject({
+      key: 'web/127.0.0.11:8080', address: '127.0.0.11', port: 8080, drained: false, serving: true, passes: 1, fails: 0,
+      health: { state: 'up', successes: 1, failures: 0, lastLatencyMs: 2.5 }, check: { type: 'http', intervalMs: 500, timeoutMs: 300, rise: 1, fall: 1 },
+    });
+    expect(s.vips[0].realServers[2].health).toMatchObject({ state: 'down', lastError: 'timeout after 300 ms', lastLatencyMs: 300 });
+    expect(s.dns).toEqual([{ url: 'http://127.0.0.1:1/api/v1/reports', sent: 0, failed: 0, consecutiveFailures: 0, inFlight: false }]);
+  });
+
+  it('drain takes a real server out of the VIP weight; undrain brings it back', async () => {
+    const r = await drain('drain', { vip: 'web', address: '127.0.0.11', port: 8080 });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ vip: 'web', address: '127.0.0.11', port: 8080, drained: true, changed: true });
+    expect(agent.vips()[0]).toMatchObject({ state: 'up', weight: 50, healthy: 1 });
+    expect(agent.members()).toEqual([{ address: '192.0.2.1', state: 'up', weight: 50, connections: 0, capacity: 1000, healthy: 1, total: 3 }]);
+    expect((await drain('drain', { vip: 'web', address: '127.0.0.11', port: 8080 })).json()).toMatchObject({ changed: false });
+    // every primary drained, the backup down: the VIP is drained, not down
+    await drain('drain', { vip: 'web', address: '127.0.0.12', port: 8080 });
+    expect(agent.vips()[0]).toMatchObject({ state: 'drain', weight: 0, healthy: 0 });
+    const st = (await app.inject({ method: 'GET', url: '/status' })).json();
+    expect(st.vips[0].realServers[0]).toMatchObject({ drained: true, serving: false, health: { state: 'up' } });
+    await drain('undrain', { vip: 'web', address: '127.0.0.11', port: 8080 });
+    await drain('undrain', { vip: 'web', address: '127.0.0.12', port: 8080 });
+    expect(agent.vips()[0]).toMatchObject({ state: 'up', weight: 100, healthy: 2 });
+  });
+
+  it('VIP-level drain reports the VIP as drain', async () => {
+    const r = await app.inject({ method: 'POST', url: '/vips/drain', payload: { vip: 'web' } });
+    expect(r.statusCode).toBe(200);
+    expect(agent.members()[0]).toMatchObject({ state: 'drain', weight: 100 });
+    await app.inject({ method: 'POST', url: '/vips/undrain', payload: { vip: 'web' } });
+    expect(agent.members()[0]!.state).toBe('up');
+    expect((await app.inject({ method: 'POST', url: '/vips/drain', payload: { vip: 'nope' } })).statusCode).toBe(404);
+  });
+
+  it('rejects bodies that do not match the schema (400) and unknown targets (404)', async () => {
+    const bad: unknown[] = [
+      {},
+      { vip: 'web', address: '127.0.0.11' },
+      { vip: 'web', address: '127.0.0.11', port: '8080' },
+      { vip: 'web', address: '127.0.0.11', port: 8080, extra: 1 },
+      { vip: 'web', adress: '127.0.0.11', port: 8080 },
+      { vip: 'web', address: '127.0.0.11', port: 70000 },
+    ];
+    for (const b of bad) expect((await drain('drain', b)).statusCode, JSON.stringify(b)).toBe(400);
+    const notJson = await app.inject({ method: 'POST', url: '/realservers/drain', payload: 'vip=web', headers: { 'content-type': 'text/plain' } });
+    expect(notJson.statusCode).toBe(400);
+    const unknownVip = await drain('drain', { vip: 'db', address: '127.0.0.11', port: 8080 });
+    expect(unknownVip.statusCode).toBe(404);
+    expect(unknownVip.json().error).toContain('db');
+    expect((await drain('drain', { vip: 'web', address: '127.0.0.11', port: 9999 })).statusCode).toBe(404);
+    expect(agent.vips()[0]!.weight).toBe(100);
+  });
+
+  it('GET /metrics is Prometheus text with checks, states, weights and report counters', async () => {
+    await drain('drain', { vip: 'web', address: '127.0.0.12', port: 8080 });
+    const r = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toContain('text/plain');
+    const text = r.body;
+    for (const line of [
+      '# TYPE slb_agent_check_results_total counter',
+      'slb_agent_check_results_total{vip="web",address="127.0.0.11",port="8080",result="pass"} 1',
+      'slb_agent_check_results_total{vip="web",address="127.0.0.13",port="8080",result="fail"} 1',
+      'slb_agent_check_latency_seconds{vip="web",address="127.0.0.11",port="8080"} 0.0025',
+      'slb_agent_realserver_up{vip="web",address="127.0.0.13",port="8080"} 0',
+      'slb_agent_realserver_serving{vip="web",address="127.0.0.12",port="8080"} 0',
+      'slb_agent_realserver_drained{vip="web",address="127.0.0.12",port="8080"} 1',
+      'slb_agent_vip_state{vip="web",address="192.0.2.1"} 1',
+      'slb_agent_vip_weight_percent{vip="web",address="192.0.2.1"} 50',
+      'slb_agent_reports_sent_total{dns="http://127.0.0.1:1/api/v1/reports"} 0',
+      'slb_agent_reports_failed_total{dns="http://127.0.0.1:1/api/v1/reports"} 0',
+    ]) expect(text.split('\n')).toContain(line);
+    // every sample line is `name{labels} number`
+    for (const l of text.trim().split('\n')) if (!l.startsWith('#')) expect(l).toMatch(/^[a-z_]+\{[^}]*\} -?[0-9.e+-]+$/);
+  });
+});
