@@ -165,7 +165,9 @@ async function startRealServers(file, { ports = [], count = 0 }) {
 }
 
 async function startAgent(config, env) {
-  const { child, info } = await spawnNode([AGENT_MAIN, '--config', config], (j) => (j.msg === 'api listening' ? j.port : undefined), env);
+  // AGENT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the agent alone
+  const nodeArgs = (process.env.AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const { child, info } = await spawnNode([...nodeArgs, AGENT_MAIN, '--config', config], (j) => (j.msg === 'api listening' ? j.port : undefined), env);
   return { child, apiPort: info };
 }
 

@@ -48,6 +48,9 @@ import type { Document } from 'yaml';
 export type CheckType = 'tcp' | 'http' | 'https' | 'dns' | 'icmp' | 'exec' | 'agent';
 
 /** Keys every check has, resolved with defaults. */
+/** Checks per kept-alive connection before a fresh one proves that new connections still work. */
+const DEFAULT_REUSE = 60;
+
 export interface CheckCommon {
   readonly intervalMs: number;
   /** always below intervalMs */
@@ -77,6 +80,11 @@ export interface HttpCheckConfig extends CheckCommon {
   readonly body?: string;
   /** https: skip certificate verification */
   readonly insecure: boolean;
+  /**
+   * http: keep one connection per real server and send each check on it (Envoy's default), new
+   * connection at least every `reuseConnection` checks; 0 = a new connection per check (keepalived)
+   */
+  readonly reuseConnection: number;
 }
 
 /** DNS rcodes a check can expect. */
@@ -216,6 +224,7 @@ const CheckSchema = Type.Object({
   expect: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }))),
   body: Type.Optional(Type.String()),
   insecure: Type.Optional(Type.Boolean()),
+  reuseConnection: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   name: Type.Optional(Type.String()),
   qtype: Type.Optional(Type.String()),
   rcode: Type.Optional(lits(RCODES)),
@@ -227,7 +236,7 @@ type CheckKey = keyof typeof CheckSchema.properties;
 const COMMON_KEYS: readonly CheckKey[] = ['type', 'interval', 'timeout', 'rise', 'fall', 'startState', 'port', 'jitter'];
 const TYPE_KEYS: Record<CheckType, readonly CheckKey[]> = {
   tcp: [],
-  http: ['method', 'path', 'host', 'expect', 'body'],
+  http: ['method', 'path', 'host', 'expect', 'body', 'reuseConnection'],
   https: ['method', 'path', 'host', 'expect', 'body', 'insecure'],
   dns: ['name', 'qtype', 'rcode', 'address'],
   icmp: [],
@@ -591,6 +600,8 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
         path: p,
         expect,
         insecure: (raw.insecure as boolean | undefined) ?? false,
+        // https pays a TLS handshake per connection and keeps its per-probe form for now
+        reuseConnection: type === 'http' ? (raw.reuseConnection as number | undefined) ?? DEFAULT_REUSE : 0,
         ...(host !== undefined ? { host } : {}),
         ...(body !== undefined ? { body } : {}),
       };

@@ -44,6 +44,9 @@ export type ResultSink = (key: string, result: CheckResult) => void;
 
 // a checker that ignores its abort signal still frees its slot this long after the timeout
 const HARD_TIMEOUT_GRACE_MS = 50;
+// runs start on 25 ms boundaries: a thousand checks a second then wake the process ~40 times
+// instead of ~1,000 (each wake-up is a kernel round trip; bench:agent measured the difference)
+const TICK_MS = 25;
 const STOP_WAIT_MS = 2000;
 
 interface Slot {
@@ -101,6 +104,8 @@ export function createScheduler(checks: readonly ScheduledCheck[], onResult: Res
 
   const schedule = (slot: Slot, delayMs: number): void => {
     if (stopped) return;
+    const now = Date.now();
+    const due = Math.ceil((now + delayMs) / TICK_MS) * TICK_MS;
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       const start = performance.now();
@@ -112,7 +117,7 @@ export function createScheduler(checks: readonly ScheduledCheck[], onResult: Res
         const period = slot.check.intervalMs * (1 + j * (random() * 2 - 1));
         schedule(slot, Math.max(0, period - (performance.now() - start)));
       });
-    }, delayMs);
+    }, due - now);
   };
 
   return {

@@ -64,7 +64,7 @@ async function probe(check: CheckConfig, port: number, address = LOCAL, vip = 'w
 
 const tcp = (extra: Partial<CheckConfig> = {}): CheckConfig => ({ ...COMMON, type: 'tcp', ...extra } as CheckConfig);
 const http = (extra: Record<string, unknown> = {}): CheckConfig =>
-  ({ ...COMMON, type: 'http', method: 'GET', path: '/', expect: [200], insecure: false, ...extra } as CheckConfig);
+  ({ ...COMMON, type: 'http', method: 'GET', path: '/', expect: [200], insecure: false, reuseConnection: 0, ...extra } as CheckConfig);
 
 describe('tcp', () => {
   it('passes on an open port, fails with "connection refused" on a closed one', async () => {

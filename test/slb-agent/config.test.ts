@@ -76,7 +76,7 @@ describe('parseAgentConfig: the contract example', () => {
 
   it('resolves the VIP, its forwarder and the check applied to each real server', () => {
     const check = {
-      type: 'http', method: 'GET', path: '/healthz', expect: [200], insecure: false,
+      type: 'http', method: 'GET', path: '/healthz', expect: [200], insecure: false, reuseConnection: 60,
       intervalMs: 500, timeoutMs: 300, rise: 2, fall: 2, startState: 'down', jitter: 0.1,
     };
     expect(cfg.vips[0]).toEqual({
@@ -132,7 +132,7 @@ vips:
     });
     // another type: replaces it
     expect(rs('{ type: https, insecure: true, expect: [200, 204] }')).toEqual({
-      type: 'https', method: 'GET', path: '/', expect: [200, 204], insecure: true,
+      type: 'https', method: 'GET', path: '/', expect: [200, 204], insecure: true, reuseConnection: 0,
       intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 2, startState: 'down', jitter: 0.1,
     });
     expect(rs('{ type: dns, name: www.example.com., address: 192.0.2.7, port: 5353 }')).toMatchObject({
@@ -146,6 +146,7 @@ vips:
     expect(rs('{ type: exec, command: [/bin/check, --fast] }')).toMatchObject({ type: 'exec', command: ['/bin/check', '--fast'] });
     expect(rs('{ type: agent, port: 9999, rise: 1, fall: 3 }')).toMatchObject({ type: 'agent', port: 9999, rise: 1, fall: 3 });
     expect(rs('{ type: tcp, port: 22 }')).toMatchObject({ type: 'tcp', port: 22 });
+    expect(rs('{ reuseConnection: 0 }')).toMatchObject({ type: 'http', reuseConnection: 0 });
   });
 
   it('forwarder modes with their own keys', () => {

@@ -19,17 +19,18 @@ export function runProbe(timeoutMs: number, signal: AbortSignal, probe: (signal:
   const inner = new AbortController();
   return new Promise<CheckResult>((resolve) => {
     let done = false;
-    const finish = (r: ProbeOutcome): void => {
+    const finish = (r: ProbeOutcome, probeDone: boolean): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      // a probe still running is told to stop and clean up; its late answer is ignored
-      if (!inner.signal.aborted) inner.abort();
+      // a probe still running is told to stop and clean up; its late answer is ignored. A probe
+      // that finished has cleaned up already: aborting it anyway costs a DOMException per check.
+      if (!probeDone && !inner.signal.aborted) inner.abort();
       resolve({ ...r, latencyMs: latency() });
     };
-    const onAbort = (): void => finish({ ok: false, error: 'aborted' });
-    const timer = setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs}ms` }), timeoutMs);
+    const onAbort = (): void => finish({ ok: false, error: 'aborted' }, false);
+    const timer = setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs}ms` }, false), timeoutMs);
     signal.addEventListener('abort', onAbort, { once: true });
     let p: Promise<ProbeOutcome>;
     try {
@@ -37,7 +38,7 @@ export function runProbe(timeoutMs: number, signal: AbortSignal, probe: (signal:
     } catch (err) {
       p = Promise.reject(err);
     }
-    p.then(finish, (err: unknown) => finish({ ok: false, error: describeError(err) }));
+    p.then((r) => finish(r, true), (err: unknown) => finish({ ok: false, error: describeError(err) }, false));
   });
 }
 

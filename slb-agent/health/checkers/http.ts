@@ -6,9 +6,10 @@
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isIP } from 'node:net';
+import { connect, isIP } from 'node:net';
 import type { HttpCheckConfig } from '../../config.js';
 import { describeError, runProbe } from './deadline.js';
+import { createKeepAliveHttpChecker } from './http-keepalive.js';
 import type { ProbeOutcome } from './deadline.js';
 import type { Checker } from './types.js';
 
@@ -20,6 +21,7 @@ export function createHttpChecker(check: HttpCheckConfig): Checker {
   const body = check.body === undefined ? undefined : new RegExp(check.body);
   const expect = new Set(check.expect);
   const tls = check.type === 'https';
+  if (!tls) return check.reuseConnection > 0 ? createKeepAliveHttpChecker(check) : createPlainHttpChecker(check, expect, body);
   return (target, signal) => runProbe(check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
     const port = check.port ?? target.port;
     const hostPort = isIP(target.address) === 6 ? `[${target.address}]:${port}` : `${target.address}:${port}`;
@@ -67,5 +69,69 @@ export function createHttpChecker(check: HttpCheckConfig): Checker {
     const req = (tls ? httpsRequest : httpRequest)(options, onResponse);
     req.on('error', (err) => settle({ ok: false, error: s.aborted ? 'aborted' : describeError(err) }));
     req.end();
+  }));
+}
+
+/**
+ * Plain HTTP on a raw socket: one HTTP/1.0 request, the status line, and the body only when a
+ * regex needs it. node:http's agent, parser and header objects cost more than the probe itself
+ * at a thousand checks a second (bench:agent), and a health check needs none of them.
+ */
+function createPlainHttpChecker(check: HttpCheckConfig, expect: ReadonlySet<number>, body: RegExp | undefined): Checker {
+  const requests = new Map<string, Buffer>();
+  const requestFor = (address: string, port: number): Buffer => {
+    const key = `${address}|${port}`;
+    let r = requests.get(key);
+    if (!r) {
+      const hostPort = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+      r = Buffer.from(`${check.method} ${check.path} HTTP/1.0\r\nHost: ${check.host ?? hostPort}\r\nUser-Agent: slb-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n`, 'latin1');
+      requests.set(key, r);
+    }
+    return r;
+  };
+  const wantBody = body !== undefined && check.method !== 'HEAD';
+  return (target, signal) => runProbe(check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
+    const port = check.port ?? target.port;
+    const sock = connect({ host: target.address, port });
+    let settled = false;
+    let data: Buffer | undefined;
+    let status = 0;
+    const settle = (r: ProbeOutcome): void => {
+      if (settled) return;
+      settled = true;
+      s.removeEventListener('abort', onAbort);
+      sock.destroy();
+      resolve(r);
+    };
+    const onAbort = (): void => settle({ ok: false, error: 'aborted' });
+    s.addEventListener('abort', onAbort, { once: true });
+    const testBody = (): void => {
+      const text = data!.toString('utf8');
+      const at = text.indexOf('\r\n\r\n');
+      const content = at < 0 ? '' : text.slice(at + 4);
+      settle(body!.test(content) ? { ok: true } : { ok: false, error: `body does not match /${check.body}/` });
+    };
+    sock.once('connect', () => sock.write(requestFor(target.address, port)));
+    sock.on('data', (chunk: Buffer) => {
+      data = data === undefined ? chunk : Buffer.concat([data, chunk]);
+      if (status === 0) {
+        const eol = data.indexOf('\r\n');
+        if (eol < 0) {
+          if (data.length > 8192) settle({ ok: false, error: 'no HTTP status line' });
+          return;
+        }
+        const m = /^HTTP\/\d\.\d (\d{3})/.exec(data.toString('latin1', 0, eol));
+        if (!m) return settle({ ok: false, error: 'no HTTP status line' });
+        status = Number(m[1]);
+        if (!expect.has(status)) return settle({ ok: false, error: `status ${status}` });
+        if (!wantBody) return settle({ ok: true });
+      }
+      if (data.length >= MAX_BODY) testBody();
+    });
+    sock.once('end', () => {
+      if (status === 0) settle({ ok: false, error: 'connection closed before a status line' });
+      else if (wantBody) testBody();
+    });
+    sock.once('error', (err) => settle({ ok: false, error: describeError(err) }));
   }));
 }
