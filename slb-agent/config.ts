@@ -465,7 +465,8 @@ function parseHostPort(text: string): { host: string; port: number } | string {
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
   if (!m) return `expected HOST:PORT (IPv6 as [::1]:9100), got ${show(text)}`;
   const port = Number(m[2]);
-  if (port < 1 || port > 65535) return `port must be 1 to 65535, got ${m[2]}`;
+  // 0 picks a free port (logged as "api listening"): handy for tests and side-by-side runs
+  if (port < 0 || port > 65535) return `port must be 0 to 65535, got ${m[2]}`;
   const host = m[1]!;
   const ip = parseIp(host);
   if (ip) return { host: ip.text, port };

@@ -54,15 +54,26 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
     engine.handle(q, qOff, qLen, out, outOff, outMax, false, peer);
   try {
     for (const a of addrs) {
-      const udp = await listenUdp(a.host, a.port, handler, {
-        preferNative: opts.nativeUdp ?? true,
-        onError: (err) => log?.error({ err }, 'UDP handler error'),
-      });
-      udps.push(udp);
-      // port 0: TCP takes the port UDP got, so one number reaches both
-      const tcp = await listenTcp(a.host, udp.port, () => engine, opts.tcp ?? DEFAULT_TCP_OPTIONS);
-      tcps.push(tcp);
-      bound.push({ host: a.host, udp: udp.port, tcp: tcp.port, udpKind: udp.kind });
+      // port 0: TCP takes the port UDP got, so one number reaches both; that port may be busy
+      // for TCP (an outgoing connection's ephemeral port), so try again with another
+      for (let attempt = 0; ; attempt++) {
+        const udp = await listenUdp(a.host, a.port, handler, {
+          preferNative: opts.nativeUdp ?? true,
+          onError: (err) => log?.error({ err }, 'UDP handler error'),
+        });
+        let tcp: TcpListener;
+        try {
+          tcp = await listenTcp(a.host, udp.port, () => engine, opts.tcp ?? DEFAULT_TCP_OPTIONS);
+        } catch (err) {
+          await udp.close();
+          if (a.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
+          throw err;
+        }
+        udps.push(udp);
+        tcps.push(tcp);
+        bound.push({ host: a.host, udp: udp.port, tcp: tcp.port, udpKind: udp.kind });
+        break;
+      }
     }
   } catch (err) {
     await Promise.all([...udps.map((u) => u.close()), ...tcps.map((t) => t.close())]);

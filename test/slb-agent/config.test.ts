@@ -200,7 +200,7 @@ describe('parseAgentConfig: errors name file:line: path: reason', () => {
     { name: 'api without a port', text: edit(['api: 127.0.0.1:9100', 'api: 127.0.0.1']),
       error: 'site.yaml:6: api: expected HOST:PORT (IPv6 as [::1]:9100), got "127.0.0.1"' },
     { name: 'api port out of range', text: edit(['api: 127.0.0.1:9100', 'api: 127.0.0.1:99999']),
-      error: 'site.yaml:6: api: port must be 1 to 65535, got 99999' },
+      error: 'site.yaml:6: api: port must be 0 to 65535, got 99999' },
     { name: 'bad duration', text: edit(['interval: 500ms', 'interval: 500 ms']),
       error: 'site.yaml:15: vips[0].check.interval: expected a duration such as 500ms, 2s or 1m (or a number of seconds), got "500 ms"' },
     { name: 'timeout not below the interval', text: edit(['timeout: 300ms', 'timeout: 500ms']),

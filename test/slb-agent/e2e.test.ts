@@ -187,7 +187,7 @@ beforeAll(async () => {
   await osaka();
   osakaTimer = setInterval(() => { void osaka(); }, 500);
   deadPort = await freePort();
-  agentApiPort = await freePort();
+  agentApiPort = 0;
   servers = [await realServer(), await realServer()];
   const config = path.join(dir, 'site.yaml');
   await writeFile(config, agentYaml(dns.apiPort, servers.map((s) => s.port)));
