@@ -38,8 +38,9 @@ import { Type } from '@sinclair/typebox';
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ValueErrorType } from '@sinclair/typebox/errors';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { describe, formatPath, lineAt, NAME_RE, pointerSegs, show, unknownKey } from '../shared/config/yaml-errors.js';
+import type { Seg } from '../shared/config/yaml-errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Resolved types (what the rest of the agent uses)
@@ -317,117 +318,14 @@ function formatIssue(e: AgentConfigIssue): string {
   return e.path === '' ? `${where}: ${e.reason}` : `${where}: ${e.path}: ${e.reason}`;
 }
 
-type Seg = string | number;
 
-const NAME_RE = /^[A-Za-z0-9_-]{1,63}$/;
 
-function formatPath(segs: readonly Seg[]): string {
-  let s = '';
-  for (const seg of segs) {
-    if (typeof seg === 'number') s += `[${seg}]`;
-    else if (NAME_RE.test(seg)) s += s === '' ? seg : `.${seg}`;
-    else s += `[${JSON.stringify(seg)}]`;
-  }
-  return s;
-}
 
-/** Line of the deepest node along `segs` that exists (a key's line for mappings, an item's for lists). */
-function lineAt(doc: Document, lc: LineCounter, segs: readonly Seg[]): number | undefined {
-  let node: unknown = doc.contents;
-  let offset: number | undefined = doc.contents?.range?.[0];
-  for (const seg of segs) {
-    if (isAlias(node)) node = node.resolve(doc);
-    if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
-      if (!pair) break;
-      if (isScalar(pair.key) && pair.key.range) offset = pair.key.range[0];
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      const item = node.items[seg];
-      if (item === undefined) break;
-      if ((isScalar(item) || isMap(item) || isSeq(item) || isAlias(item)) && item.range) offset = item.range[0];
-      node = item;
-    } else {
-      break;
-    }
-  }
-  return offset === undefined ? undefined : lc.linePos(offset).line;
-}
 
-function describe(schema: TSchema): string {
-  const s = schema as Record<string, unknown>;
-  if (typeof s['description'] === 'string') return s['description'];
-  const anyOf = s['anyOf'];
-  if (Array.isArray(anyOf) && anyOf.every((x) => x && typeof x === 'object' && 'const' in x)) {
-    return `one of ${anyOf.map((x) => String((x as { const: unknown }).const)).join(' | ')}`;
-  }
-  const min = typeof s['minimum'] === 'number' ? s['minimum'] : undefined;
-  const max = typeof s['maximum'] === 'number' ? s['maximum'] : undefined;
-  const range = min !== undefined && max !== undefined ? ` from ${min} to ${max}`
-    : min !== undefined ? ` >= ${min}` : max !== undefined ? ` <= ${max}` : '';
-  switch (s['type']) {
-    case 'integer': return `an integer${range}`;
-    case 'number': return `a number${range}`;
-    case 'string': return 'a string';
-    case 'boolean': return 'true or false';
-    case 'array': return 'a list';
-    case 'object': return 'a mapping';
-    default: return 'a valid value';
-  }
-}
 
-function show(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (v instanceof Uint8Array) return 'binary data';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
-  return JSON.stringify(v);
-}
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j]!;
-      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return row[b.length]!;
-}
 
-function unknownKey(key: string, objectSchema: TSchema): string {
-  const props = (objectSchema as { properties?: Record<string, unknown> }).properties ?? {};
-  let best: string | undefined;
-  let bestD = 3;
-  const lower = key.toLowerCase();
-  for (const k of Object.keys(props)) {
-    // a typo, or a shortened key ("real" for "realServers")
-    const d = lower.length >= 3 && k.toLowerCase().startsWith(lower) ? 1 : editDistance(lower, k.toLowerCase());
-    if (d < bestD) { best = k; bestD = d; }
-  }
-  return best === undefined ? `unknown key "${key}"` : `unknown key "${key}" (did you mean "${best}"?)`;
-}
 
-function pointerSegs(pointer: string, root: unknown): Seg[] {
-  const segs: Seg[] = [];
-  let cur: unknown = root;
-  for (const raw of pointer.split('/').slice(1)) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (Array.isArray(cur)) {
-      const i = Number(key);
-      segs.push(i);
-      cur = cur[i];
-    } else {
-      segs.push(key);
-      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[key] : undefined;
-    }
-  }
-  return segs;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Values
