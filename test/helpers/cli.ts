@@ -43,8 +43,16 @@ export async function startCli(args: string[], env: Record<string, string> = {})
     const t = setTimeout(() => reject(new Error(`no such log line within ${ms} ms; stderr: ${stderr}; lines: ${JSON.stringify(lines)}`)), ms);
     waiters.push({ pred, resolve: (l) => { clearTimeout(t); resolve(l); } });
   });
-  const listening = await waitLog((l) => l['msg'] === 'listening');
-  const api = args.includes('--api') ? await waitLog((l) => l['msg'] === 'api listening') : undefined;
+  let listening: Record<string, unknown>;
+  let api: Record<string, unknown> | undefined;
+  try {
+    listening = await waitLog((l) => l['msg'] === 'listening');
+    api = args.includes('--api') ? await waitLog((l) => l['msg'] === 'api listening') : undefined;
+  } catch (err) {
+    // never leave a server behind when it did not come up as expected
+    proc.kill('SIGKILL');
+    throw err;
+  }
   return {
     proc,
     port: listening['udp'] as number,

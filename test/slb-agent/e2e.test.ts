@@ -196,10 +196,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   clearInterval(osakaTimer);
-  await agent?.stop();
-  await Promise.all(servers.map((s) => s.stop()));
-  await dns?.stop();
-  await rm(dir, { recursive: true, force: true });
+  // beforeAll may have failed half way: stop whatever did start
+  try {
+    await agent?.stop();
+    await Promise.all((servers ?? []).map((s) => s.stop()));
+  } finally {
+    await dns?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 describe('slb-agent + gslb-dns + dig', () => {
