@@ -32,7 +32,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { isIPv4, isIPv6 } from 'node:net';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { TSchema } from '@sinclair/typebox';
@@ -41,6 +40,7 @@ import { ValueErrorType } from '@sinclair/typebox/errors';
 import { LineCounter, parseDocument } from 'yaml';
 import { describe, formatPath, lineAt, NAME_RE, pointerSegs, show, unknownKey } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
+import { parseAddress } from '../shared/ip.js';
 
 // ---------------------------------------------------------------------------------------------
 // Resolved types (what the rest of the agent uses)
@@ -330,12 +330,17 @@ function formatIssue(e: AgentConfigIssue): string {
 // ---------------------------------------------------------------------------------------------
 // Values
 
-/** Canonical text and family of an IP address (no zone ids: they name an interface of one host). */
+/**
+ * Canonical text and family of an IP address (no zone ids: they name an interface of one host).
+ * The same parser as gslb-dns's pool files, so a VIP and its pool member print the same text.
+ */
 function parseIp(text: string): { text: string; family: 4 | 6 } | undefined {
-  if (isIPv4(text)) return { text: text.split('.').map(Number).join('.'), family: 4 };
-  if (text.includes('%') || !isIPv6(text)) return undefined;
-  // URL parsing canonicalises IPv6 text (RFC 5952 lowercase, `::` compression)
-  return { text: new URL(`http://[${text}]/`).hostname.slice(1, -1), family: 6 };
+  try {
+    const a = parseAddress(text);
+    return { text: a.canonical, family: a.family };
+  } catch {
+    return undefined;
+  }
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -34,7 +34,6 @@
  *     uses; mergeGslbConfigs requires a site defined in several files to be defined identically).
  */
 import { readFileSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
@@ -43,6 +42,7 @@ import { ValueErrorType } from '@sinclair/typebox/errors';
 import { LineCounter, parseDocument } from 'yaml';
 import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
 import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
+import { parseAddress } from '../../shared/ip.js';
 import type {
   AllDown,
   GslbConfig,
@@ -171,41 +171,14 @@ function parsePathText(p: string): Seg[] {
 // ---------------------------------------------------------------------------------------------
 // Addresses and prefixes (private on purpose: this file must not depend on prefix.ts)
 
-interface Ip {
-  readonly family: 4 | 6;
-  /** 4 or 16 bytes */
-  readonly bytes: Uint8Array;
-  readonly text: string;
-}
-
-function parseIp(text: string): Ip | undefined {
-  if (isIPv4(text)) {
-    const bytes = Uint8Array.from(text.split('.').map(Number));
-    return { family: 4, bytes, text: formatIPv4(bytes, 0) };
+/** An address as the loader keeps it, or undefined when `text` is not one (the caller words the error). */
+function parseIp(text: string): { family: 4 | 6; bytes: Uint8Array; text: string } | undefined {
+  try {
+    const a = parseAddress(text);
+    return { family: a.family, bytes: a.bytes, text: a.canonical };
+  } catch {
+    return undefined;
   }
-  // zone ids (fe80::1%eth0) name an interface of this host; they mean nothing in an answer
-  if (text.includes('%') || !isIPv6(text)) return undefined;
-  const bytes = new Uint8Array(16);
-  let s = text.toLowerCase();
-  const lastColon = s.lastIndexOf(':');
-  const tail = s.slice(lastColon + 1);
-  let v4: number[] | undefined;
-  if (tail.includes('.')) {
-    v4 = tail.split('.').map(Number);
-    s = s.slice(0, lastColon + 1) + '0:0';
-  }
-  const [headText, tailText] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
-  const head = headText === '' ? [] : headText.split(':');
-  const rest = tailText === undefined || tailText === '' ? [] : tailText.split(':');
-  const groups = tailText === undefined ? head : [...head, ...new Array<string>(8 - head.length - rest.length).fill('0'), ...rest];
-  if (groups.length !== 8) return undefined;
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16);
-    bytes[i * 2] = v >> 8;
-    bytes[i * 2 + 1] = v & 0xff;
-  });
-  if (v4) bytes.set(v4, 12);
-  return { family: 6, bytes, text: formatIPv6(bytes) };
 }
 
 /** A Prefix, or the reason the text is not one. */

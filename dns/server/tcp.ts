@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Engine, QueryPeer } from './engine.js';
-import { parseAddress } from '../gslb/prefix.js';
+import { parseAddress } from '../../shared/ip.js';
 
 /** Limits of the TCP listener (RFC 7766 §6.2: idle timeout, connection caps). */
 export interface TcpOptions {

@@ -122,6 +122,12 @@ vips:
     expect(c.vips[0]!.check).toMatchObject({ intervalMs: 500, timeoutMs: 250 });
   });
 
+  it('writes VIP addresses as gslb-dns writes pool members (one parser, RFC 5952)', () => {
+    const vip = (a: string) => parse(edit(['address: 192.0.2.1 ', `address: "${a}" `])).vips[0]!.address;
+    expect(vip('2001:DB8:0::1')).toBe('2001:db8::1');
+    expect(vip('::ffff:c000:201')).toBe('::ffff:192.0.2.1');
+  });
+
   it('every check type with its keys and defaults', () => {
     const rs = (check: string): AgentConfig['vips'][number]['realServers'][number]['check'] =>
       parse(edit(['{ address: 127.0.0.11, port: 8080, weight: 1 }', `{ address: 127.0.0.11, port: 8080, check: ${check} }`]))

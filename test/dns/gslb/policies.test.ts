@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { PolicyContext, PolicyName, PoolConfig } from '../../../dns/gslb/model.js';
 import { policyFor } from '../../../dns/gslb/policies/index.js';
 import { createTopologyPolicy } from '../../../dns/gslb/policies/topology.js';
-import { parseAddress, parsePrefix, prefixContains } from '../../../dns/gslb/prefix.js';
+import { parsePrefix, prefixContains } from '../../../dns/gslb/prefix.js';
+import { parseAddress } from '../../../shared/ip.js';
 import {
   ctx, health, mulberry32, pool, run, setClient, site, sites, withMax,
   type CtxOpts, type HealthSpec, type MemberLit,
