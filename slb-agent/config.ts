@@ -30,9 +30,7 @@
  *   - a check's timeout must be below its interval (a probe never overlaps the next one);
  *   - two VIPs may not share address, port and protocol; dns URLs may not repeat.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -41,6 +39,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { describe, formatPath, lineAt, NAME_RE, pointerSegs, show, unknownKey } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
 import { parseAddress } from '../shared/ip.js';
+import { parseDuration, resolveSecret } from '../shared/config/values.js';
 
 // ---------------------------------------------------------------------------------------------
 // Resolved types (what the rest of the agent uses)
@@ -343,25 +342,7 @@ function parseIp(text: string): { text: string; family: 4 | 6 } | undefined {
   }
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const MAX_TIMER_MS = 2147483647;
 
-/** Milliseconds, or undefined when not a duration; 0 and below are returned for the caller to word. */
-function parseDuration(v: unknown): number | undefined {
-  let ms: number;
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return undefined;
-    ms = Math.round(v * 1000);
-  } else if (typeof v === 'string') {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
-    if (!m) return undefined;
-    ms = Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
-  } else {
-    return undefined;
-  }
-  // timers take at most a signed 32-bit millisecond count
-  return ms > MAX_TIMER_MS ? undefined : ms;
-}
 
 /** `host:port` or `[v6]:port` -> parts, or the reason it is not one. */
 function parseHostPort(text: string): { host: string; port: number } | string {
@@ -381,47 +362,6 @@ function parseHostPort(text: string): { host: string; port: number } | string {
   return { host, port };
 }
 
-function resolveSecret(ref: string, file: string, env: NodeJS.ProcessEnv, fail: (reason: string) => void): Buffer | undefined {
-  if (ref.startsWith('env:')) {
-    const name = ref.slice(4);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      fail(`expected env:NAME with NAME an environment variable name, got ${JSON.stringify(ref)}`);
-      return undefined;
-    }
-    const v = env[name];
-    if (v === undefined) fail(`environment variable ${name} is not set`);
-    else if (v === '') fail(`environment variable ${name} is empty`);
-    else return Buffer.from(v, 'utf8');
-    return undefined;
-  }
-  if (ref.startsWith('file:')) {
-    const p = ref.slice(5);
-    if (p === '') {
-      fail('expected file:/path');
-      return undefined;
-    }
-    const full = path.resolve(path.dirname(file), p);
-    let data: Buffer;
-    try {
-      data = readFileSync(full);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      fail(`cannot read secret file ${full}: ${e.code ?? e.message}`);
-      return undefined;
-    }
-    // editors and `echo x > file` add a newline that is not part of the secret
-    let end = data.length;
-    if (end > 0 && data[end - 1] === 0x0a) end--;
-    if (end > 0 && data[end - 1] === 0x0d) end--;
-    if (end === 0) {
-      fail(`secret file ${full} is empty`);
-      return undefined;
-    }
-    return data.subarray(0, end);
-  }
-  fail('secrets are never inline: use env:NAME or file:/path');
-  return undefined;
-}
 
 /** A DNS name as a checker sends it (absolute, no trailing dot), or undefined when not one. */
 function parseDnsName(n: string): string | undefined {

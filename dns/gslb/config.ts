@@ -33,8 +33,6 @@
  *   - member sites and `pool:<name>` resolve within the same file (each file lists the sites it
  *     uses; mergeGslbConfigs requires a site defined in several files to be defined identically).
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -43,6 +41,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
 import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
 import { parseAddress } from '../../shared/ip.js';
+import { parseDuration, resolveSecret } from '../../shared/config/values.js';
 import type {
   AllDown,
   GslbConfig,
@@ -202,26 +201,6 @@ function parsePrefixText(text: string): Prefix | string {
     return `host bits set in ${text} (did you mean ${net}/${length}?)`;
   }
   return { family: ip.family, bytes, length, text: `${ip.text}/${length}` };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Durations, secrets, names
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Milliseconds, or undefined when not a duration; 0 and below are returned as is for the caller to word. */
-function parseDuration(v: string | number): number | undefined {
-  let ms: number;
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return undefined;
-    ms = Math.round(v * 1000);
-  } else {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
-    if (!m) return undefined;
-    ms = Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
-  }
-  // timers take at most a signed 32-bit millisecond count
-  return ms > MAX_TTL ? undefined : ms;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,47 +438,6 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
   return { file, zone, sites, pools, lineOf: (p: string) => lineAt(doc, lc, parsePathText(p)) };
 }
 
-function resolveSecret(ref: string, file: string, env: NodeJS.ProcessEnv, fail: (reason: string) => void): Buffer | undefined {
-  if (ref.startsWith('env:')) {
-    const name = ref.slice(4);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      fail(`expected env:NAME with NAME an environment variable name, got ${JSON.stringify(ref)}`);
-      return undefined;
-    }
-    const v = env[name];
-    if (v === undefined) fail(`environment variable ${name} is not set`);
-    else if (v === '') fail(`environment variable ${name} is empty`);
-    else return Buffer.from(v, 'utf8');
-    return undefined;
-  }
-  if (ref.startsWith('file:')) {
-    const p = ref.slice(5);
-    if (p === '') {
-      fail('expected file:/path');
-      return undefined;
-    }
-    const full = path.resolve(path.dirname(file), p);
-    let data: Buffer;
-    try {
-      data = readFileSync(full);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      fail(`cannot read secret file ${full}: ${e.code ?? e.message}`);
-      return undefined;
-    }
-    // editors and `echo x > file` add a newline that is not part of the secret
-    let end = data.length;
-    if (end > 0 && data[end - 1] === 0x0a) end--;
-    if (end > 0 && data[end - 1] === 0x0d) end--;
-    if (end === 0) {
-      fail(`secret file ${full} is empty`);
-      return undefined;
-    }
-    return data.subarray(0, end);
-  }
-  fail('secrets are never inline: use env:NAME or file:/path');
-  return undefined;
-}
 
 /** Ends with a label separator, not with an escaped dot (`a\\.` is relative). */
 function isAbsolute(n: string): boolean {
