@@ -1,6 +1,7 @@
 /** Policy `hashed`: a client subnet sticks to one member while that member stays a candidate. */
 import type { PoolConfig, Policy, PolicyContext } from '../model.js';
 import { answerLimit, isCandidate } from './failover.js';
+import { fmix32 } from '../../../shared/hash.js';
 
 /** Client bits that form the key: resolvers send /24 and /56 by default (RFC 7871 §11.1). */
 const KEY_BITS_V4 = 24;
@@ -14,16 +15,6 @@ interface PoolTable {
 }
 
 const tables = new WeakMap<PoolConfig, PoolTable>();
-
-/** murmur3's 32-bit finaliser: full avalanche over a 32-bit state. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** One murmur3 block step: mixes the 32-bit word `k` into state `h`. */
 function mixWord(h: number, k: number): number {

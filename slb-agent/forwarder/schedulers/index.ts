@@ -43,5 +43,5 @@ export { createLeastConnections } from './lc.js';
 export { buildMaglevTable, createMaglev, isPrime, maglevTableSize } from './maglev.js';
 export type { MaglevTable } from './maglev.js';
 export { createRoundRobin } from './rr.js';
-export { createSourceHash, fmix32, hashFlow, hashString } from './sh.js';
+export { createSourceHash, hashFlow, hashString } from './sh.js';
 export { createWeightedRoundRobin } from './wrr.js';

@@ -5,19 +5,10 @@
  * consistent-hashing schedulers share.
  */
 import type { Backend, Flow, Scheduler } from '../model.js';
+import { fmix32 } from '../../../shared/hash.js';
 
 const FNV_BASIS = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
-
-/** murmur3's 32-bit finaliser: a bijection on uint32 with full avalanche. */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 function fnvString(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
