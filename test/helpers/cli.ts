@@ -5,24 +5,24 @@ import { ROOT } from './server.js';
 
 export const MAIN = path.join(ROOT, 'dist/dns/main.js');
 
-/** The real gslb-dns process, with its JSON log lines collected. */
-export interface Cli {
+/** A node program of this project (gslb-dns, slb-agent) running, with its JSON log lines collected. */
+export interface NodeProc {
   proc: ChildProcess;
-  port: number;
-  /** the HTTP API port, when started with --api */
-  apiPort: number;
   lines: Record<string, unknown>[];
-  /** resolves with the first log line that matches, or rejects after `ms` */
+  stderr(): string;
+  /** resolves with the first log line that matches; rejects after `ms` or when the process exits */
   waitLog(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
-  stop(): Promise<void>;
+  /** SIGTERM, SIGKILL after 5 s; resolves with the exit code */
+  stop(): Promise<number | null>;
 }
 
-/** Starts `gslb-dns` on an ephemeral port and waits until it listens. */
-export async function startCli(args: string[], env: Record<string, string> = {}): Promise<Cli> {
-  const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** Starts `node main ...args` and collects its pino JSON lines (other lines as `{ msg }`). */
+export function startNode(main: string, args: string[], env: Record<string, string> = {}): NodeProc {
+  const proc = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters = new Set<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void; reject: (e: Error) => void }>();
   let rest = '';
+  let stderr = '';
   proc.stdout!.on('data', (d: Buffer) => {
     rest += d.toString();
     const parts = rest.split('\n');
@@ -32,40 +32,54 @@ export async function startCli(args: string[], env: Record<string, string> = {})
       let l: Record<string, unknown>;
       try { l = JSON.parse(p) as Record<string, unknown>; } catch { l = { msg: p }; }
       lines.push(l);
-      for (const w of [...waiters]) if (w.pred(l)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(l); }
+      for (const w of [...waiters]) if (w.pred(l)) { waiters.delete(w); w.resolve(l); }
     }
   });
-  let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.once('exit', (code) => {
+    for (const w of waiters) w.reject(new Error(`${path.basename(main)} exited ${code}: ${stderr}`));
+    waiters.clear();
+  });
   const waitLog = (pred: (l: Record<string, unknown>) => boolean, ms = 10_000) => new Promise<Record<string, unknown>>((resolve, reject) => {
     const found = lines.find(pred);
     if (found) { resolve(found); return; }
-    const t = setTimeout(() => reject(new Error(`no such log line within ${ms} ms; stderr: ${stderr}; lines: ${JSON.stringify(lines)}`)), ms);
-    waiters.push({ pred, resolve: (l) => { clearTimeout(t); resolve(l); } });
+    if (proc.exitCode !== null) { reject(new Error(`${path.basename(main)} exited ${proc.exitCode}: ${stderr}`)); return; }
+    const t = setTimeout(() => { waiters.delete(w); reject(new Error(`no such log line within ${ms} ms; stderr: ${stderr}; lines: ${JSON.stringify(lines)}`)); }, ms);
+    const w = { pred, resolve: (l: Record<string, unknown>) => { clearTimeout(t); resolve(l); }, reject: (e: Error) => { clearTimeout(t); reject(e); } };
+    waiters.add(w);
   });
+  return {
+    proc, lines, waitLog, stderr: () => stderr,
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null) { resolve(proc.exitCode); return; }
+      const k = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      proc.once('exit', (code) => { clearTimeout(k); resolve(code); });
+      proc.kill('SIGTERM');
+    }),
+  };
+}
+
+/** The real gslb-dns process. */
+export interface Cli extends NodeProc {
+  port: number;
+  /** the HTTP API port, when started with --api */
+  apiPort: number;
+}
+
+/** Starts `gslb-dns` on an ephemeral port and waits until it listens. */
+export async function startCli(args: string[], env: Record<string, string> = {}): Promise<Cli> {
+  const p = startNode(MAIN, args, env);
   let listening: Record<string, unknown>;
   let api: Record<string, unknown> | undefined;
   try {
-    listening = await waitLog((l) => l['msg'] === 'listening');
-    api = args.includes('--api') ? await waitLog((l) => l['msg'] === 'api listening') : undefined;
+    listening = await p.waitLog((l) => l['msg'] === 'listening');
+    api = args.includes('--api') ? await p.waitLog((l) => l['msg'] === 'api listening') : undefined;
   } catch (err) {
     // never leave a server behind when it did not come up as expected
-    proc.kill('SIGKILL');
+    p.proc.kill('SIGKILL');
     throw err;
   }
-  return {
-    proc,
-    port: listening['udp'] as number,
-    apiPort: (api?.['port'] as number | undefined) ?? 0,
-    lines,
-    waitLog,
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null) { resolve(); return; }
-      proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
-      setTimeout(() => proc.kill('SIGKILL'), 5000).unref();
-    }),
-  };
+  return Object.assign(p, { port: listening['udp'] as number, apiPort: (api?.['port'] as number | undefined) ?? 0 });
 }
 
 /** Runs gslb-dns to completion. */

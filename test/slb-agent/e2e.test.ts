@@ -3,16 +3,15 @@
  * over real HTTP) and real local HTTP real servers; answers through the real dig. The agent also
  * reports to a second DNS instance that is down, which must not hold back the first.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCli } from '../helpers/cli.js';
-import type { Cli } from '../helpers/cli.js';
+import { startCli, startNode } from '../helpers/cli.js';
+import type { Cli, NodeProc } from '../helpers/cli.js';
 import { dig } from '../helpers/dig.js';
 import { postReport, SECRET_ENV } from '../helpers/report.js';
 import { ROOT } from '../helpers/server.js';
@@ -48,39 +47,17 @@ async function realServer(): Promise<RealServer> {
 }
 
 /** The real slb-agent process with its JSON log lines. */
-interface AgentProc { proc: ChildProcess; lines: Record<string, unknown>[]; apiPort: number; stderr: () => string; stop(): Promise<number | null> }
+interface AgentProc extends NodeProc { apiPort: number }
 
 async function startAgent(config: string, env: Record<string, string>): Promise<AgentProc> {
-  const proc = spawn(process.execPath, [AGENT_MAIN, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const lines: Record<string, unknown>[] = [];
-  let rest = '';
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const apiPort = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`slb-agent did not log "api listening": ${stderr} ${JSON.stringify(lines)}`)), 10_000);
-    proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`slb-agent exited ${code}: ${stderr}`)); });
-    proc.stdout!.on('data', (d: Buffer) => {
-      rest += d.toString();
-      const parts = rest.split('\n');
-      rest = parts.pop()!;
-      for (const p of parts) {
-        if (!p.trim()) continue;
-        let l: Record<string, unknown>;
-        try { l = JSON.parse(p) as Record<string, unknown>; } catch { l = { msg: p }; }
-        lines.push(l);
-        if (l['msg'] === 'api listening') { clearTimeout(t); resolve(l['port'] as number); }
-      }
-    });
-  });
-  return {
-    proc, lines, apiPort, stderr: () => stderr,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) { resolve(proc.exitCode); return; }
-      const k = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      proc.once('exit', (code) => { clearTimeout(k); resolve(code); });
-      proc.kill('SIGTERM');
-    }),
-  };
+  const p = startNode(AGENT_MAIN, ['--config', config], env);
+  try {
+    const l = await p.waitLog((x) => x['msg'] === 'api listening');
+    return Object.assign(p, { apiPort: l['port'] as number });
+  } catch (err) {
+    p.proc.kill('SIGKILL');
+    throw err;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
