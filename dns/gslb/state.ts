@@ -334,11 +334,11 @@ export class GslbState {
   }
 
   /** Why a member does or does not serve, for the state API. */
-  private effective(site: string, address: string): { up: boolean; reason: string } {
+  private effective(site: string, address: string): { up: boolean; reason: string; forcedDown?: true } {
     const mr = this.members.get(memberKey(site, address))!;
     const siteOv = this.overrides.get(`site:${site}`);
     const memOv = this.overrides.get(`member:${site}|${address}`);
-    if (memOv?.action === 'force-down' || siteOv?.action === 'force-down') return { up: false, reason: 'forced down by operator' };
+    if (memOv?.action === 'force-down' || siteOv?.action === 'force-down') return { up: false, reason: 'forced down by operator', forcedDown: true };
     if (memOv?.action === 'drain' || siteOv?.action === 'drain') return { up: false, reason: 'drained by operator' };
     if (this.sites.get(site)?.stale) return { up: false, reason: 'site stale' };
     if (mr.status === 'drain') return { up: false, reason: 'drained by agent' };
@@ -349,7 +349,7 @@ export class GslbState {
   private memberHealth(mr: MemberRuntime): MemberHealth {
     const e = this.effective(mr.site, mr.address);
     const h: MemberHealth = { up: e.up, weightPct: e.up ? mr.weightPct : 0, connections: mr.connections, capacity: mr.capacity };
-    return e.reason === 'forced down by operator' ? { ...h, forcedDown: true } : h;
+    return e.forcedDown ? { ...h, forcedDown: true } : h;
   }
 
   private buildPools(): Map<string, PoolHealth> {
