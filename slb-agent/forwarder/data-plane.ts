@@ -21,6 +21,9 @@ export interface RealServerSpec {
   readonly drained: boolean;
 }
 
+/** How packets reach the real servers (the `forwarder.mode` of a VIP in the agent's file). */
+export type ForwarderMode = 'dsr' | 'l3dsr-dscp' | 'l3dsr-tunnel' | 'nat' | 'proxy';
+
 /** One VIP as the data plane must serve it. */
 export interface VipSpec {
   /** unique among the VIPs given to one `apply()`; identifies the VIP across applies */
@@ -32,6 +35,18 @@ export interface VipSpec {
   /** > 0: a client address keeps its real server across flows until this long idle; 0: off */
   readonly persistenceMs: number;
   readonly realServers: readonly RealServerSpec[];
+  /** the proxy plane serves `proxy`; the nftables plane the kernel modes */
+  readonly mode: ForwarderMode;
+  /** kernel modes: the interface the VIP's packets arrive on (dsr: real servers are on it too) */
+  readonly interface?: string;
+  /** l3dsr-dscp: the DSCP value (1-63) that tells real servers which VIP a packet was for */
+  readonly dscp?: number;
+  /** l3dsr-tunnel: the encapsulation */
+  readonly tunnel?: 'vxlan' | 'ipip' | 'gre';
+  /** nat: also rewrite the source to the LB's address (full NAT); false needs the LB as the real servers' gateway */
+  readonly snat?: boolean;
+  /** idle time after which a flow is forgotten (kernel flow table, proxy UDP sessions); plane default when absent */
+  readonly flowTimeoutMs?: number;
 }
 
 /** Per-backend connection counters of one VIP. */
@@ -48,8 +63,8 @@ export interface BackendStats {
 export interface DataPlane {
   /** Converge to exactly these VIPs: start new ones, stop removed ones, swap changed backends for new flows; existing flows continue. */
   apply(vips: readonly VipSpec[]): Promise<void>;
-  /** Active and total flows per VIP and backend. */
-  stats(): BackendStats[];
+  /** Active and total flows per VIP and backend (the kernel plane reads its counters, hence async). */
+  stats(): Promise<BackendStats[]>;
   /** Stop all listeners and end all flows. */
   close(): Promise<void>;
 }

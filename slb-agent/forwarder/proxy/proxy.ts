@@ -279,6 +279,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
     for (const spec of specs) {
       if (names.has(spec.name)) throw new Error(`duplicate VIP name ${spec.name}`);
       names.add(spec.name);
+      if (spec.mode !== 'proxy') throw new Error(`VIP ${spec.name}: mode ${spec.mode} needs the kernel (nftables) data plane; the proxy serves mode proxy`);
       if (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535) throw new Error(`VIP ${spec.name}: port ${spec.port} is not 1-65535`);
       const lk = listenKeyOf(spec);
       if (listenKeys.has(lk)) throw new Error(`VIP ${spec.name}: ${spec.protocol} ${listenHost(spec)}:${spec.port} is used by another VIP`);
@@ -339,7 +340,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       queue = run.catch(() => undefined);
       return run;
     },
-    stats() {
+    async stats() {
       const out: BackendStats[] = [];
       for (const vip of running.values()) {
         for (const [backend, c] of vip.counters) out.push({ vip: vip.spec.name, backend, active: c.active, total: c.total });
