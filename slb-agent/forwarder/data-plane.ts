@@ -32,6 +32,8 @@ export interface VipSpec {
   readonly port: number;
   readonly protocol: 'tcp' | 'udp';
   readonly scheduler: SchedulerKind;
+  /** `sh` only: hash source address and port (L3+L4) instead of the address alone (L3) */
+  readonly shPorts?: boolean;
   /** > 0: a client address keeps its real server across flows until this long idle; 0: off */
   readonly persistenceMs: number;
   readonly realServers: readonly RealServerSpec[];
@@ -43,6 +45,8 @@ export interface VipSpec {
   readonly dscp?: number;
   /** l3dsr-tunnel: the encapsulation */
   readonly tunnel?: 'vxlan' | 'ipip' | 'gre';
+  /** l3dsr-tunnel with vxlan: the first VNI the LB may use (one per real server; real servers take any) */
+  readonly vni?: number;
   /** nat: also rewrite the source to the LB's address (full NAT); false needs the LB as the real servers' gateway */
   readonly snat?: boolean;
   /** idle time after which a flow is forgotten (kernel flow table, proxy UDP sessions); plane default when absent */
