@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { intEnv } from './lib/env.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DNS_MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
@@ -49,14 +50,6 @@ const PEERS = [
   'PowerDNS 4.7 ifportup: 3.1 s mean (issue 4, same machine)',
   'gdnsd 3.8 http_status (interval 2 s, 2/2): 4.1 s mean (issue 4, same machine)',
 ];
-
-function intEnv(name, dflt, min) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${v}`);
-  return n;
-}
 
 const log = (msg) => process.stderr.write(`[bench:agent] ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

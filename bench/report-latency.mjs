@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { intEnv } from './lib/env.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
@@ -40,14 +41,6 @@ const DIG_DEADLINE_MS = 5000;
 const QUERY_TIMEOUT_MS = 200;
 const START_TIMEOUT_MS = 20_000;
 const GAP_BETWEEN_TRIALS_MS = 20;
-
-function intEnv(name, dflt, min) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${v}`);
-  return n;
-}
 
 const log = (msg) => process.stderr.write(`[report-latency] ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

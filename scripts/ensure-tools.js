@@ -18,6 +18,10 @@ const TOOLS = [
   { tool: 'ip', pkg: 'iproute2' },
   { tool: 'tcpdump', pkg: 'tcpdump' },
   { tool: 'ping', pkg: 'iputils-ping' },
+  { tool: 'arping', pkg: 'arping' },
+  { tool: 'haproxy', pkg: 'haproxy' },
+  { tool: 'wrk', pkg: 'wrk' },
+  { tool: 'conntrack', pkg: 'conntrack' },
   // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },

@@ -6,10 +6,19 @@
  * Reporting starts once every real server has settled (up, failed once, or `rise` checks done) or
  * after a bounded hold-off, so a restarted agent does not flap its VIPs down in DNS while its
  * down-until-proven real servers prove themselves again.
+ * VIPs with a `forwarder` block are also forwarded: the forwarder manager is told of every change
+ * of their real servers (health, drain, agent advice) and converges the data planes at once; its
+ * flow counters are read every report interval (and for each GET /status, /metrics) and feed the
+ * VIP's reported `connections`.
  */
 import type { Logger } from 'pino';
 import type { ReportMember } from '../shared/protocol/report.js';
 import type { AgentConfig, CheckConfig, RealServerConfig, VipConfig } from './config.js';
+import type { BackendStats, DataPlane } from './forwarder/data-plane.js';
+import { buildVipSpec, createForwarderManager, realServerId } from './forwarder/manager.js';
+import type { ForwarderManager, ForwarderManagerOptions, ForwarderManagerStatus, ForwarderVipStatus, LiveRealServer, PlaneKind } from './forwarder/manager.js';
+import { createNftablesDataPlane } from './forwarder/nftables/index.js';
+import { createProxyDataPlane } from './forwarder/proxy/proxy.js';
 import { createChecker as defaultCreateChecker } from './health/checkers/index.js';
 import type { CheckResult, Checker } from './health/checkers/types.js';
 import { createScheduler } from './health/scheduler.js';
@@ -31,6 +40,18 @@ export interface AgentOptions {
   readonly now?: () => number;
   /** reporter knobs beyond the config (backoff, timeout) */
   readonly reporter?: Pick<ReporterOptions, 'backoff' | 'timeoutMs'>;
+  /** the data plane factory (tests inject recording planes); default: proxy / nftables */
+  readonly createDataPlane?: (kind: PlaneKind) => DataPlane;
+  /** forwarder manager knobs (retry backoff, plane timeouts) */
+  readonly forwarder?: Pick<ForwarderManagerOptions, 'retry' | 'timeoutMs'>;
+}
+
+/** Flows of one backend, as the data plane counts them. */
+export interface FlowCounts {
+  /** open now */
+  readonly active: number;
+  /** ever placed on it */
+  readonly total: number;
 }
 
 /** A real server as the API sees it. */
@@ -47,6 +68,8 @@ export interface RealServerStatus {
   readonly check: { readonly type: string; readonly intervalMs: number; readonly timeoutMs: number; readonly rise: number; readonly fall: number };
   readonly passes: number;
   readonly fails: number;
+  /** forwarded VIPs only: the data plane's id and flow counters for this real server */
+  readonly forwarder?: { readonly id: string } & FlowCounts;
 }
 
 /** A VIP as the API sees it. */
@@ -56,6 +79,8 @@ export interface VipFullStatus extends VipStatus {
   readonly quorum: number;
   readonly drained: boolean;
   readonly realServers: readonly RealServerStatus[];
+  /** forwarded VIPs only: mode, scheduler, the last apply and the VIP's flows */
+  readonly forwarder?: ForwarderVipStatus & { readonly flows: FlowCounts };
 }
 
 /** The whole agent's state for GET /status. */
@@ -65,6 +90,8 @@ export interface AgentStatus {
   readonly startedAt: number;
   readonly vips: readonly VipFullStatus[];
   readonly dns: readonly DeliveryStatus[];
+  /** present when some VIP is forwarded */
+  readonly forwarder?: ForwarderManagerStatus & { readonly cleanupOnExit: boolean };
 }
 
 /** A real server named by the API. */
@@ -82,8 +109,10 @@ export interface Agent {
   readonly config: AgentConfig;
   /** starts checks; reports start once every real server's first checks settled (bounded hold-off) */
   start(): void;
-  /** stops checks, then reports (aborting requests in flight) */
+  /** stops checks, closes the data planes (kernel forwarding stays unless cleanupOnExit), then reports */
   stop(): Promise<void>;
+  /** reads the data planes' flow counters now (bounded); a no-op without forwarded VIPs */
+  refreshStats(): Promise<void>;
   /** feeds one check result (the scheduler does; tests may too) */
   applyResult(key: string, result: CheckResult): void;
   drainRealServer(ref: RealServerRef, drained: boolean): DrainOutcome;
@@ -109,7 +138,14 @@ interface VipRuntime {
   readonly realServers: RsRuntime[];
   drained: boolean;
   status: VipStatus;
+  /** flows per real server id, from the last stats read (forwarded VIPs) */
+  flows: Map<string, FlowCounts>;
+  /** open flows of the VIP, from the last stats read (forwarded VIPs) */
+  connections?: number;
 }
+
+/** Longest an API request waits for fresh flow counters. */
+const STATS_WAIT_MS = 1000;
 
 /** `web/127.0.0.11:8080`, `web/[2001:db8::1]:80`: a real server's key in logs, metrics and the API. */
 export function realServerKey(vip: string, address: string, port: number): string {
@@ -128,7 +164,19 @@ function derive(v: VipRuntime): VipStatus {
   return deriveVip({
     name: v.config.name, address: v.config.address, capacity: v.config.capacity, quorum: v.config.quorum,
     drained: v.drained, realServers: v.realServers.map(rsInput),
+    ...(v.connections !== undefined ? { connections: v.connections } : {}),
   });
+}
+
+function liveRealServer(rs: RsRuntime): LiveRealServer {
+  const agent = rs.health.record.agent;
+  return { config: rs.config, health: rs.health.state, drained: rs.drained || rs.vip.drained, ...(agent === undefined ? {} : { agent }) };
+}
+
+function defaultCreateDataPlane(config: AgentConfig, logger: Logger): (kind: PlaneKind) => DataPlane {
+  return (kind) => (kind === 'proxy'
+    ? createProxyDataPlane()
+    : createNftablesDataPlane({ logger, cleanupOnClose: config.forwarder.cleanupOnExit }));
 }
 
 /** Builds the agent from a validated config; nothing runs before `start()`. */
@@ -141,7 +189,7 @@ export function createAgent(opts: AgentOptions): Agent {
   const byKey = new Map<string, RsRuntime>();
   for (const vc of config.vips) {
     const v: VipRuntime = {
-      config: vc, realServers: [], drained: false,
+      config: vc, realServers: [], drained: false, flows: new Map(),
       status: deriveVip({ name: vc.name, address: vc.address, capacity: vc.capacity, quorum: vc.quorum, drained: false, realServers: [] }),
     };
     for (const rc of vc.realServers) {
@@ -167,6 +215,42 @@ export function createAgent(opts: AgentOptions): Agent {
     logger,
   });
 
+  const forwarded = [...vips.values()].filter((v) => v.config.forwarder !== undefined);
+  const manager: ForwarderManager | undefined = forwarded.length === 0 ? undefined : createForwarderManager({
+    desired: () => forwarded.map((v) => buildVipSpec(v.config, v.config.forwarder!, v.realServers.map(liveRealServer))),
+    createDataPlane: opts.createDataPlane ?? defaultCreateDataPlane(config, logger),
+    logger,
+    ...(opts.forwarder?.retry ? { retry: opts.forwarder.retry } : {}),
+    ...(opts.forwarder?.timeoutMs !== undefined ? { timeoutMs: opts.forwarder.timeoutMs } : {}),
+    now,
+  });
+
+  let statsRead: Promise<void> | undefined;
+  let statsTimer: NodeJS.Timeout | undefined;
+  const applyStats = (stats: readonly BackendStats[]): void => {
+    const byVip = new Map<string, BackendStats[]>();
+    for (const s of stats) {
+      const list = byVip.get(s.vip);
+      if (list) list.push(s); else byVip.set(s.vip, [s]);
+    }
+    for (const v of forwarded) {
+      const mine = byVip.get(v.config.name) ?? [];
+      v.flows = new Map(mine.map((s) => [s.backend, { active: s.active, total: s.total }]));
+      v.connections = mine.reduce((n, s) => n + s.active, 0);
+      // connections alone do not trigger a report: the heartbeat carries them
+      v.status = derive(v);
+    }
+  };
+  const refreshStats = (): Promise<void> => {
+    if (!manager) return Promise.resolve();
+    // one read at a time; callers in the meantime share it
+    statsRead ??= manager.stats().then(applyStats, () => undefined).finally(() => { statsRead = undefined; });
+    // an API request waits at most a second for a slow plane; it then shows the last counters
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([statsRead, new Promise<void>((r) => { timer = setTimeout(r, STATS_WAIT_MS); })])
+      .finally(() => clearTimeout(timer));
+  };
+
   // several real servers changing in one tick make one report, not one each
   let notifyQueued = false;
   const notify = (): void => {
@@ -176,6 +260,8 @@ export function createAgent(opts: AgentOptions): Agent {
   };
 
   const recompute = (v: VipRuntime): void => {
+    // the data plane hears of every change, also those that leave the report as it was
+    if (v.config.forwarder !== undefined) manager?.changed();
     const next = derive(v);
     const prev = v.status;
     v.status = next;
@@ -233,6 +319,11 @@ export function createAgent(opts: AgentOptions): Agent {
       started = true;
       startedMono = performance.now();
       scheduler.start();
+      if (manager) {
+        manager.start();
+        statsTimer = setInterval(() => void refreshStats(), config.report.intervalMs);
+        statsTimer.unref();
+      }
       logger.info({ site: config.site, agent: config.agent, vips: vips.size, realServers: byKey.size, dns: config.dns }, 'agent started');
       // reports wait until the first checks have settled (bounded), so that a restarted agent
       // does not report its VIPs down for the `rise` checks it takes to prove them up again
@@ -241,9 +332,12 @@ export function createAgent(opts: AgentOptions): Agent {
     },
     async stop() {
       clearTimeout(holdTimer);
+      clearInterval(statsTimer);
       await scheduler.stop();
+      await manager?.close();
       await reporter.stop();
     },
+    refreshStats,
     applyResult(key, result) {
       const rs = byKey.get(key);
       if (!rs) return;
@@ -286,21 +380,34 @@ export function createAgent(opts: AgentOptions): Agent {
       return [...vips.values()].map((v) => v.status);
     },
     status() {
+      const fw = manager?.status();
+      const flowsOf = (v: VipRuntime, id: string): FlowCounts => v.flows.get(id) ?? { active: 0, total: 0 };
       return {
         site: config.site,
         agent: config.agent,
         startedAt,
-        vips: [...vips.values()].map((v) => ({
-          ...v.status,
-          port: v.config.port, protocol: v.config.protocol, quorum: v.config.quorum, drained: v.drained,
-          realServers: v.realServers.map((rs) => ({
-            key: rs.key, address: rs.config.address, port: rs.config.port, weight: rs.config.weight, backup: rs.config.backup,
-            drained: rs.drained, serving: serves(rsInput(rs)), health: rs.health.record, passes: rs.passes, fails: rs.fails,
-            check: { type: rs.config.check.type, intervalMs: rs.config.check.intervalMs, timeoutMs: rs.config.check.timeoutMs,
-              rise: rs.config.check.rise, fall: rs.config.check.fall },
-          })),
-        })),
+        vips: [...vips.values()].map((v) => {
+          const fv = fw?.vips[v.config.name];
+          let flows = { active: 0, total: 0 };
+          for (const c of v.flows.values()) flows = { active: flows.active + c.active, total: flows.total + c.total };
+          return {
+            ...v.status,
+            port: v.config.port, protocol: v.config.protocol, quorum: v.config.quorum, drained: v.drained,
+            realServers: v.realServers.map((rs) => {
+              const id = realServerId(rs.config.address, rs.config.port);
+              return {
+                key: rs.key, address: rs.config.address, port: rs.config.port, weight: rs.config.weight, backup: rs.config.backup,
+                drained: rs.drained, serving: serves(rsInput(rs)), health: rs.health.record, passes: rs.passes, fails: rs.fails,
+                check: { type: rs.config.check.type, intervalMs: rs.config.check.intervalMs, timeoutMs: rs.config.check.timeoutMs,
+                  rise: rs.config.check.rise, fall: rs.config.check.fall },
+                ...(fv !== undefined ? { forwarder: { id, ...flowsOf(v, id) } } : {}),
+              };
+            }),
+            ...(fv !== undefined ? { forwarder: { ...fv, flows } } : {}),
+          };
+        }),
         dns: reporter.status(),
+        ...(fw !== undefined ? { forwarder: { ...fw, cleanupOnExit: config.forwarder.cleanupOnExit } } : {}),
       };
     },
   };

@@ -9,13 +9,22 @@
  *
  * Extensions of the contract:
  *   report.timeout               per-DNS-instance request timeout (default 1s)
- *   vips[].forwarder             { mode, scheduler, interface, persistence, dscp, tunnel, snat }
+ *   forwarder { cleanupOnExit }  agent-wide: on exit remove the kernel forwarding (true) or leave
+ *                                it so traffic keeps flowing across a restart (false, default);
+ *                                `--cleanup-on-exit` overrides it
+ *   vips[].forwarder             { mode, scheduler, interface, persistence, dscp, tunnel, vni, snat,
+ *                                flowTimeout }; a VIP without this block is health-checked and
+ *                                reported only (the agent forwards nothing for it, as before the
+ *                                forwarder existed), with it the agent runs the VIP's data plane:
+ *                                the userspace proxy for `proxy`, nftables for the kernel modes
+ *                                dsr | l3dsr-dscp | l3dsr-tunnel | nat
  *   vips[].check / realServers[].check   see CheckConfig; a real server's `check` without a `type`
  *                                (or with the VIP's type) is merged key by key over the VIP's
  *                                check; with another type it replaces it
  *
  * Defaults: report.interval 1s, report.timeout 1s, api 127.0.0.1:9100; VIP protocol tcp,
- * capacity 0 (unknown), quorum 1, forwarder { mode: proxy, scheduler: wrr }, check { type: tcp };
+ * capacity 0 (unknown), quorum 1, forwarder (when written) { mode: proxy, scheduler: wrr, tunnel:
+ * vxlan, vni 4242 (DEFAULT_VNI), snat: true, flowTimeout: the data plane's }, check { type: tcp };
  * check interval 2s, timeout 1s, rise 2, fall 2, startState down, jitter 0.1, port: the real
  * server's; http(s) method GET, path /, expect [200], insecure false; dns qtype A (AAAA when
  * `address` is IPv6), rcode NOERROR; real server weight 1, backup false.
@@ -28,7 +37,12 @@
  *     trailing newline is not part of the secret;
  *   - keys that do not apply to a check's type are errors (`insecure` on a tcp check);
  *   - a check's timeout must be below its interval (a probe never overlaps the next one);
- *   - two VIPs may not share address, port and protocol; dns URLs may not repeat.
+ *   - two VIPs may not share address, port and protocol; dns URLs may not repeat;
+ *   - forwarder keys only where their mode uses them: the kernel modes need `interface`; `dscp`
+ *     only and always with l3dsr-dscp, unique per interface (real servers tell VIPs apart by it);
+ *     `tunnel` only with l3dsr-tunnel, `vni` only with its vxlan; `snat` only with nat; `lc`/`wlc`
+ *     only where the data plane sees connections (proxy, nat); dsr and l3dsr cannot rewrite ports,
+ *     so there every real server's port must be the VIP's.
  */
 import { readFile } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
@@ -40,6 +54,7 @@ import { describe, formatPath, lineAt, NAME_RE, pointerSegs, show, unknownKey } 
 import type { Seg } from '../shared/config/yaml-errors.js';
 import { parseAddress } from '../shared/ip.js';
 import { parseDuration, resolveSecret } from '../shared/config/values.js';
+import { DEFAULT_VNI } from './forwarder/tunnel.js';
 
 // ---------------------------------------------------------------------------------------------
 // Resolved types (what the rest of the agent uses)
@@ -122,7 +137,7 @@ export interface AgentCheckConfig extends CheckCommon {
 export type CheckConfig =
   | TcpCheckConfig | HttpCheckConfig | DnsCheckConfig | IcmpCheckConfig | ExecCheckConfig | AgentCheckConfig;
 
-/** Forwarder modes (validated here; the forwarder itself is a later issue). */
+/** Forwarder modes: `proxy` runs in userspace, the others are kernel (nftables) modes. */
 export type ForwarderMode = 'dsr' | 'l3dsr-dscp' | 'l3dsr-tunnel' | 'nat' | 'proxy';
 /** Forwarder schedulers. */
 export type Scheduler = 'rr' | 'wrr' | 'sh' | 'maglev' | 'lc' | 'wlc';
@@ -137,11 +152,18 @@ export interface ForwarderConfig {
   readonly persistenceMs: number;
   /** l3dsr-dscp only (required there): 1-63 */
   readonly dscp?: number;
-  /** l3dsr-tunnel only; default ipip */
+  /** l3dsr-tunnel only; default vxlan (ipip and gre fail at apply time on kernels without them) */
   readonly tunnel?: 'vxlan' | 'ipip' | 'gre';
-  /** nat only: also rewrite the source address; default false */
+  /** l3dsr-tunnel with vxlan only: 1..16777215, default DEFAULT_VNI */
+  readonly vni?: number;
+  /** nat only: also rewrite the source address (full NAT, default true); false = DNAT only, the LB must be the real servers' gateway */
   readonly snat?: boolean;
+  /** how long an idle flow is remembered (kernel flow table, proxy UDP sessions); absent: the data plane's default */
+  readonly flowTimeoutMs?: number;
 }
+
+/** The modes the kernel (nftables) data plane serves. */
+export const KERNEL_MODES: readonly ForwarderMode[] = ['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'];
 
 /** One real server of a VIP with its effective check. */
 export interface RealServerConfig {
@@ -168,7 +190,8 @@ export interface VipConfig {
   readonly capacity: number;
   /** healthy primary real servers needed for the VIP to be up; 1..number of primaries */
   readonly quorum: number;
-  readonly forwarder: ForwarderConfig;
+  /** absent: the agent only checks and reports this VIP, it forwards nothing for it */
+  readonly forwarder?: ForwarderConfig;
   /** the VIP-level check (real servers may override it) */
   readonly check: CheckConfig;
   readonly realServers: readonly RealServerConfig[];
@@ -186,6 +209,8 @@ export interface AgentConfig {
   readonly dns: readonly string[];
   readonly report: { readonly intervalMs: number; readonly timeoutMs: number };
   readonly api: { readonly host: string; readonly port: number };
+  /** agent-wide forwarder settings */
+  readonly forwarder: { readonly cleanupOnExit: boolean };
   readonly vips: readonly VipConfig[];
 }
 
@@ -251,7 +276,9 @@ const ForwarderSchema = Type.Object({
   persistence: Type.Optional(Duration),
   dscp: Type.Optional(Type.Integer({ minimum: 1, maximum: 63 })),
   tunnel: Type.Optional(lits(['vxlan', 'ipip', 'gre'])),
+  vni: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_777_215 })),
   snat: Type.Optional(Type.Boolean()),
+  flowTimeout: Type.Optional(Duration),
 }, { additionalProperties: false });
 
 const RealServerSchema = Type.Object({
@@ -285,6 +312,9 @@ export const AgentFileSchema = Type.Object({
     timeout: Type.Optional(Duration),
   }, { additionalProperties: false })),
   api: Type.Optional(Type.String()),
+  forwarder: Type.Optional(Type.Object({
+    cleanupOnExit: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false })),
   vips: Type.Array(VipSchema),
 }, { additionalProperties: false });
 
@@ -606,6 +636,8 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
   const vips: VipConfig[] = [];
   const vipNames = new Map<string, number>();
   const vipEndpoints = new Map<string, number>();
+  /** `interface dscp` -> the VIP index using it */
+  const dscpUsers = new Map<string, number>();
   input.vips.forEach((v, vi) => {
     const at: Seg[] = ['vips', vi];
     let ok = true;
@@ -625,27 +657,52 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
       else vipEndpoints.set(ep, vi);
     }
 
-    // forwarder
-    const f = v.forwarder ?? {};
-    const fAt = [...at, 'forwarder'];
-    const mode = (f.mode as ForwarderMode | undefined) ?? 'proxy';
-    if (f.dscp !== undefined && mode !== 'l3dsr-dscp') bad([...fAt, 'dscp'], `only for mode l3dsr-dscp (mode is ${mode})`);
-    if (f.dscp === undefined && mode === 'l3dsr-dscp') bad(fAt, 'mode l3dsr-dscp needs "dscp" (1-63)');
-    if (f.tunnel !== undefined && mode !== 'l3dsr-tunnel') bad([...fAt, 'tunnel'], `only for mode l3dsr-tunnel (mode is ${mode})`);
-    if (f.snat !== undefined && mode !== 'nat') bad([...fAt, 'snat'], `only for mode nat (mode is ${mode})`);
-    if (f.interface !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(f.interface)) {
-      bad([...fAt, 'interface'], `not an interface name: ${show(f.interface)}`);
+    // forwarder: only when the block is written (see the header)
+    let forwarder: ForwarderConfig | undefined;
+    if (v.forwarder !== undefined) {
+      const f = v.forwarder;
+      const fAt = [...at, 'forwarder'];
+      const mode = (f.mode as ForwarderMode | undefined) ?? 'proxy';
+      const scheduler = (f.scheduler as Scheduler | undefined) ?? 'wrr';
+      const tunnel = (f.tunnel as 'vxlan' | 'ipip' | 'gre' | undefined) ?? 'vxlan';
+      const kernel = KERNEL_MODES.includes(mode);
+      if (kernel && f.interface === undefined) bad(fAt, `mode ${mode} needs "interface" (the network interface the VIP's packets arrive on)`);
+      if (f.interface !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(f.interface)) {
+        bad([...fAt, 'interface'], `not an interface name: ${show(f.interface)}`);
+      }
+      if (f.dscp !== undefined && mode !== 'l3dsr-dscp') bad([...fAt, 'dscp'], `only for mode l3dsr-dscp (mode is ${mode})`);
+      if (f.dscp === undefined && mode === 'l3dsr-dscp') bad(fAt, 'mode l3dsr-dscp needs "dscp" (1-63)');
+      if (f.dscp !== undefined && mode === 'l3dsr-dscp' && f.interface !== undefined) {
+        // the real servers tell the VIPs apart by the DSCP alone
+        const key = `${f.interface} ${f.dscp}`;
+        const prev = dscpUsers.get(key);
+        if (prev !== undefined) bad([...fAt, 'dscp'], `dscp ${f.dscp} on interface ${f.interface} is also used by vips[${prev}]`);
+        else dscpUsers.set(key, vi);
+      }
+      if (f.tunnel !== undefined && mode !== 'l3dsr-tunnel') bad([...fAt, 'tunnel'], `only for mode l3dsr-tunnel (mode is ${mode})`);
+      if (f.vni !== undefined && (mode !== 'l3dsr-tunnel' || tunnel !== 'vxlan')) {
+        bad([...fAt, 'vni'], mode === 'l3dsr-tunnel' ? `only for tunnel vxlan (tunnel is ${tunnel})` : `only for mode l3dsr-tunnel with tunnel vxlan (mode is ${mode})`);
+      }
+      if (f.snat !== undefined && mode !== 'nat') bad([...fAt, 'snat'], `only for mode nat (mode is ${mode})`);
+      if ((scheduler === 'lc' || scheduler === 'wlc') && mode !== 'proxy' && mode !== 'nat') {
+        bad([...fAt, 'scheduler'], `${scheduler} needs connection counts, which only modes proxy and nat see (mode is ${mode})`);
+      }
+      const persistenceMs = f.persistence === undefined ? 0 : duration([...fAt, 'persistence'], f.persistence, 0);
+      const flowTimeoutMs = f.flowTimeout === undefined ? undefined : duration([...fAt, 'flowTimeout'], f.flowTimeout, 0);
+      forwarder = {
+        mode,
+        scheduler,
+        persistenceMs,
+        ...(f.interface !== undefined ? { interface: f.interface } : {}),
+        ...(f.dscp !== undefined ? { dscp: f.dscp } : {}),
+        ...(mode === 'l3dsr-tunnel' ? { tunnel } : {}),
+        ...(mode === 'l3dsr-tunnel' && tunnel === 'vxlan' ? { vni: f.vni ?? DEFAULT_VNI } : {}),
+        ...(mode === 'nat' ? { snat: f.snat ?? true } : {}),
+        ...(flowTimeoutMs !== undefined ? { flowTimeoutMs } : {}),
+      };
     }
-    const persistenceMs = f.persistence === undefined ? 0 : duration([...fAt, 'persistence'], f.persistence, 0);
-    const forwarder: ForwarderConfig = {
-      mode,
-      scheduler: (f.scheduler as Scheduler | undefined) ?? 'wrr',
-      persistenceMs,
-      ...(f.interface !== undefined ? { interface: f.interface } : {}),
-      ...(f.dscp !== undefined ? { dscp: f.dscp } : {}),
-      ...(mode === 'l3dsr-tunnel' ? { tunnel: (f.tunnel as 'vxlan' | 'ipip' | 'gre' | undefined) ?? 'ipip' } : {}),
-      ...(mode === 'nat' ? { snat: f.snat ?? false } : {}),
-    };
+    // dsr and l3dsr deliver the client's packet itself: the destination port stays the VIP's
+    const fixedPort = forwarder !== undefined && (forwarder.mode === 'dsr' || forwarder.mode.startsWith('l3dsr'));
 
     // the VIP's check
     const vipRaw = (v.check ?? {}) as RawCheck;
@@ -665,6 +722,9 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
       const dup = rsSeen.get(key);
       if (dup !== undefined) return bad(rAt, `duplicate real server ${rip.family === 6 ? `[${rip.text}]` : rip.text}:${r.port} (also realServers[${dup}])`);
       rsSeen.set(key, ri);
+      if (fixedPort && r.port !== v.port) {
+        bad([...rAt, 'port'], `mode ${forwarder?.mode ?? ''} cannot rewrite ports: must be the VIP's port ${v.port}, got ${r.port}`);
+      }
 
       let check = vipCheck;
       if (r.check !== undefined) {
@@ -705,7 +765,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
         protocol,
         capacity: v.capacity ?? 0,
         quorum,
-        forwarder,
+        ...(forwarder !== undefined ? { forwarder } : {}),
         check: vipCheck,
         realServers,
       });
@@ -725,6 +785,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     dns,
     report,
     api,
+    forwarder: { cleanupOnExit: input.forwarder?.cleanupOnExit ?? false },
     vips,
   };
 }

@@ -11,10 +11,12 @@ import { createAgent } from './agent.js';
 import { createAgentApi } from './api/app.js';
 import { AgentConfigError, loadAgentConfig } from './config.js';
 import type { AgentConfig } from './config.js';
+import { rsSetupMain } from './rs-setup.js';
 
 const USAGE = `usage:
-  slb-agent --config site.yaml [--log-level LEVEL]
-  slb-agent check --config site.yaml`;
+  slb-agent --config site.yaml [--log-level LEVEL] [--cleanup-on-exit]
+  slb-agent check --config site.yaml
+  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)`;
 
 class UsageError extends Error {}
 
@@ -40,7 +42,8 @@ async function check(args: string[]): Promise<number> {
   if (!config) return 1;
   const rs = config.vips.reduce((n, v) => n + v.realServers.length, 0);
   for (const v of config.vips) {
-    process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}\n`);
+    const fw = v.forwarder ? `forwarder ${v.forwarder.mode}/${v.forwarder.scheduler}` : 'not forwarded';
+    process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}, ${fw}\n`);
   }
   process.stdout.write(`OK: site ${config.site}, agent ${config.agent}, ${config.vips.length} VIPs, ${rs} real servers, ${config.dns.length} DNS instances\n`);
   return 0;
@@ -49,16 +52,22 @@ async function check(args: string[]): Promise<number> {
 async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string' }, 'log-level': { type: 'string', default: 'info' } },
+    options: {
+      config: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      // remove the kernel forwarding on exit (overrides forwarder.cleanupOnExit in the file)
+      'cleanup-on-exit': { type: 'boolean' },
+    },
     strict: true,
   });
   if (!values.config) throw new UsageError('--config FILE is required');
   const log = createLogger(values['log-level']!);
-  const config = await load(values.config);
-  if (!config) {
+  const loaded = await load(values.config);
+  if (!loaded) {
     log.fatal({ file: values.config }, 'config failed to load');
     return 1;
   }
+  const config: AgentConfig = values['cleanup-on-exit'] === true ? { ...loaded, forwarder: { ...loaded.forwarder, cleanupOnExit: true } } : loaded;
   const agent = createAgent({ config, logger: log });
   const app = await createAgentApi({ agent, logger: log });
   await app.listen({ host: config.api.host, port: config.api.port });
@@ -91,6 +100,7 @@ async function run(args: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
+    if (argv[0] === 'rs-setup') return await rsSetupMain(argv.slice(1));
     if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
     return await run(argv[0] === 'run' ? argv.slice(1) : argv);
   } catch (err) {

@@ -3,7 +3,7 @@
  *
  *   | route                         | what                                                            |
  *   |-------------------------------|-----------------------------------------------------------------|
- *   | GET  /status                  | VIPs, real servers (state, streaks, last result, error, latency), report delivery per DNS instance |
+ *   | GET  /status                  | VIPs, real servers (state, streaks, last result, error, latency), report delivery per DNS instance, forwarder (mode, last apply, flows) |
  *   | POST /realservers/drain       | `{vip, address, port}`: no new flows; drops out of the VIP weight |
  *   | POST /realservers/undrain     | the same body: back in                                           |
  *   | POST /vips/drain, /vips/undrain | `{vip}`: the VIP is reported `drain` (gslb-dns stops new answers) |
@@ -12,7 +12,7 @@
  *
  * Bodies are validated against TypeBox schemas (unknown keys and wrong types are 400, no
  * coercion); an unknown VIP or real server is 404. Drains live in memory: a restarted agent
- * starts undrained.
+ * starts undrained. /status and /metrics read the forwarder's flow counters first (bounded).
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -81,6 +81,24 @@ export function renderAgentMetrics(s: AgentStatus): string {
     s.dns.map((d) => [{ dns: d.url }, d.failed]));
   family('slb_agent_report_consecutive_failures', 'gauge', 'Consecutive failed attempts per DNS instance.',
     s.dns.map((d) => [{ dns: d.url }, d.consecutiveFailures]));
+  const fw = s.forwarder;
+  if (fw !== undefined) {
+    const flows = s.vips.flatMap((v) => v.realServers.flatMap((r) => (r.forwarder ? [{ l: { vip: v.name, backend: r.forwarder.id }, f: r.forwarder }] : [])));
+    family('slb_forwarder_flows_total', 'counter', 'Flows the data plane placed on each backend.', flows.map(({ l, f }) => [l, f.total]));
+    family('slb_forwarder_flows_active', 'gauge', 'Flows open now per backend.', flows.map(({ l, f }) => [l, f.active]));
+    family('slb_forwarder_apply_ok', 'gauge', 'The last data plane apply of the VIP succeeded (1) or failed (0).',
+      s.vips.flatMap((v) => (v.forwarder?.lastApply ? [[{ vip: v.name }, v.forwarder.lastApply.ok ? 1 : 0] as [Record<string, string>, number]] : [])));
+    const h = fw.applyLatency;
+    out.push('# HELP slb_forwarder_apply_seconds Time from a health or drain change to the data plane having applied it.',
+      '# TYPE slb_forwarder_apply_seconds histogram',
+      ...h.buckets.map((b) => `slb_forwarder_apply_seconds_bucket{le="${b.le}"} ${b.count}`),
+      `slb_forwarder_apply_seconds_bucket{le="+Inf"} ${h.count}`,
+      `slb_forwarder_apply_seconds_sum ${h.sum}`,
+      `slb_forwarder_apply_seconds_count ${h.count}`,
+      '# HELP slb_forwarder_apply_errors_total Data plane applies that failed (one per plane and attempt).',
+      '# TYPE slb_forwarder_apply_errors_total counter',
+      `slb_forwarder_apply_errors_total ${fw.applyErrors}`);
+  }
   return `${out.join('\n')}\n`;
 }
 
@@ -95,8 +113,12 @@ export async function createAgentApi(opts: AgentApiOptions): Promise<FastifyInst
   const { agent } = opts;
 
   app.get('/healthz', async () => ({ ok: true }));
-  app.get('/status', async () => agent.status());
+  app.get('/status', async () => {
+    await agent.refreshStats();
+    return agent.status();
+  });
   app.get('/metrics', async (_req, reply) => {
+    await agent.refreshStats();
     void reply.header('content-type', METRICS_CONTENT_TYPE);
     return renderAgentMetrics(agent.status());
   });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentConfigError, loadAgentConfig, parseAgentConfig } from '../../slb-agent/config.js';
 import type { AgentConfig } from '../../slb-agent/config.js';
+import { DEFAULT_VNI } from '../../slb-agent/forwarder/tunnel.js';
 
 const FILE = 'site.yaml';
 const ENV = { GSLB_SECRET_TOKYO: 'tokyo-secret' };
@@ -47,6 +48,14 @@ function errorOf(fn: () => unknown): string {
   return '(no error)';
 }
 
+/** A second VIP (lines 19-23 when appended to EXAMPLE) on l3dsr-dscp 8 at eth0. */
+const SECOND_VIP = `  - name: api
+    address: 192.0.2.2
+    port: 80
+    forwarder: { mode: l3dsr-dscp, interface: eth0, dscp: 8 }
+    realServers: [{ address: 10.0.0.1, port: 80 }]
+`;
+
 /** EXAMPLE with `from` replaced by `to` (each must occur exactly once). */
 function edit(...pairs: [string, string][]): string {
   let t = EXAMPLE;
@@ -70,6 +79,7 @@ describe('parseAgentConfig: the contract example', () => {
       dns: ['http://127.0.0.1:8053'],
       report: { intervalMs: 1000, timeoutMs: 1000 },
       api: { host: '127.0.0.1', port: 9100 },
+      forwarder: { cleanupOnExit: false },
       vips: [expect.objectContaining({ name: 'web' })],
     });
   });
@@ -112,7 +122,9 @@ vips:
     expect(c.api).toEqual({ host: '127.0.0.1', port: 9100 });
     const v = c.vips[0]!;
     expect(v).toMatchObject({ address: '2001:db8::1', family: 6, protocol: 'tcp', capacity: 0, quorum: 1 });
-    expect(v.forwarder).toEqual({ mode: 'proxy', scheduler: 'wrr', persistenceMs: 0 });
+    // no forwarder block: checked and reported only, nothing forwarded (as before the forwarder)
+    expect(v.forwarder).toBeUndefined();
+    expect(c.forwarder).toEqual({ cleanupOnExit: false });
     expect(v.check).toEqual({ type: 'tcp', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 2, startState: 'down', jitter: 0.1 });
     expect(v.realServers[0]).toMatchObject({ weight: 1, backup: false });
   });
@@ -155,13 +167,36 @@ vips:
     expect(rs('{ reuseConnection: 0 }')).toMatchObject({ type: 'http', reuseConnection: 0 });
   });
 
-  it('forwarder modes with their own keys', () => {
-    const fw = (text: string): unknown => parse(edit(['{ mode: proxy, scheduler: wrr }', text])).vips[0]!.forwarder;
+  it('forwarder modes with their own keys and defaults', () => {
+    // DSR modes keep the destination port: the VIP listens on the real servers' 8080 here
+    const fw = (text: string): unknown => parse(edit(['{ mode: proxy, scheduler: wrr }', text], ['port: 80\n', 'port: 8080\n'])).vips[0]!.forwarder;
+    expect(fw('{}')).toEqual({ mode: 'proxy', scheduler: 'wrr', persistenceMs: 0 });
+    expect(fw('{ scheduler: wlc, flowTimeout: 45s }')).toEqual({ mode: 'proxy', scheduler: 'wlc', persistenceMs: 0, flowTimeoutMs: 45_000 });
+    expect(fw('{ mode: dsr, interface: eth0, scheduler: maglev }')).toEqual({ mode: 'dsr', scheduler: 'maglev', interface: 'eth0', persistenceMs: 0 });
     expect(fw('{ mode: l3dsr-dscp, scheduler: maglev, dscp: 10, interface: eth0 }'))
       .toEqual({ mode: 'l3dsr-dscp', scheduler: 'maglev', dscp: 10, interface: 'eth0', persistenceMs: 0 });
-    expect(fw('{ mode: l3dsr-tunnel }')).toEqual({ mode: 'l3dsr-tunnel', scheduler: 'wrr', tunnel: 'ipip', persistenceMs: 0 });
-    expect(fw('{ mode: nat, snat: true, persistence: 5m, scheduler: sh }'))
-      .toEqual({ mode: 'nat', scheduler: 'sh', snat: true, persistenceMs: 300_000 });
+    // vxlan is the tested tunnel: the default, with the VNI rs-setup defaults to as well
+    expect(fw('{ mode: l3dsr-tunnel, interface: eth0 }'))
+      .toEqual({ mode: 'l3dsr-tunnel', scheduler: 'wrr', interface: 'eth0', tunnel: 'vxlan', vni: DEFAULT_VNI, persistenceMs: 0 });
+    expect(fw('{ mode: l3dsr-tunnel, interface: eth0, vni: 16777215 }')).toMatchObject({ tunnel: 'vxlan', vni: 16_777_215 });
+    expect(fw('{ mode: l3dsr-tunnel, interface: eth0, tunnel: gre }'))
+      .toEqual({ mode: 'l3dsr-tunnel', scheduler: 'wrr', interface: 'eth0', tunnel: 'gre', persistenceMs: 0 });
+    // nat: full NAT unless told otherwise; lc sees connections there
+    expect(fw('{ mode: nat, interface: eth0, persistence: 5m, scheduler: lc, flowTimeout: 2m }'))
+      .toEqual({ mode: 'nat', scheduler: 'lc', interface: 'eth0', snat: true, persistenceMs: 300_000, flowTimeoutMs: 120_000 });
+    expect(fw('{ mode: nat, interface: eth0, snat: false }')).toMatchObject({ mode: 'nat', snat: false });
+  });
+
+  it('nat and proxy may rewrite ports; two VIPs may share a dscp on different interfaces', () => {
+    const nat = parse(edit(['{ mode: proxy, scheduler: wrr }', '{ mode: nat, interface: eth0 }']));
+    expect(nat.vips[0]!.realServers.map((r) => r.port)).toEqual([8080, 8080]);
+    const two = parse(edit(['{ mode: proxy, scheduler: wrr }', '{ mode: l3dsr-dscp, interface: eth0, dscp: 8 }'], ['port: 80\n', 'port: 8080\n'])
+      + SECOND_VIP.replace('interface: eth0', 'interface: eth1'));
+    expect(two.vips.map((v) => v.forwarder?.interface)).toEqual(['eth0', 'eth1']);
+  });
+
+  it('cleanupOnExit: agent-wide, default false', () => {
+    expect(parse(edit(['vips:\n', 'forwarder: { cleanupOnExit: true }\nvips:\n'])).forwarder).toEqual({ cleanupOnExit: true });
   });
 });
 
@@ -239,6 +274,34 @@ describe('parseAgentConfig: errors name file:line: path: reason', () => {
       error: 'site.yaml:14: vips[0].forwarder.dscp: expected an integer from 1 to 63, got 64' },
     { name: 'bad scheduler', text: edit(['scheduler: wrr', 'scheduler: random']),
       error: 'site.yaml:14: vips[0].forwarder.scheduler: expected one of rr | wrr | sh | maglev | lc | wlc, got "random"' },
+    { name: 'kernel mode without an interface', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: nat }']),
+      error: 'site.yaml:14: vips[0].forwarder: mode nat needs "interface" (the network interface the VIP\'s packets arrive on)' },
+    { name: 'l3dsr-dscp without a dscp', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: l3dsr-dscp, interface: eth0 }'], ['port: 80\n', 'port: 8080\n']),
+      error: 'site.yaml:14: vips[0].forwarder: mode l3dsr-dscp needs "dscp" (1-63)' },
+    { name: 'two VIPs share a dscp on one interface',
+      text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: l3dsr-dscp, interface: eth0, dscp: 8 }'], ['port: 80\n', 'port: 8080\n']) + SECOND_VIP,
+      error: 'site.yaml:22: vips[1].forwarder.dscp: dscp 8 on interface eth0 is also used by vips[0]' },
+    { name: 'tunnel without l3dsr-tunnel', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: nat, interface: eth0, tunnel: vxlan }']),
+      error: 'site.yaml:14: vips[0].forwarder.tunnel: only for mode l3dsr-tunnel (mode is nat)' },
+    { name: 'vni without vxlan', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: l3dsr-tunnel, interface: eth0, tunnel: ipip, vni: 7 }'], ['port: 80\n', 'port: 8080\n']),
+      error: 'site.yaml:14: vips[0].forwarder.vni: only for tunnel vxlan (tunnel is ipip)' },
+    { name: 'vni without l3dsr-tunnel', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: nat, interface: eth0, vni: 7 }']),
+      error: 'site.yaml:14: vips[0].forwarder.vni: only for mode l3dsr-tunnel with tunnel vxlan (mode is nat)' },
+    { name: 'vni out of range', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: l3dsr-tunnel, interface: eth0, vni: 16777216 }'], ['port: 80\n', 'port: 8080\n']),
+      error: 'site.yaml:14: vips[0].forwarder.vni: expected an integer from 1 to 16777215, got 16777216' },
+    { name: 'snat without nat', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: proxy, snat: false }']),
+      error: 'site.yaml:14: vips[0].forwarder.snat: only for mode nat (mode is proxy)' },
+    { name: 'lc where no connections are seen', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: dsr, interface: eth0, scheduler: lc }'], ['port: 80\n', 'port: 8080\n']),
+      error: 'site.yaml:14: vips[0].forwarder.scheduler: lc needs connection counts, which only modes proxy and nat see (mode is dsr)' },
+    { name: 'wlc with l3dsr-tunnel', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: l3dsr-tunnel, interface: eth0, scheduler: wlc }'], ['port: 80\n', 'port: 8080\n']),
+      error: 'site.yaml:14: vips[0].forwarder.scheduler: wlc needs connection counts, which only modes proxy and nat see (mode is l3dsr-tunnel)' },
+    { name: 'dsr cannot rewrite ports', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: dsr, interface: eth0 }']),
+      error: 'site.yaml:17: vips[0].realServers[0].port: mode dsr cannot rewrite ports: must be the VIP\'s port 80, got 8080\n'
+        + 'site.yaml:18: vips[0].realServers[1].port: mode dsr cannot rewrite ports: must be the VIP\'s port 80, got 8080' },
+    { name: 'bad flowTimeout', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: proxy, flowTimeout: 0 }']),
+      error: 'site.yaml:14: vips[0].forwarder.flowTimeout: must be above 0, got 0' },
+    { name: 'unknown agent-wide forwarder key', text: edit(['vips:\n', 'forwarder: { cleanup: true }\nvips:\n']),
+      error: 'site.yaml:7: forwarder: unknown key "cleanup" (did you mean "cleanupOnExit"?)' },
     { name: 'inline secret', text: edit(['secret: env:GSLB_SECRET_TOKYO', 'secret: hunter2']),
       error: 'site.yaml:3: secret: secrets are never inline: use env:NAME or file:/path' },
     { name: 'unset secret variable', text: EXAMPLE, env: {},

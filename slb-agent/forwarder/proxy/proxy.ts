@@ -16,7 +16,7 @@ export interface ProxyOptions {
   readonly bindHost?: string;
   /** a TCP flow with no traffic either way for this long is reset; default 300 s */
   readonly tcpIdleMs?: number;
-  /** a UDP session with no packet either way for this long is dropped; default 30 s */
+  /** a UDP session with no packet either way for this long is dropped, unless the VIP sets flowTimeoutMs; default 30 s */
   readonly udpIdleMs?: number;
 }
 
@@ -202,7 +202,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
         socket.close();
         placed.release();
       };
-      const timer = setTimeout(end, udpIdleMs);
+      const timer = setTimeout(end, vip.spec.flowTimeoutMs ?? udpIdleMs);
       timer.unref();
       socket.on('error', end);
       socket.on('message', (reply) => {
