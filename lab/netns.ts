@@ -334,6 +334,8 @@ export async function createLab(opts: { prefix?: string } = {}): Promise<Lab> {
       if (owned.namespaces.has(name)) throw new Error(`lab: namespace for role ${role} exists already`);
       await run(['ip', 'netns', 'add', name]);
       owned.namespaces.add(name);
+      // a new namespace has no rs-setup: state under its (reused) inode is a crashed lab's leftover
+      await forgetRsSetup(name);
       ipv6.set(role, o.ipv6 ?? false);
       if (!o.ipv6) {
         await sysctl(role, 'net.ipv6.conf.all.disable_ipv6', 1);

@@ -438,9 +438,28 @@ function say(msg: string): void {
   process.stdout.write(`rs-setup: ${msg}\n`);
 }
 
+/**
+ * The records of this namespace that still describe something: the kernel reuses a deleted
+ * namespace's inode, so a record whose VIP is no longer on lo belongs to a namespace that is
+ * gone (every setup puts the VIP on lo) and is dropped.
+ */
+async function liveStates(netns: string): Promise<RsState[]> {
+  const lo = JSON.parse(await mustRun(['ip', '-j', 'addr', 'show', 'dev', 'lo'])) as { addr_info?: { local: string }[] }[];
+  const onLo = new Set((lo[0]?.addr_info ?? []).map((a) => canonicalIp(a.local)));
+  const live: RsState[] = [];
+  for (const st of await readStates(netns)) {
+    if (onLo.has(st.vip)) live.push(st);
+    else {
+      await unlink(stateFile(netns, st.vip)).catch(() => undefined);
+      say(`dropped a stale record of VIP ${st.vip} (not on lo: its namespace is gone or it was removed by hand)`);
+    }
+  }
+  return live;
+}
+
 async function setup(o: RsOptions): Promise<void> {
   const netns = await netnsId();
-  const states = await readStates(netns);
+  const states = await liveStates(netns);
   const prior = states.find((s) => s.vip === o.vip);
   const others = states.filter((s) => s !== prior);
   const device = o.mode === 'l3dsr-tunnel' ? tunnelDevice(o.tunnel ?? 'vxlan', o.family) : undefined;

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab } from '../../lab/netns.js';
@@ -235,6 +235,18 @@ describe('slb-agent rs-setup', () => {
     expect(await sysctl('rs2', 'net/ipv4/conf/all/arp_ignore')).toBe('1');
     await ok('rs2', '--undo', '--vip', '10.200.0.40');
     expect(await sysctl('rs2', 'net/ipv4/conf/all/arp_ignore')).toBe('0');
+  });
+
+  it('drops a stale record left by a deleted namespace whose inode this one reuses', async () => {
+    const inode = /\d+/.exec(await sh('rs1', 'readlink', '/proc/self/ns/net'))![0];
+    const stale = { version: 1, vip: '10.200.0.60', netns: `net:[${inode}]`, mode: 'l3dsr-dscp', options: { dscp: 9 }, addedAddress: true, sysctls: {} };
+    await mkdir(STATE_DIR, { recursive: true });
+    await writeFile(path.join(STATE_DIR, `${inode}-10_200_0_60.json`), JSON.stringify(stale));
+    const out = await ok('rs1', '--mode', 'dsr', '--vip', '10.200.0.60');
+    expect(out).toContain('dropped a stale record of VIP 10.200.0.60');
+    expect(await loAddrs('rs1')).toContain('10.200.0.60/32');
+    await ok('rs1', '--undo', '--vip', '10.200.0.60');
+    expect(await stateFiles('rs1')).toEqual([]);
   });
 
   it('undo without state reverts what it can identify and says so', async () => {

@@ -85,7 +85,7 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
         }
         marks.set(vip, byToken);
       }
-      out.set(family, { family, chains, counters, maps, elements: new Map() });
+      out.set(family, { family, chains, counters, maps, slots: new Map() });
     }
     return out;
   }
@@ -176,14 +176,14 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
     }
     const next = new Map<Family, ProgrammedTable>();
     for (const t of tables) {
-      const elements = new Map<string, ReadonlyMap<string, string>>();
-      for (const m of t.maps.values()) if (m.name.startsWith('s-') && m.elements !== undefined) elements.set(m.name, m.elements);
+      const slots = new Map<string, Int32Array>();
+      for (const m of t.maps.values()) if (m.slots !== undefined) slots.set(m.name, m.slots);
       next.set(t.family, {
         family: t.family,
         chains: new Map([...t.chains.values()].map((c) => [c.name, c.rules.join('\n')] as const)),
         counters: t.counters,
         maps: new Map([...t.maps.values()].map((m) => [m.name, { kind: m.kind, signature: m.signature }] as const)),
-        elements,
+        slots,
       });
     }
     programmed = next;

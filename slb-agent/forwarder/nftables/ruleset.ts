@@ -38,6 +38,8 @@ export interface MapObject {
   readonly signature: string;
   /** static only: key text -> value text ('' for sets) */
   readonly elements?: ReadonlyMap<string, string>;
+  /** slot maps only, instead of elements: slot -> mark (0: no element); big, so kept typed */
+  readonly slots?: Int32Array;
 }
 
 export interface ChainObject {
@@ -170,7 +172,7 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
   t.map({ kind: 'set', name: `l-${n}`, decl: 'type mark;', dynamic: false, signature: 'mark', elements: elems(live.map((rs) => [String(markOf(rs)), ''] as const)) });
   t.map({ kind: 'map', name: `n-${n}`, decl: 'type mark : verdict;', dynamic: false, signature: 'mark', elements: elems(vip.realServers.map((rs) => [String(markOf(rs)), `goto n-${n}-${rsToken(rs.id)}`] as const)) });
   t.map({ kind: 'map', name: `r-${n}`, decl: 'type mark : verdict;', dynamic: false, signature: 'mark', elements: elems(vip.realServers.map((rs) => [String(markOf(rs)), `goto r-${n}-${rsToken(rs.id)}`] as const)) });
-  t.map({ kind: 'map', name: `s-${n}`, decl: 'typeof numgen inc mod 2 : meta mark;', dynamic: false, signature: 'slots', elements: elems([...slotTable.slots].map(([s, m]) => [String(s), String(m)] as const)) });
+  t.map({ kind: 'map', name: `s-${n}`, decl: 'typeof numgen inc mod 2 : meta mark;', dynamic: false, signature: 'slots', slots: slotTable.slots });
   if (kernelFlows) {
     const timeout = seconds(vip.flowTimeoutMs ?? DEFAULT_FLOW_TIMEOUT_MS[proto]);
     t.map({ kind: 'map', name: `f-${n}`, decl: `typeof ${flowKey} : meta mark; flags dynamic,timeout; timeout ${timeout}; size ${MAP_SIZE};`, dynamic: true, signature: `${addrType}.inet_service/${timeout}` });

@@ -13,8 +13,8 @@ export interface SlotTable {
   readonly key: SlotKey;
   /** number of slots; the kernel takes its hash or counter modulo this */
   readonly size: number;
-  /** slot -> mark of the real server; slots without a server are absent */
-  readonly slots: ReadonlyMap<number, number>;
+  /** slot -> mark of the real server, 0 for none; `size` entries */
+  readonly slots: Int32Array;
 }
 
 function gcd(a: number, b: number): number {
@@ -82,11 +82,11 @@ export function buildSlotTable(scheduler: string, backends: readonly Backend[], 
   if (scheduler === 'maglev') {
     const size = kernelMaglevSize(configured);
     const t = buildMaglevTable(active, size);
-    const slots = new Map<number, number>();
-    const marks = t.backends.map(markOf);
+    const slots = new Int32Array(size);
+    const marks = Int32Array.from(t.backends, markOf);
     for (let s = 0; s < size; s++) {
       const i = t.table[s]!;
-      if (i >= 0) slots.set(s, marks[i]!);
+      if (i >= 0) slots[s] = marks[i]!;
     }
     return { key: 'flow-hash', size, slots };
   }
@@ -100,8 +100,8 @@ export function buildSlotTable(scheduler: string, backends: readonly Backend[], 
     // server is the hash modulo the list length (IPVS sh buckets), the plain modulo hashing
     // that maglev is measured against
     const size = scheduler === 'sh' ? order.length * Math.max(1, Math.ceil(SH_BUCKETS / Math.max(1, order.length))) : order.length;
-    const slots = new Map<number, number>();
-    for (let s = 0; s < size; s++) slots.set(s, markOf(active[order[s % order.length]!]!));
+    const slots = new Int32Array(Math.max(1, size));
+    for (let s = 0; s < size; s++) slots[s] = markOf(active[order[s % order.length]!]!);
     return { key: scheduler === 'sh' ? 'source-hash' : 'counter', size: Math.max(1, size), slots };
   }
   throw new Error(`scheduler ${scheduler} needs connection counts, which the kernel plane does not keep; use rr, wrr, sh or maglev (or mode proxy for lc/wlc)`);

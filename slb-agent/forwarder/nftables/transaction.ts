@@ -16,8 +16,8 @@ export interface ProgrammedTable {
   readonly counters: ReadonlySet<string>;
   /** map/set name -> kind and signature (key type / timeout as the kernel reports it) */
   readonly maps: ReadonlyMap<string, { kind: 'map' | 'set'; signature: string }>;
-  /** static map contents known from the last apply; absent: unknown (rewrite whole) */
-  readonly elements: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** slot map contents known from the last apply; absent: unknown (rewrite whole) */
+  readonly slots: ReadonlyMap<string, Int32Array>;
 }
 
 const q = (name: string): string => (/^[A-Za-z][A-Za-z0-9_.\-]*$/.test(name) ? name : JSON.stringify(name));
@@ -49,7 +49,7 @@ export function tableScript(family: Family, current: ProgrammedTable | undefined
   }
   const t = `${family} ${TABLE}`;
   lines.push(`add table ${t}`);
-  const cur = current ?? { family, chains: new Map<string, string | undefined>(), counters: new Set<string>(), maps: new Map(), elements: new Map() };
+  const cur = current ?? { family, chains: new Map<string, string | undefined>(), counters: new Set<string>(), maps: new Map(), slots: new Map() };
 
   // 1. empty every chain that changes or goes, and every static set and map, so nothing
   // references what goes away; unchanged chains keep their state (numgen counters)
@@ -62,7 +62,7 @@ export function tableScript(family: Family, current: ProgrammedTable | undefined
   for (const [name, m] of cur.maps) {
     const want = desired.maps.get(name);
     if (want === undefined || want.kind !== m.kind || (want.dynamic && want.signature !== m.signature)) recreate.add(name);
-    else if (!want.dynamic && name.startsWith('s-') && cur.elements.has(name)) continue; // diffed below
+    else if (want.slots !== undefined && cur.slots.has(name)) continue; // diffed below
     else if (!want.dynamic) lines.push(`flush ${m.kind} ${t} ${q(name)}`);
   }
   // 2. delete what is not wanted (or must be rebuilt)
@@ -79,21 +79,25 @@ export function tableScript(family: Family, current: ProgrammedTable | undefined
   }
   // 4. fill static sets and maps (slot maps: only the slots that changed)
   for (const m of desired.maps.values()) {
-    if (m.dynamic || m.elements === undefined) continue;
-    const known = cur.maps.has(m.name) && !recreate.has(m.name) && m.name.startsWith('s-') ? cur.elements.get(m.name) : undefined;
-    if (known === undefined) {
+    if (m.dynamic) continue;
+    if (m.elements !== undefined) {
       lines.push(...elementLines('add', family, m, elementList(m.elements, m.kind === 'set')));
       continue;
     }
+    if (m.slots === undefined) continue;
+    const known = cur.maps.has(m.name) && !recreate.has(m.name) ? cur.slots.get(m.name) : undefined;
     const removed: string[] = [];
-    const added: [string, string][] = [];
-    for (const [k, v] of known) {
-      const w = m.elements.get(k);
-      if (w === undefined || w !== v) removed.push(k);
+    const added: string[] = [];
+    const want = m.slots;
+    for (let s = 0; s < Math.max(want.length, known?.length ?? 0); s++) {
+      const was = known === undefined ? 0 : known[s] ?? 0;
+      const now = want[s] ?? 0;
+      if (was === now) continue;
+      if (was !== 0) removed.push(String(s));
+      if (now !== 0) added.push(`${s} : ${now}`);
     }
-    for (const [k, v] of m.elements) if (known.get(k) !== v) added.push([k, v]);
     lines.push(...elementLines('delete', family, m, removed));
-    lines.push(...elementLines('add', family, m, elementList(added, false)));
+    lines.push(...elementLines('add', family, m, added));
   }
   // 5. rules (verdict maps above point at chains declared in 3, so they come after)
   for (const c of desired.chains.values()) {
