@@ -12,7 +12,7 @@
 //     TCP connection per request). Rows: direct (rs1's address), dsr (nftables plane, maglev),
 //     nat (nftables plane, full NAT, maglev), proxy (our userspace proxy in the lb namespace, rr),
 //     haproxy (mode tcp, balance roundrobin, nbthread 1, in the lb namespace). The dsr/nat/proxy/
-//     haproxy rows use rs1..rs3. Pinning (2+ CPUs): wrk on CPU 0; backends, proxy and haproxy on CPU 1.
+//     haproxy rows use rs1..rsHTTP_RS (default 1: the same single server as direct). Pinning (2+ CPUs): wrk on CPU 0; backends, proxy and haproxy on CPU 1.
 // (b) rule update latency: one dsr VIP with N = 3, 10, 50 real servers (addresses only, no
 //     processes), 20 health changes each (rs #1 down, up, down, ...), performance.now() around
 //     apply() next to the plane's own lastApplyMs().
@@ -25,7 +25,7 @@
 //     nftlb hash): with one client address every flow would sit on one real server.
 //
 // Knobs (env): DURATION (5 s), RUNS (3), CONNS (32), WARMUP (1 s), FLOWS (2000), RS_MAX (20),
-// FLOW_WAIT (2000 ms), PART (all | a | b | c, comma-separated), TOTAL_TIMEOUT (300 s).
+// FLOW_WAIT (2000 ms), HTTP_RS (1), PART (all | a | b | c, comma-separated), TOTAL_TIMEOUT (300 s).
 // Writes the report to bench/peers/results/forwarder-latest.md. Traffic stays inside the lab's
 // namespaces; every child is bounded (wrk -d, exec timeouts); lab.close() runs on exit, error and
 // SIGINT/SIGTERM. Exit status 1 when a row failed to measure.
@@ -64,7 +64,9 @@ const VIP_PROXY = `${NET}.0.102`;
 const VIP_HAPROXY = `${NET}.0.103`;
 const VIP_UPDATE = `${NET}.0.120`;
 const UDP_PORT = 9000;
-const HTTP_RS = 3; // real servers behind the throughput VIPs
+// real servers behind the throughput VIPs: 1 by default, so every row ends at rs1 like direct and the
+// ratio is the cost of the forwarding path, not of spreading load over more backends
+const HTTP_RS = intEnv('HTTP_RS', 1, 1);
 const UPDATE_NS = [3, 10, 50];
 const UPDATE_CHANGES = 20;
 const REMAP_NS = [5, 10, 20].filter((n) => n <= RS_MAX);
@@ -415,25 +417,20 @@ async function remapOne(plane, n, scheduler) {
   return { n, scheduler, both, moved, frac: moved / both, onRemoved: onRemoved / both, used: used.size, unanswered: FLOWS - both, wrong, phaseMs };
 }
 
-/** Share of uniformly hashed flows that change real server when real server `removed` (1-based) of n leaves. */
-function shExpected(n, removed, kind) {
+/** Share of uniformly hashed flows that change real server under plain modulo when real server `removed` (1-based) of n leaves. */
+function shExpected(n, removed) {
   const before = Array.from({ length: n }, (_, k) => k + 1);
   const after = before.filter((x) => x !== removed);
   const steps = 1_000_000;
   let moved = 0;
-  for (let h = 0; h < steps; h++) {
-    const x = (h + 0.5) / steps;
-    const a = kind === 'range' ? before[Math.floor(x * n)] : before[h % n];
-    const b = kind === 'range' ? after[Math.floor(x * (n - 1))] : after[h % (n - 1)];
-    if (a !== b) moved++;
-  }
+  for (let h = 0; h < steps; h++) if (before[h % n] !== after[h % (n - 1)]) moved++;
   return moved / steps;
 }
 
 async function benchRemap(plane) {
   const out = [
-    `| real servers | maglev moved | maglev: flows that were on rs2 | sh moved | sh: flows that were on rs2 | ideal (1/N) | sh computed: nft \`jhash mod\` (range split) | sh computed: true modulo | unanswered (maglev / sh) |`,
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    `| real servers | maglev moved | maglev: flows that were on rs2 | sh (modulo) moved | sh: flows that were on rs2 | ideal (1/N) | modulo computed ((N-1)/N) | unanswered (maglev / sh) |`,
+    '|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   const notes = [];
   for (const n of REMAP_NS) {
@@ -445,9 +442,9 @@ async function benchRemap(plane) {
       if (r[s].wrong > 0) notes.push(`N=${n} ${s}: ${r[s].wrong} flows still answered by the removed rs2 in phase 2`);
     }
     const pc = (x) => `${(x * 100).toFixed(1)} %`;
-    out.push(`| ${n} | ${pc(r.maglev.frac)} | ${pc(r.maglev.onRemoved)} | ${pc(r.sh.frac)} | ${pc(r.sh.onRemoved)} | ${pc(1 / n)} | ${pc(shExpected(n, 2, 'range'))} | ${pc(shExpected(n, 2, 'modulo'))} | ${r.maglev.unanswered} / ${r.sh.unanswered} |`);
+    out.push(`| ${n} | ${pc(r.maglev.frac)} | ${pc(r.maglev.onRemoved)} | ${pc(r.sh.frac)} | ${pc(r.sh.onRemoved)} | ${pc(1 / n)} | ${pc(shExpected(n, 2))} | ${r.maglev.unanswered} / ${r.sh.unanswered} |`);
   }
-  out.push('', 'The computed columns assume a uniform hash: nft `jhash ... mod N` is `reciprocal_scale(hash, N)` in the kernel (slot = hash x N / 2^32, a range split), not `hash % N`, so the kernel sh moves fewer flows than a true modulo would; how many depends on which real server leaves.');
+  out.push('', 'sh is plain modulo hashing: the kernel plane interleaves the server list over ~1024 buckets (IPVS sh style), because nft `jhash ... mod N` alone scales the hash into N ranges (reciprocal_scale) rather than taking `hash % N`. The computed column assumes a uniform hash.');
   if (notes.length) out.push('', ...notes.map((x) => `- ${x}`));
   return out;
 }
@@ -483,7 +480,7 @@ async function main() {
       `Load average before the lab: ${loadAtStart} (1/5/15 min). The box is shared: anything else running (tests, builds) takes CPU from these rows; the load column shows it.`,
       `wrk -t1 -c${CONNS} -d${DURATION_S}s --latency, ${RUNS} runs per row (median shown; avg/p99 latency from the median run), ${WARMUP_S} s warm-up run first; GET / -> 200 \`rsI\\n\`.`,
       PIN ? `Pinning: wrk on CPU ${CLIENT_CPU} (\`taskset -c ${CLIENT_CPU}\`); every backend, the proxy and haproxy on CPU ${SERVER_CPU} (\`taskset -pc ${SERVER_CPU}\`). Kernel forwarding (dsr, nat) runs in softirq wherever the packets are sent from.` : 'No pinning (1 CPU).',
-      `direct = rs1 alone; every other row balances over rs1..rs${HTTP_RS}. haproxy nbthread 1: it gets one core (CPU ${SERVER_CPU}) like our single-threaded proxy, which is the fair match on 2 cores with wrk on the other.`, '');
+      `direct = rs1 alone; every other row ${HTTP_RS === 1 ? 'also ends at rs1 alone (HTTP_RS=1), so the ratio is the cost of the forwarding path' : `balances over rs1..rs${HTTP_RS}`}. haproxy nbthread 1: it gets one core (CPU ${SERVER_CPU}) like our single-threaded proxy, which is the fair match on 2 cores with wrk on the other.`, '');
     const rows = await benchThroughput(plane);
     failed ||= rows.some((r) => r.error);
     md.push(...throughputReport(rows));
