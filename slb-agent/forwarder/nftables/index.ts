@@ -32,6 +32,8 @@ export interface NftablesDataPlane extends DataPlane {
 }
 
 const FAMILIES: readonly Family[] = ['netdev', 'inet'];
+/** how often nat lc/wlc VIPs get their slots rebuilt from conntrack counts */
+const LC_REFRESH_MS = 500;
 
 function signatureOf(obj: { type?: string | string[]; timeout?: number }): string {
   const type = Array.isArray(obj.type) ? obj.type.join('.') : obj.type ?? '';
@@ -50,6 +52,9 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
   /** host state already ensured by this process (addresses, devices, sysctls): not re-read per apply */
   const ensured = new Set<string>();
   let queue: Promise<unknown> = Promise.resolve();
+  /** nat lc/wlc: open connections per `vip|rsId`, read from conntrack before each apply */
+  const loads = new Map<string, number>();
+  let refresher: NodeJS.Timeout | undefined;
   let script = '';
   let applyMs = 0;
   let closed = false;
@@ -159,7 +164,12 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
     if (closed) throw new Error('nftables data plane is closed');
     const started = performance.now();
     programmed ??= await readProgrammed();
-    const tables: TableObject[] = buildRuleset(vips, { mark: markOf, tunnelDevice });
+    for (const vip of vips) {
+      if (vip.mode !== 'nat' || (vip.scheduler !== 'lc' && vip.scheduler !== 'wlc')) continue;
+      const byAddr = await natConnections(host, vip);
+      for (const rs of vip.realServers) loads.set(`${vip.name}|${rs.id}`, byAddr.get(`${rs.address}|${rs.port}`) ?? 0);
+    }
+    const tables: TableObject[] = buildRuleset(vips, { mark: markOf, tunnelDevice, load: (v, id) => loads.get(`${v}|${id}`) ?? 0 });
     await prepareHost(vips);
     const desired = new Map(tables.map((t) => [t.family, t] as const));
     const lines: string[] = [];
@@ -191,8 +201,27 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
     for (const vip of marks.keys()) if (!names.has(vip)) marks.delete(vip);
     current = vips;
     await tidyHost(vips);
+    scheduleRefresh();
     applyMs = performance.now() - started;
     log?.debug({ vips: vips.length, lines: lines.length, ms: Math.round(applyMs * 10) / 10 }, 'nftables data plane applied');
+  }
+
+  /**
+   * nat lc/wlc: conntrack changes without any apply, so while such a VIP exists the plane
+   * re-applies every LC_REFRESH_MS with fresh counts (only the counter slots change).
+   */
+  function scheduleRefresh(): void {
+    const wanted = current.some((v) => v.mode === 'nat' && (v.scheduler === 'lc' || v.scheduler === 'wlc'));
+    if (wanted && refresher === undefined && !closed) {
+      refresher = setInterval(() => {
+        const run = queue.then(() => applyNow(current));
+        queue = run.catch((err: unknown) => log?.warn({ err: (err as Error).message }, 'nftables data plane: least-connection refresh failed'));
+      }, LC_REFRESH_MS);
+      refresher.unref();
+    } else if (!wanted && refresher !== undefined) {
+      clearInterval(refresher);
+      refresher = undefined;
+    }
   }
 
   async function activeFlows(vip: VipSpec): Promise<Map<number, number>> {
@@ -239,6 +268,7 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
       await queue;
       if (closed) return;
       closed = true;
+      if (refresher !== undefined) clearInterval(refresher);
       if (opts.cleanupOnClose !== true) return;
       for (const family of FAMILIES) await host.run(['nft', 'delete', 'table', family, TABLE]).catch(() => undefined);
       await tidyHost([]);

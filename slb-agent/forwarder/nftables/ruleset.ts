@@ -63,6 +63,8 @@ export interface RulesetContext {
   mark(vip: string, rsId: string): number;
   /** LB-side tunnel device towards a real server (l3dsr-tunnel) */
   tunnelDevice(vip: VipSpec, rs: RealServerSpec): string;
+  /** open connections of a real server (nat, for lc/wlc); absent: lc/wlc are refused */
+  load?(vip: string, rsId: string): number;
 }
 
 export const DEFAULT_FLOW_TIMEOUT_MS = { tcp: 900_000, udp: 300_000 } as const;
@@ -165,7 +167,9 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
   const eligible = new Set(eligibleBackends(vip).map((b) => b.id));
   const live = vip.realServers.filter((rs) => rs.healthy);
   const markOf = (rs: { id: string }): number => ctx.mark(n, rs.id);
-  const slotTable: SlotTable = buildSlotTable(vip.scheduler, eligibleBackends(vip), (b: Backend) => markOf(b), vip.realServers.length);
+  const load = ctx.load;
+  const loadOf = vip.mode === 'nat' && load !== undefined ? (b: Backend): number => load(n, b.id) : undefined;
+  const slotTable: SlotTable = buildSlotTable(vip.scheduler, eligibleBackends(vip), (b: Backend) => markOf(b), vip.realServers.length, loadOf);
 
   const elems = (xs: Iterable<readonly [string, string]>): ReadonlyMap<string, string> => new Map(xs);
   t.map({ kind: 'set', name: `e-${n}`, decl: 'type mark;', dynamic: false, signature: 'mark', elements: elems(vip.realServers.filter((rs) => eligible.has(rs.id)).map((rs) => [String(markOf(rs)), ''] as const)) });

@@ -65,6 +65,23 @@ export function kernelMaglevSize(configured: number): number {
 
 const SH_BUCKETS = 1024;
 
+/**
+ * lc/wlc for nat, where the kernel places flows but conntrack knows the open ones: the shares of
+ * the next new flows that bring every server towards the same load per weight, as weights for a
+ * counter table the plane rebuilds from fresh counts every refresh. A window of 4 flows per
+ * server keeps a burst between refreshes from piling onto one server.
+ */
+export function leastConnectionShares(backends: readonly Backend[], weighted: boolean, loadOf: (b: Backend) => number): Backend[] {
+  const w = backends.map((b) => (weighted ? b.weight : 1));
+  const sumW = w.reduce((a, x) => a + x, 0);
+  const load = backends.map(loadOf);
+  const total = load.reduce((a, x) => a + x, 0) + 4 * backends.length;
+  const deficit = backends.map((_, i) => Math.max(0, (total * w[i]!) / sumW - load[i]!));
+  const sumD = deficit.reduce((a, x) => a + x, 0);
+  // whole units, at most ~64 slots; a server below its share keeps at least one
+  return backends.map((b, i) => ({ ...b, weight: sumD > 0 ? (deficit[i]! > 0 ? Math.max(1, Math.round((64 * deficit[i]!) / sumD)) : 0) : w[i]! }));
+}
+
 /** Above this many slots a weighted rr/sh table is refused: weights need a smaller common ratio. */
 const MAX_WEIGHTED_SLOTS = 65536;
 
@@ -77,8 +94,11 @@ const MAX_WEIGHTED_SLOTS = 65536;
  *   sticky per client but not consistent.
  * - rr / wrr: one slot per turn, keyed by a counter of new flows.
  */
-export function buildSlotTable(scheduler: string, backends: readonly Backend[], markOf: (b: Backend) => number, configured: number): SlotTable {
+export function buildSlotTable(scheduler: string, backends: readonly Backend[], markOf: (b: Backend) => number, configured: number, loadOf?: (b: Backend) => number): SlotTable {
   const active = backends.filter((b) => b.weight > 0);
+  if ((scheduler === 'lc' || scheduler === 'wlc') && loadOf !== undefined) {
+    return buildSlotTable('wrr', leastConnectionShares(active, scheduler === 'wlc', loadOf), markOf, configured);
+  }
   if (scheduler === 'maglev') {
     const size = kernelMaglevSize(configured);
     const t = buildMaglevTable(active, size);
@@ -104,5 +124,5 @@ export function buildSlotTable(scheduler: string, backends: readonly Backend[], 
     for (let s = 0; s < size; s++) slots[s] = markOf(active[order[s % order.length]!]!);
     return { key: scheduler === 'sh' ? 'source-hash' : 'counter', size: Math.max(1, size), slots };
   }
-  throw new Error(`scheduler ${scheduler} needs connection counts, which the kernel plane does not keep; use rr, wrr, sh or maglev (or mode proxy for lc/wlc)`);
+  throw new Error(`scheduler ${scheduler} needs connection counts, which the kernel sees only in mode nat (conntrack); use rr, wrr, sh or maglev here, or mode nat or proxy for lc/wlc`);
 }

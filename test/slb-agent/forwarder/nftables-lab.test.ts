@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RealServerSpec, VipSpec } from '../../../slb-agent/forwarder/data-plane.js';
 import { buildKernelLab, DSCP, TCP_PORTS } from './kernel-lab.js';
 import type { KernelLab, KernelMode } from './kernel-lab.js';
-import { connect, ping, withTimeout } from './suite.js';
+import { connect, ping, tally, withTimeout } from './suite.js';
+import type { Conn } from './suite.js';
 
 const PORT = TCP_PORTS[0];
 const RS_ROLES = ['rsa', 'rsb', 'rsc'] as const;
@@ -57,6 +58,34 @@ describe.each<KernelMode>(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'])('kernel 
       await dp.close();
     }
   });
+
+  if (mode === 'nat') {
+    it('lc: conntrack counts steer new flows to the less loaded real server', async () => {
+      const dp = kl.plane();
+      const held: Conn[] = [];
+      try {
+        const lcSpec = (bDrained: boolean): VipSpec => spec(kl, { scheduler: 'lc' }, (role) => ({ healthy: role !== 'rsc', drained: role === 'rsb' && bDrained }));
+        await dp.apply([lcSpec(true)]);
+        for (let i = 0; i < 4; i++) held.push(await connect(kl.vip, PORT));
+        expect(held.map((c) => c.id)).toEqual(['A', 'A', 'A', 'A']);
+        await dp.apply([lcSpec(false)]);
+        const next: string[] = [];
+        for (let i = 0; i < 6; i++) {
+          const c = await connect(kl.vip, PORT);
+          held.push(c);
+          next.push(c.id);
+        }
+        const t = tally(next);
+        // B starts 4 behind: most new flows go to it, and the two end up close
+        expect(t['B'] ?? 0).toBeGreaterThan(t['A'] ?? 0);
+        const active = Object.fromEntries((await dp.stats()).map((s) => [s.backend, s.active]));
+        expect(Math.abs((active['A'] ?? 0) - (active['B'] ?? 0))).toBeLessThanOrEqual(2);
+      } finally {
+        for (const c of held) c.socket.destroy();
+        await dp.close();
+      }
+    });
+  }
 
   if (mode === 'dsr') {
     it('forwards with the LB as source MAC and the real server as destination MAC', async () => {

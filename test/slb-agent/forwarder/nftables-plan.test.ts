@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { RealServerSpec, VipSpec } from '../../../slb-agent/forwarder/data-plane.js';
 import { buildRuleset } from '../../../slb-agent/forwarder/nftables/ruleset.js';
 import type { TableObject } from '../../../slb-agent/forwarder/nftables/ruleset.js';
-import { buildSlotTable, kernelMaglevSize } from '../../../slb-agent/forwarder/nftables/slots.js';
+import { buildSlotTable, kernelMaglevSize, leastConnectionShares } from '../../../slb-agent/forwarder/nftables/slots.js';
 import { tableScript } from '../../../slb-agent/forwarder/nftables/transaction.js';
 import type { ProgrammedTable } from '../../../slb-agent/forwarder/nftables/transaction.js';
 import { isPrime } from '../../../slb-agent/forwarder/schedulers/index.js';
@@ -69,8 +69,24 @@ describe('slot tables', () => {
     expect([...t.slots.slice(0, 6)]).toEqual([1, 1, 2, 1, 1, 2]);
   });
 
-  it('refuses lc/wlc, which need connection counts the kernel plane does not keep', () => {
-    expect(() => buildSlotTable('lc', [b('a')], () => 1, 1)).toThrow(/connection counts.*proxy/);
+  it('refuses lc/wlc without connection counts (outside nat)', () => {
+    expect(() => buildSlotTable('lc', [b('a')], () => 1, 1)).toThrow(/connection counts.*mode nat or proxy/);
+  });
+
+  it('lc/wlc in nat: the next flows go to the servers below their share of the load', () => {
+    const load: Record<string, number> = { a: 4, b: 0, c: 2 };
+    const shares = leastConnectionShares([b('a'), b('b'), b('c')], false, (x) => load[x.id]!);
+    // total 6 + 12 window = 18, 6 each: deficits a 2, b 6, c 4
+    expect(shares.map((x) => x.weight)).toEqual([11, 32, 21]);
+    const weighted = leastConnectionShares([b('a', 3), b('b', 1)], true, () => 0);
+    expect(weighted[0]!.weight).toBeGreaterThan(weighted[1]!.weight * 2);
+    // loads already in the weight ratio: the next flows keep that ratio
+    expect(leastConnectionShares([b('a', 2), b('b', 1)], true, (x) => (x.id === 'a' ? 200 : 100)).map((x) => x.weight)).toEqual([43, 21]);
+    // wlc: b holds more per unit of weight, so a takes everything until they meet
+    expect(leastConnectionShares([b('a', 2), b('b', 1)], true, () => 100).map((x) => x.weight)).toEqual([64, 0]);
+    const t = buildSlotTable('lc', [b('a'), b('b')], (x) => (x.id === 'a' ? 1 : 2), 2, (x) => load[x.id]!);
+    expect(t.key).toBe('counter');
+    expect([...t.slots].filter((m) => m === 2).length).toBeGreaterThan([...t.slots].filter((m) => m === 1).length);
   });
 });
 
