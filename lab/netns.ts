@@ -212,7 +212,12 @@ async function listNamespaces(): Promise<string[]> {
 
 async function reserveSubnet(owned: Owned): Promise<Subnet> {
   await mkdir(SUBNET_DIR, { recursive: true });
-  for (let i = 0; i < SUBNET_COUNT; i++) {
+  // start anywhere: a subnet just released may still draw packets from the root namespace
+  // (retransmissions of sockets to the old lab's addresses), which would poison the next lab's
+  // neighbour entries if it took the same /24 at once
+  const start = Math.floor(Math.random() * SUBNET_COUNT);
+  for (let k = 0; k < SUBNET_COUNT; k++) {
+    const i = (start + k) % SUBNET_COUNT;
     const file = `${SUBNET_DIR}/${i}`;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {

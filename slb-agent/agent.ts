@@ -3,8 +3,8 @@
  * from them (vip.ts) whenever a real server's state, agent advice or drain changes; the reporter
  * told at once when a VIP's report would change. main.ts wires it to the CLI, api/app.ts reads it.
  * Nothing here waits on the network: checks, derivation and reports run independently.
- * Reporting starts once every real server has settled (up, failed once, or `rise` checks done) or
- * after a bounded hold-off, so a restarted agent does not flap its VIPs down in DNS while its
+ * Reporting and the forwarder's first apply start once every real server has settled (up, failed
+ * once, or `rise` checks done) or after a bounded hold-off, so a restarted agent does not flap its VIPs down in DNS while its
  * down-until-proven real servers prove themselves again.
  * VIPs with a `forwarder` block are also forwarded: the forwarder manager is told of every change
  * of their real servers (health, drain, agent advice) and converges the data planes at once; its
@@ -24,6 +24,8 @@ import type { CheckResult, Checker } from './health/checkers/types.js';
 import { createScheduler } from './health/scheduler.js';
 import type { Scheduler } from './health/scheduler.js';
 import { HealthState } from './health/state.js';
+import { createPinger } from './pinger/pinger.js';
+import type { Pinger, PingerStatus } from './pinger/pinger.js';
 import type { HealthRecord } from './health/state.js';
 import { createReporter } from './reporter/reporter.js';
 import type { DeliveryStatus, Reporter, ReporterOptions } from './reporter/reporter.js';
@@ -92,6 +94,8 @@ export interface AgentStatus {
   readonly dns: readonly DeliveryStatus[];
   /** present when some VIP is forwarded */
   readonly forwarder?: ForwarderManagerStatus & { readonly cleanupOnExit: boolean };
+  /** present when the config has a `pinger:` block */
+  readonly pinger?: PingerStatus;
 }
 
 /** A real server named by the API. */
@@ -225,6 +229,10 @@ export function createAgent(opts: AgentOptions): Agent {
     now,
   });
 
+  // the MAC-keepalive pinger never probes the agent's own VIPs
+  const pinger: Pinger | undefined = config.pinger === undefined ? undefined
+    : createPinger({ config: config.pinger, logger, exclude: config.vips.map((v) => v.address) });
+
   let statsRead: Promise<void> | undefined;
   let statsTimer: NodeJS.Timeout | undefined;
   const applyStats = (stats: readonly BackendStats[]): void => {
@@ -297,11 +305,15 @@ export function createAgent(opts: AgentOptions): Agent {
   let reporting = false;
   let startedMono = 0;
   let holdTimer: NodeJS.Timeout | undefined;
+  // The data plane waits for the same moment: a restarted agent finds its kernel forwarding still
+  // programmed, and applying before the first checks settle would program every real server as
+  // down (their start state), resetting live flows and refusing new ones until they rise again.
   const startReporting = (why: string): void => {
     if (reporting || !started) return;
     reporting = true;
     clearTimeout(holdTimer);
     logger.info({ why, afterMs: Math.round(performance.now() - startedMono), settled, realServers: byKey.size }, 'reporting started');
+    manager?.start();
     reporter.start();
   };
 
@@ -319,8 +331,9 @@ export function createAgent(opts: AgentOptions): Agent {
       started = true;
       startedMono = performance.now();
       scheduler.start();
+      // the pinger is an aid, not the agent's job: a pinger that cannot open its sockets is logged, the agent runs on
+      pinger?.start().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pinger failed to start; running without it'));
       if (manager) {
-        manager.start();
         statsTimer = setInterval(() => void refreshStats(), config.report.intervalMs);
         statsTimer.unref();
       }
@@ -334,6 +347,7 @@ export function createAgent(opts: AgentOptions): Agent {
       clearTimeout(holdTimer);
       clearInterval(statsTimer);
       await scheduler.stop();
+      await pinger?.stop();
       await manager?.close();
       await reporter.stop();
     },
@@ -408,6 +422,7 @@ export function createAgent(opts: AgentOptions): Agent {
         }),
         dns: reporter.status(),
         ...(fw !== undefined ? { forwarder: { ...fw, cleanupOnExit: config.forwarder.cleanupOnExit } } : {}),
+        ...(pinger !== undefined ? { pinger: pinger.status() } : {}),
       };
     },
   };

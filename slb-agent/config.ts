@@ -18,6 +18,7 @@
  *                                forwarder existed), with it the agent runs the VIP's data plane:
  *                                the userspace proxy for `proxy`, nftables for the kernel modes
  *                                dsr | l3dsr-dscp | l3dsr-tunnel | nat
+ *   pinger                       optional MAC-keepalive pinger (schema and defaults: pinger/config.ts)
  *   vips[].check / realServers[].check   see CheckConfig; a real server's `check` without a `type`
  *                                (or with the VIP's type) is merged key by key over the VIP's
  *                                check; with another type it replaces it
@@ -55,6 +56,8 @@ import type { Seg } from '../shared/config/yaml-errors.js';
 import { parseAddress } from '../shared/ip.js';
 import { parseDuration, resolveSecret } from '../shared/config/values.js';
 import { DEFAULT_VNI } from './forwarder/tunnel.js';
+import { PingerSchema, resolvePinger } from './pinger/config.js';
+import type { PingerConfig } from './pinger/config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Resolved types (what the rest of the agent uses)
@@ -212,6 +215,8 @@ export interface AgentConfig {
   /** agent-wide forwarder settings */
   readonly forwarder: { readonly cleanupOnExit: boolean };
   readonly vips: readonly VipConfig[];
+  /** the MAC-keepalive pinger, when the file has a `pinger:` block */
+  readonly pinger?: PingerConfig;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,6 +321,7 @@ export const AgentFileSchema = Type.Object({
     cleanupOnExit: Type.Optional(Type.Boolean()),
   }, { additionalProperties: false })),
   vips: Type.Array(VipSchema),
+  pinger: Type.Optional(PingerSchema),
 }, { additionalProperties: false });
 
 const checkFile = TypeCompiler.Compile(AgentFileSchema);
@@ -532,12 +538,29 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
 // The parser
 
 /**
+ * A YAML file read for validation: the document (for line numbers), its line counter and its
+ * plain value. Syntax errors throw AgentConfigError with their lines.
+ */
+export function loadYaml(text: string, file: string): { doc: ReturnType<typeof parseDocument>; lc: LineCounter; raw: unknown } {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new AgentConfigError(doc.errors.map((e) =>
+      ({ file, line: lc.linePos(e.pos[0]).line, path: '', reason: `invalid YAML: ${e.message}` })));
+  }
+  try {
+    return { doc, lc, raw: doc.toJS() ?? {} };
+  } catch (err) {
+    throw new AgentConfigError([{ file, path: '', reason: `invalid YAML: ${(err as Error).message}` }]);
+  }
+}
+
+/**
  * Parses and validates an slb-agent YAML file, resolving the secret from `env` or the file
  * system. Throws AgentConfigError listing every error found.
  */
 export function parseAgentConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const { doc, lc, raw } = loadYaml(text, file);
   const errors: AgentConfigIssue[] = [];
   const seen = new Set<string>();
   const fail: Fail = (segs, reason) => {
@@ -549,16 +572,6 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     const line = lineAt(doc, lc, segs);
     errors.push(line === undefined ? { file, path: p, reason } : { file, line, path: p, reason });
   };
-  if (doc.errors.length > 0) {
-    throw new AgentConfigError(doc.errors.map((e) =>
-      ({ file, line: lc.linePos(e.pos[0]).line, path: '', reason: `invalid YAML: ${e.message}` })));
-  }
-  let raw: unknown;
-  try {
-    raw = doc.toJS() ?? {};
-  } catch (err) {
-    throw new AgentConfigError([{ file, path: '', reason: `invalid YAML: ${(err as Error).message}` }]);
-  }
 
   if (!checkFile.Check(raw)) {
     const seenSchema = new Set<string>();
@@ -772,6 +785,8 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     }
   });
 
+  const pinger = input.pinger === undefined ? undefined : resolvePinger(input.pinger, ['pinger'], fail);
+
   if (errors.length > 0 || secret === undefined) {
     errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new AgentConfigError(errors);
@@ -787,6 +802,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     api,
     forwarder: { cleanupOnExit: input.forwarder?.cleanupOnExit ?? false },
     vips,
+    ...(pinger !== undefined ? { pinger } : {}),
   };
 }
 

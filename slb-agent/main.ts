@@ -7,15 +7,14 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { createAgent } from './agent.js';
-import { createAgentApi } from './api/app.js';
 import { AgentConfigError, loadAgentConfig } from './config.js';
 import type { AgentConfig } from './config.js';
-import { rsSetupMain } from './rs-setup.js';
+import { runUntilSignal } from './lifecycle.js';
 
 const USAGE = `usage:
   slb-agent --config site.yaml [--log-level LEVEL] [--cleanup-on-exit]
   slb-agent check --config site.yaml
+  slb-agent pinger --config pinger.yaml [--log-level LEVEL]   (MAC keepalive alone, for a real server)
   slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)`;
 
 class UsageError extends Error {}
@@ -68,6 +67,9 @@ async function run(args: string[]): Promise<number> {
     return 1;
   }
   const config: AgentConfig = values['cleanup-on-exit'] === true ? { ...loaded, forwarder: { ...loaded.forwarder, cleanupOnExit: true } } : loaded;
+  // loaded here, not at the top: `rs-setup` and `pinger` runs need neither the agent nor fastify
+  const { createAgent } = await import('./agent.js');
+  const { createAgentApi } = await import('./api/app.js');
   const agent = createAgent({ config, logger: log });
   const app = await createAgentApi({ agent, logger: log });
   await app.listen({ host: config.api.host, port: config.api.port });
@@ -76,31 +78,18 @@ async function run(args: string[]): Promise<number> {
   log.info({ api: `${config.api.host}:${port}`, port }, 'api listening');
   agent.start();
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      log.info({ signal }, 'stopping');
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+  return runUntilSignal(log, async () => {
+    await agent.stop();
+    await app.close();
   });
-  // a second signal during the stop, or a stop that hangs, must not keep the process alive
-  const force = setTimeout(() => { log.warn('stop timed out; exiting'); process.exit(1); }, 5000);
-  force.unref();
-  await agent.stop();
-  await app.close();
-  clearTimeout(force);
-  log.info('stopped');
-  return 0;
 }
 
 /** Entry point: returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
-    if (argv[0] === 'rs-setup') return await rsSetupMain(argv.slice(1));
+    if (argv[0] === 'rs-setup') return await (await import('./rs-setup.js')).rsSetupMain(argv.slice(1));
+    if (argv[0] === 'pinger') return await (await import('./pinger/main.js')).pingerMain(argv.slice(1));
     if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
     return await run(argv[0] === 'run' ? argv.slice(1) : argv);
   } catch (err) {

@@ -3,7 +3,7 @@
  *
  *   | route                         | what                                                            |
  *   |-------------------------------|-----------------------------------------------------------------|
- *   | GET  /status                  | VIPs, real servers (state, streaks, last result, error, latency), report delivery per DNS instance, forwarder (mode, last apply, flows) |
+ *   | GET  /status                  | VIPs, real servers (state, streaks, last result, error, latency), report delivery per DNS instance, forwarder (mode, last apply, flows), pinger (per peer) |
  *   | POST /realservers/drain       | `{vip, address, port}`: no new flows; drops out of the VIP weight |
  *   | POST /realservers/undrain     | the same body: back in                                           |
  *   | POST /vips/drain, /vips/undrain | `{vip}`: the VIP is reported `drain` (gslb-dns stops new answers) |
@@ -19,6 +19,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import type { Agent, AgentStatus } from '../agent.js';
+import { renderPingerMetrics } from '../pinger/metrics.js';
 
 /** Body of POST /realservers/{drain,undrain}. */
 export const RealServerRefSchema = Type.Object({
@@ -99,6 +100,7 @@ export function renderAgentMetrics(s: AgentStatus): string {
       '# TYPE slb_forwarder_apply_errors_total counter',
       `slb_forwarder_apply_errors_total ${fw.applyErrors}`);
   }
+  if (s.pinger !== undefined) out.push(renderPingerMetrics(s.pinger));
   return `${out.join('\n')}\n`;
 }
 

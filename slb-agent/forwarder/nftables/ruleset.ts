@@ -7,7 +7,8 @@
  *   netdev in-<dev>   ingress base chain per interface: VIP match -> goto v-<vip>   (dsr, l3dsr-tunnel)
  *   inet raw-pre      prerouting at raw priority, before conntrack                 (l3dsr-dscp)
  *   inet nat-pre / nat-post   DNAT and masquerade                                    (nat)
- *   v-<vip>  known flow whose real server is live -> r-<vip>-<rs>; else p-<vip>
+ *   v-<vip>  known flow whose real server is live -> r-<vip>-<rs>; else p-<vip> (x-<vip> for TCP
+ *            that is not a bare SYN: forwarded by hash, not counted, not recorded)
  *   p-<vip>  new flow: persistence entry, else slot table -> n-<vip>-<rs>
  *   n-<vip>-<rs>  counts the new flow, goto r-<vip>-<rs>;  r-<vip>-<rs>  forwards
  *   f-<vip> flow table (source address.port -> mark), q-<vip> persistence (source -> mark),
@@ -202,17 +203,25 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
       : `jhash ${flowKey} mod ${slotTable.size} seed ${JHASH_SEED}`;
   const vipChain: string[] = [];
   const pick: string[] = [];
+  const stray: string[] = [];
   if (vip.mode === 'l3dsr-dscp') vipChain.push('notrack');
+  // a flow entry naming a real server that is gone: forget it, then place the packet anew
+  const forgetStale = `meta mark set ${flowKey} map @f-${n} delete @f-${n} { ${flowKey} : meta mark }`;
   if (kernelFlows) {
     vipChain.push(`meta mark set ${flowKey} map @f-${n} meta mark @l-${n} update @f-${n} { ${flowKey} : meta mark } meta mark vmap @r-${n}`);
+    // TCP without a flow entry and without a bare SYN is not a new flow (a flow from before an
+    // LB failover, or a late FIN or RST): it is forwarded by hash, neither counted nor recorded,
+    // and it never advances the rr/wrr counter
+    if (proto === 'tcp') vipChain.push(`tcp flags & (syn | ack) != syn goto x-${n}`);
     vipChain.push(`goto p-${n}`);
-    // a flow entry naming a real server that is gone: forget it, then schedule the flow anew
-    pick.push(`meta mark set ${flowKey} map @f-${n} delete @f-${n} { ${flowKey} : meta mark }`);
+    pick.push(forgetStale);
+    stray.push(forgetStale);
   }
   const recordFlow = kernelFlows ? ` update @f-${n} { ${flowKey} : meta mark }` : '';
   if (persist) {
     pick.push(`meta mark set ${src} map @q-${n} meta mark @e-${n}${recordFlow} update @q-${n} { ${src} : meta mark } meta mark vmap @n-${n}`);
     pick.push(`meta mark set ${src} map @q-${n} delete @q-${n} { ${src} : meta mark }`);
+    stray.push(`meta mark set ${src} map @q-${n} meta mark @e-${n} meta mark vmap @r-${n}`);
   }
   pick.push('meta mark set 0');
   pick.push(`meta mark set ${slotExpr} map @s-${n}`);
@@ -222,9 +231,12 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
   pick.push(`meta mark != 0 meta mark vmap @n-${n}`);
   // no real server: leave the packet to the LB's own stack, which holds the VIP and refuses it
   pick.push('meta mark set 0');
+  const strayExpr = slotTable.key === 'counter' ? `jhash ${flowKey} mod ${slotTable.size} seed ${JHASH_SEED}` : slotExpr;
+  stray.push('meta mark set 0', `meta mark set ${strayExpr} map @s-${n}`, `meta mark != 0 meta mark vmap @r-${n}`, 'meta mark set 0');
   if (kernelFlows) {
     t.chain({ name: `v-${n}`, rules: vipChain });
     t.chain({ name: `p-${n}`, rules: pick });
+    if (proto === 'tcp') t.chain({ name: `x-${n}`, rules: stray });
   } else {
     t.chain({ name: `v-${n}`, rules: pick });
   }

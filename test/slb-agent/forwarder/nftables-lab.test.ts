@@ -8,6 +8,7 @@ import * as dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RealServerSpec, VipSpec } from '../../../slb-agent/forwarder/data-plane.js';
 import { buildKernelLab, DSCP, TCP_PORTS } from './kernel-lab.js';
+import { exchange } from './suite.js';
 import type { KernelLab, KernelMode } from './kernel-lab.js';
 import { connect, ping, tally, withTimeout } from './suite.js';
 import type { Conn } from './suite.js';
@@ -24,18 +25,6 @@ function spec(kl: KernelLab, o: Partial<VipSpec> = {}, rsOpts: (role: (typeof RS
   };
 }
 
-/** Opens `n` connections through the VIP, exchanges a line on each, closes; returns the ids. */
-async function traffic(kl: KernelLab, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const c = await connect(kl.vip, PORT);
-    expect(await ping(c, `x${i}`)).toBe(`x${i}`);
-    ids.push(c.id);
-    c.socket.end();
-    await c.rest();
-  }
-  return ids;
-}
 
 describe.each<KernelMode>(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'])('kernel lab: %s', (mode) => {
   let kl: KernelLab;
@@ -48,7 +37,7 @@ describe.each<KernelMode>(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'])('kernel 
       await dp.apply([spec(kl)]);
       const toVip = await kl.lab.capture('lb', 'eth0', `tcp and dst host ${kl.vip} and dst port ${PORT}`);
       const fromVip = await kl.lab.capture('lb', 'eth0', `tcp and src host ${kl.vip} and src port ${PORT}`);
-      const ids = await traffic(kl, 6);
+      const ids = await exchange(kl.vip, PORT, 6);
       const [req, rep] = [await toVip.stop(), await fromVip.stop()];
       expect(new Set(ids)).toEqual(new Set(['A', 'B', 'C']));
       expect(req.count).toBeGreaterThan(0);
@@ -95,7 +84,7 @@ describe.each<KernelMode>(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'])('kernel 
         const rsMac = (JSON.parse((await kl.lab.exec('rsa', ['ip', '-j', 'link', 'show', 'eth0'])).stdout) as { address: string }[])[0]!.address;
         const fromLb = await kl.lab.capture('rsa', 'eth0', `ether src ${kl.lbMac} and ether dst ${rsMac} and tcp and dst host ${kl.vip}`);
         const other = await kl.lab.capture('rsa', 'eth0', `not ether src ${kl.lbMac} and tcp and dst host ${kl.vip}`);
-        expect(await traffic(kl, 3)).toEqual(['A', 'A', 'A']);
+        expect(await exchange(kl.vip, PORT, 3)).toEqual(['A', 'A', 'A']);
         expect((await fromLb.stop()).count).toBeGreaterThan(0);
         expect((await other.stop()).count).toBe(0);
       } finally {
@@ -111,7 +100,7 @@ describe.each<KernelMode>(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'])('kernel 
         await dp.apply([spec(kl, {}, (role) => ({ healthy: role === 'rsb' }))]);
         // ip[1] is the TOS byte; DSCP is its upper six bits
         const marked = await kl.lab.capture('rsb', 'eth0', `tcp and dst host ${kl.rsAddress('rsb')} and dst port ${PORT} and (ip[1] & 0xfc) = ${DSCP << 2}`);
-        expect(await traffic(kl, 2)).toEqual(['B', 'B']);
+        expect(await exchange(kl.vip, PORT, 2)).toEqual(['B', 'B']);
         expect((await marked.stop()).count).toBeGreaterThan(0);
       } finally {
         await dp.close();
@@ -125,7 +114,7 @@ describe.each<KernelMode>(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'])('kernel 
       try {
         await dp.apply([spec(kl, {}, (role) => ({ healthy: role === 'rsc' }))]);
         const vxlan = await kl.lab.capture('rsc', 'eth0', `udp dst port 4789 and dst host ${kl.rsAddress('rsc')}`);
-        expect(await traffic(kl, 2)).toEqual(['C', 'C']);
+        expect(await exchange(kl.vip, PORT, 2)).toEqual(['C', 'C']);
         expect((await vxlan.stop()).count).toBeGreaterThan(0);
       } finally {
         await dp.close();
@@ -144,7 +133,7 @@ describe.each<KernelMode>(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'])('kernel 
       try {
         await first.apply([spec(kl, { scheduler: 'maglev' })]);
         const live = await connect(kl.vip, PORT);
-        const served = await traffic(kl, 3);
+        const served = await exchange(kl.vip, PORT, 3);
         await first.close(); // leaves the forwarding in place
         expect(await ping(live, 'across restart')).toBe('across restart');
 
@@ -162,6 +151,24 @@ describe.each<KernelMode>(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'])('kernel 
       expect(await listForeign()).toBe(before);
       expect((await kl.lab.exec('lb', ['nft', 'list', 'tables'])).stdout).not.toContain('slb_agent');
       await kl.lab.exec('lb', ['nft', 'delete', 'table', 'inet', 'operator_fw']);
+    });
+
+    it('a TCP flow the LB has no entry for (failover, flushed table) follows the hash: not counted as new, not broken', async () => {
+      const dp = kl.plane();
+      try {
+        await dp.apply([spec(kl, { scheduler: 'maglev' })]);
+        const live = await connect(kl.vip, PORT);
+        expect(await ping(live, 'before')).toBe('before');
+        const total = async (): Promise<number> => (await dp.stats()).reduce((a, x) => a + x.total, 0);
+        expect(await total()).toBe(1);
+        // what a standby LB taking over sees: packets of a flow it never placed
+        await kl.lab.exec('lb', ['nft', 'flush', 'map', 'netdev', 'slb_agent', 'f-web']);
+        expect(await ping(live, 'after')).toBe('after');
+        expect(await total()).toBe(1);
+        live.socket.destroy();
+      } finally {
+        await dp.close();
+      }
     });
 
     it('maglev moves only about 1/N of new flows when a real server leaves; modulo hashing moves most', async () => {

@@ -99,6 +99,19 @@ export async function udpRequest(client: dgram.Socket, host: string, port: numbe
   }), `udp ${payload}`);
 }
 
+/** Opens `n` connections to host:port one after another, exchanges a line on each, closes; returns the ids. */
+export async function exchange(host: string, port: number, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = await connect(host, port);
+    if (await ping(c, `x${i}`) !== `x${i}`) throw new Error(`connection ${i} to ${host}:${port}: echo mismatch`);
+    ids.push(c.id);
+    c.socket.end();
+    await c.rest();
+  }
+  return ids;
+}
+
 export function tally(ids: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const id of ids) out[id] = (out[id] ?? 0) + 1;

@@ -1,0 +1,88 @@
+/**
+ * The standalone pinger's file (`slb-agent pinger --config pinger.yaml`): the agent's `pinger:`
+ * block plus an optional `api: HOST:PORT` (default 127.0.0.1:9102) for /status and /metrics.
+ * Errors are the agent's: `file:line: path: reason`, unknown keys included.
+ */
+import { readFile } from 'node:fs/promises';
+import { Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ValueErrorType } from '@sinclair/typebox/errors';
+import { describe, formatPath, lineAt, pointerSegs, show, unknownKey } from '../../shared/config/yaml-errors.js';
+import type { Seg } from '../../shared/config/yaml-errors.js';
+import { AgentConfigError, loadYaml } from '../config.js';
+import type { AgentConfigIssue } from '../config.js';
+import { PingerSchema, resolvePinger } from './config.js';
+import type { PingerConfig } from './config.js';
+
+export const DEFAULT_PINGER_API = { host: '127.0.0.1', port: 9102 } as const;
+
+/** The schema of a standalone pinger file. */
+export const PingerFileSchema = Type.Object({
+  pinger: PingerSchema,
+  api: Type.Optional(Type.String()),
+}, { additionalProperties: false });
+
+const checkFile = TypeCompiler.Compile(PingerFileSchema);
+
+/** A standalone pinger file, validated. */
+export interface PingerFileConfig {
+  readonly file: string;
+  readonly pinger: PingerConfig;
+  readonly api: { readonly host: string; readonly port: number };
+}
+
+function parseHostPort(text: string): { host: string; port: number } | string {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) return `expected HOST:PORT (IPv6 as [::1]:9102), got ${show(text)}`;
+  return { host: m[1]!, port };
+}
+
+/** Parses and validates a standalone pinger file; throws AgentConfigError listing every error. */
+export function parsePingerFile(text: string, file: string): PingerFileConfig {
+  const { doc, lc, raw } = loadYaml(text, file);
+  const errors: AgentConfigIssue[] = [];
+  const push = (segs: readonly Seg[], at: readonly Seg[], reason: string): void => {
+    const line = lineAt(doc, lc, segs);
+    const path = formatPath(at);
+    errors.push(line === undefined ? { file, path, reason } : { file, line, path, reason });
+  };
+  if (!checkFile.Check(raw)) {
+    const seen = new Set<string>();
+    for (const e of checkFile.Errors(raw)) {
+      const segs = pointerSegs(e.path, raw);
+      const key = formatPath(segs);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (e.type === ValueErrorType.ObjectAdditionalProperties) push(segs, segs.slice(0, -1), unknownKey(String(segs[segs.length - 1]), e.schema));
+      else if (e.type === ValueErrorType.ObjectRequiredProperty) push(segs, segs.slice(0, -1), `missing key "${String(segs[segs.length - 1])}"`);
+      else push(segs, segs, `expected ${describe(e.schema)}, got ${show(e.value)}`);
+    }
+    errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new AgentConfigError(errors);
+  }
+  const pinger = resolvePinger(raw.pinger, ['pinger'], (segs, reason) => push(segs, segs, reason));
+  let api: { host: string; port: number } = { ...DEFAULT_PINGER_API };
+  if (raw.api !== undefined) {
+    const hp = parseHostPort(raw.api);
+    if (typeof hp === 'string') push(['api'], ['api'], hp);
+    else api = hp;
+  }
+  if (errors.length > 0) {
+    errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new AgentConfigError(errors);
+  }
+  return { file, pinger, api };
+}
+
+/** Reads and parses a standalone pinger file; throws AgentConfigError (also when unreadable). */
+export async function loadPingerFile(file: string): Promise<PingerFileConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new AgentConfigError([{ file, path: '', reason: `cannot read the file: ${e.code ?? e.message}` }]);
+  }
+  return parsePingerFile(text, file);
+}
