@@ -223,6 +223,15 @@ async function buildLab() {
     await lab.attach(`rs${i}`, 'br0', { address: `${rsIp(i)}/16` });
     rs.push(i);
   }
+  // a new connection per request makes ~20,000 connections a run: without these the second run
+  // of a row (and the rows after it) meets ports still in TIME_WAIT from the first and measures
+  // the port shortage, not the forwarder
+  for (const role of ['client', 'lb', ...rs.map((i) => `rs${i}`)]) {
+    await lab.sysctl(role, 'net/ipv4/ip_local_port_range', '1024 65535');
+    await lab.sysctl(role, 'net/ipv4/tcp_tw_reuse', 1);
+  }
+  // nat: conntrack keeps TIME_WAIT entries 120 s by default; masquerade would run out of ports too
+  await lab.exec('lb', ['sh', '-c', 'modprobe nf_conntrack 2>/dev/null; echo 5 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait || true']);
   // client addresses for the remap flows; the real servers route them back via the client
   const batch = [];
   for (let i = 0; i < FLOWS; i++) batch.push(`addr add 10.78.${Math.floor(i / 250)}.${1 + (i % 250)}/32 dev eth0`);
@@ -495,7 +504,7 @@ async function main() {
     md.push('### (c) remap fraction when one real server leaves (measured through the kernel)', '',
       `UDP dsr VIP ${VIP_DSR}:${UDP_PORT}, flowTimeoutMs 1000; ${FLOWS} flows, each from its own client address (10.78.x.y) and port, 100 in flight, 300 ms timeout, 3 retries.`,
       `Phase 1 records the answering real server of every flow; rs2 -> healthy:false; wait ${FLOW_WAIT_MS} ms (flow table forgets); phase 2 again. moved = changed / answered in both phases.`,
-      'maglev = the kernel Maglev table (jhash of source address.port); sh = the kernel sh table (jhash of the source address only, over one slot per real server; not consistent, like IPVS sh / nftlb hash). One namespace + one backend process per real server: DSR delivers the VIP unchanged, so a real server is only told apart by the machine (MAC) the frame reaches.', '');
+      'maglev = the kernel Maglev table (jhash of source address.port); sh = the kernel sh table (jhash of the source address, the server list interleaved over ~1024 buckets: plain modulo hashing, not consistent, like IPVS sh). One namespace + one backend process per real server: DSR delivers the VIP unchanged, so a real server is only told apart by the machine (MAC) the frame reaches.', '');
     md.push(...await benchRemap(plane), '');
   }
   const env = [`DURATION=${DURATION_S}`, `RUNS=${RUNS}`, `CONNS=${CONNS}`, `WARMUP=${WARMUP_S}`, `FLOWS=${FLOWS}`, `RS_MAX=${RS_MAX}`, `FLOW_WAIT=${FLOW_WAIT_MS}`, `PART=${[...PARTS].join(',')}`].join(' ');
