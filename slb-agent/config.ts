@@ -13,7 +13,7 @@
  *                                it so traffic keeps flowing across a restart (false, default);
  *                                `--cleanup-on-exit` overrides it
  *   vips[].forwarder             { mode, scheduler, interface, persistence, dscp, tunnel, vni, snat,
- *                                flowTimeout }; a VIP without this block is health-checked and
+ *                                flowTimeout, shPorts (sh: hash address and port, L3+L4) }; a VIP without this block is health-checked and
  *                                reported only (the agent forwards nothing for it, as before the
  *                                forwarder existed), with it the agent runs the VIP's data plane:
  *                                the userspace proxy for `proxy`, nftables for the kernel modes
@@ -163,6 +163,8 @@ export interface ForwarderConfig {
   readonly snat?: boolean;
   /** how long an idle flow is remembered (kernel flow table, proxy UDP sessions); absent: the data plane's default */
   readonly flowTimeoutMs?: number;
+  /** sh only: hash the source address and port (L3+L4) instead of the address (L3) */
+  readonly shPorts?: boolean;
 }
 
 /** The modes the kernel (nftables) data plane serves. */
@@ -284,6 +286,7 @@ const ForwarderSchema = Type.Object({
   vni: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_777_215 })),
   snat: Type.Optional(Type.Boolean()),
   flowTimeout: Type.Optional(Duration),
+  shPorts: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 
 const RealServerSchema = Type.Object({
@@ -697,6 +700,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
         bad([...fAt, 'vni'], mode === 'l3dsr-tunnel' ? `only for tunnel vxlan (tunnel is ${tunnel})` : `only for mode l3dsr-tunnel with tunnel vxlan (mode is ${mode})`);
       }
       if (f.snat !== undefined && mode !== 'nat') bad([...fAt, 'snat'], `only for mode nat (mode is ${mode})`);
+      if (f.shPorts !== undefined && scheduler !== 'sh') bad([...fAt, 'shPorts'], `only for scheduler sh (scheduler is ${scheduler})`);
       if ((scheduler === 'lc' || scheduler === 'wlc') && mode !== 'proxy' && mode !== 'nat') {
         bad([...fAt, 'scheduler'], `${scheduler} needs connection counts, which only modes proxy and nat see (mode is ${mode})`);
       }
@@ -712,6 +716,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
         ...(mode === 'l3dsr-tunnel' && tunnel === 'vxlan' ? { vni: f.vni ?? DEFAULT_VNI } : {}),
         ...(mode === 'nat' ? { snat: f.snat ?? true } : {}),
         ...(flowTimeoutMs !== undefined ? { flowTimeoutMs } : {}),
+        ...(f.shPorts !== undefined ? { shPorts: f.shPorts } : {}),
       };
     }
     // dsr and l3dsr deliver the client's packet itself: the destination port stays the VIP's

@@ -96,6 +96,7 @@ export function buildVipSpec(vip: VipConfig, forwarder: ForwarderConfig, rss: re
     ...(forwarder.vni !== undefined ? { vni: forwarder.vni } : {}),
     ...(forwarder.snat !== undefined ? { snat: forwarder.snat } : {}),
     ...(forwarder.flowTimeoutMs !== undefined ? { flowTimeoutMs: forwarder.flowTimeoutMs } : {}),
+    ...(forwarder.shPorts !== undefined ? { shPorts: forwarder.shPorts } : {}),
   };
 }
 

@@ -172,6 +172,7 @@ vips:
     const fw = (text: string): unknown => parse(edit(['{ mode: proxy, scheduler: wrr }', text], ['port: 80\n', 'port: 8080\n'])).vips[0]!.forwarder;
     expect(fw('{}')).toEqual({ mode: 'proxy', scheduler: 'wrr', persistenceMs: 0 });
     expect(fw('{ scheduler: wlc, flowTimeout: 45s }')).toEqual({ mode: 'proxy', scheduler: 'wlc', persistenceMs: 0, flowTimeoutMs: 45_000 });
+    expect(fw('{ scheduler: sh, shPorts: true }')).toEqual({ mode: 'proxy', scheduler: 'sh', persistenceMs: 0, shPorts: true });
     expect(fw('{ mode: dsr, interface: eth0, scheduler: maglev }')).toEqual({ mode: 'dsr', scheduler: 'maglev', interface: 'eth0', persistenceMs: 0 });
     expect(fw('{ mode: l3dsr-dscp, scheduler: maglev, dscp: 10, interface: eth0 }'))
       .toEqual({ mode: 'l3dsr-dscp', scheduler: 'maglev', dscp: 10, interface: 'eth0', persistenceMs: 0 });
@@ -289,6 +290,8 @@ describe('parseAgentConfig: errors name file:line: path: reason', () => {
       error: 'site.yaml:14: vips[0].forwarder.vni: only for mode l3dsr-tunnel with tunnel vxlan (mode is nat)' },
     { name: 'vni out of range', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: l3dsr-tunnel, interface: eth0, vni: 16777216 }'], ['port: 80\n', 'port: 8080\n']),
       error: 'site.yaml:14: vips[0].forwarder.vni: expected an integer from 1 to 16777215, got 16777216' },
+    { name: 'shPorts without sh', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: proxy, scheduler: maglev, shPorts: true }']),
+      error: 'site.yaml:14: vips[0].forwarder.shPorts: only for scheduler sh (scheduler is maglev)' },
     { name: 'snat without nat', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: proxy, snat: false }']),
       error: 'site.yaml:14: vips[0].forwarder.snat: only for mode nat (mode is proxy)' },
     { name: 'lc where no connections are seen', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: dsr, interface: eth0, scheduler: lc }'], ['port: 80\n', 'port: 8080\n']),

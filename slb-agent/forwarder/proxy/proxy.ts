@@ -84,6 +84,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
     const backends = eligibleBackends(spec);
     const scheduler = createScheduler(spec.scheduler, backends, {
       connections: (b) => vip.counters.get(b.id)?.active ?? 0,
+      shPorts: spec.shPorts === true,
     });
     return { eligible: new Map(backends.map((b) => [b.id, b])), scheduler };
   }
