@@ -71,6 +71,9 @@ export interface RulesetContext {
 export const DEFAULT_FLOW_TIMEOUT_MS = { tcp: 900_000, udp: 300_000 } as const;
 const MAP_SIZE = 1_048_576;
 const JHASH_SEED = '0x736c6221';
+const FLOW_SEED = '0x666c6f77';
+/** the largest prime below 2^32: the flow-hash range */
+const FLOW_HASH_MOD = 4294967291;
 
 /** The token naming a real server in chain names: its id without brackets, `:` as `_`. */
 export function rsToken(id: string): string {
@@ -161,6 +164,11 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
   const proto = vip.protocol;
   const src = `${ip} saddr`;
   const flowKey = `${src} . ${proto} sport`;
+  // The flow table's key. nft 1.0.6 (Debian 12) aborts on a map update or delete whose key is a
+  // concatenation over 16 bytes, which IPv6 address . port is; IPv6 flows are keyed by a 32-bit
+  // hash of it instead. Two flows whose hashes collide share an entry: the later one follows the
+  // earlier one's real server, a placement choice, never a broken flow.
+  const tableKey = fam === 4 ? flowKey : `jhash ${flowKey} mod ${FLOW_HASH_MOD} seed ${FLOW_SEED}`;
   const kernelFlows = vip.mode !== 'nat'; // nat has conntrack; the DSR modes see one direction only
   const persist = vip.persistenceMs > 0;
 
@@ -180,7 +188,8 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
   t.map({ kind: 'map', name: `s-${n}`, decl: 'typeof numgen inc mod 2 : meta mark;', dynamic: false, signature: 'slots', slots: slotTable.slots });
   if (kernelFlows) {
     const timeout = seconds(vip.flowTimeoutMs ?? DEFAULT_FLOW_TIMEOUT_MS[proto]);
-    t.map({ kind: 'map', name: `f-${n}`, decl: `typeof ${flowKey} : meta mark; flags dynamic,timeout; timeout ${timeout}; size ${MAP_SIZE};`, dynamic: true, signature: `${addrType}.inet_service/${timeout}` });
+    const keyType = fam === 4 ? { decl: flowKey, signature: `${addrType}.inet_service` } : { decl: 'numgen inc mod 2', signature: 'integer' };
+    t.map({ kind: 'map', name: `f-${n}`, decl: `typeof ${keyType.decl} : meta mark; flags dynamic,timeout; timeout ${timeout}; size ${MAP_SIZE};`, dynamic: true, signature: `${keyType.signature}/${timeout}` });
   }
   if (persist) {
     const timeout = seconds(vip.persistenceMs);
@@ -206,9 +215,9 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
   const stray: string[] = [];
   if (vip.mode === 'l3dsr-dscp') vipChain.push('notrack');
   // a flow entry naming a real server that is gone: forget it, then place the packet anew
-  const forgetStale = `meta mark set ${flowKey} map @f-${n} delete @f-${n} { ${flowKey} : meta mark }`;
+  const forgetStale = `meta mark set ${tableKey} map @f-${n} delete @f-${n} { ${tableKey} : meta mark }`;
   if (kernelFlows) {
-    vipChain.push(`meta mark set ${flowKey} map @f-${n} meta mark @l-${n} update @f-${n} { ${flowKey} : meta mark } meta mark vmap @r-${n}`);
+    vipChain.push(`meta mark set ${tableKey} map @f-${n} meta mark @l-${n} update @f-${n} { ${tableKey} : meta mark } meta mark vmap @r-${n}`);
     // TCP without a flow entry and without a bare SYN is not a new flow (a flow from before an
     // LB failover, or a late FIN or RST): it is forwarded by hash, neither counted nor recorded,
     // and it never advances the rr/wrr counter
@@ -217,7 +226,7 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
     pick.push(forgetStale);
     stray.push(forgetStale);
   }
-  const recordFlow = kernelFlows ? ` update @f-${n} { ${flowKey} : meta mark }` : '';
+  const recordFlow = kernelFlows ? ` update @f-${n} { ${tableKey} : meta mark }` : '';
   if (persist) {
     pick.push(`meta mark set ${src} map @q-${n} meta mark @e-${n}${recordFlow} update @q-${n} { ${src} : meta mark } meta mark vmap @n-${n}`);
     pick.push(`meta mark set ${src} map @q-${n} delete @q-${n} { ${src} : meta mark }`);
@@ -226,7 +235,7 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
   pick.push('meta mark set 0');
   pick.push(`meta mark set ${slotExpr} map @s-${n}`);
   // separate rules: a full flow table must not stop the packet from being forwarded
-  if (kernelFlows) pick.push(`meta mark != 0 update @f-${n} { ${flowKey} : meta mark }`);
+  if (kernelFlows) pick.push(`meta mark != 0 update @f-${n} { ${tableKey} : meta mark }`);
   if (persist) pick.push(`meta mark != 0 update @q-${n} { ${src} : meta mark }`);
   pick.push(`meta mark != 0 meta mark vmap @n-${n}`);
   // no real server: leave the packet to the LB's own stack, which holds the VIP and refuses it

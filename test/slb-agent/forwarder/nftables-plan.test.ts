@@ -100,6 +100,15 @@ describe('ruleset', () => {
     expect(t!.maps.get('q-web')).toBeUndefined();
   });
 
+  it('IPv6: forwards with fwd ip6, and keys the flow table by a 32-bit hash (nft 1.0.6 cannot update 20-byte keys)', () => {
+    const v6 = (n: number): RealServerSpec => rs(n, { id: `[fd00::${n}]:80`, address: `fd00::${n}` });
+    const [t] = buildRuleset([vip({ address: 'fd00::100', realServers: [v6(1), v6(2)] })], { ...ctx, mark: (_v, id) => Number(/::(\d+)\]/.exec(id)![1]) });
+    expect(t!.maps.get('f-web')!.decl).toMatch(/^typeof numgen inc mod 2 : meta mark;/);
+    expect(t!.chains.get('v-web')!.rules[0]).toContain('jhash ip6 saddr . tcp sport mod 4294967291');
+    expect(t!.chains.get('r-web-fd00__2_80')!.rules[0]).toContain('fwd ip6 to fd00::2 device "eth0"');
+    expect(t!.chains.get('in-eth0')!.rules[0]).toBe('ip6 daddr fd00::100 tcp dport 80 goto v-web');
+  });
+
   it('down servers leave the eligible and live sets; drained ones stay live; backups only when no primary', () => {
     const [t] = buildRuleset([vip({ realServers: [rs(1, { healthy: false }), rs(2, { drained: true }), rs(3), rs(4, { backup: true })] })], ctx);
     expect([...t!.maps.get('e-web')!.elements!.keys()]).toEqual(['3']);
