@@ -49,8 +49,15 @@ export async function ensureAddress(host: Host, dev: string, address: string): P
   if (links.some((l) => (l.addr_info ?? []).some((a) => a.local === address))) return false;
   const v6 = address.includes(':');
   // preferred_lft 0: the VIP answers ARP/ND and is local, but is never picked as a source address
-  await host.run(['ip', 'addr', 'add', `${address}/${v6 ? 128 : 32}`, 'dev', dev, 'preferred_lft', '0', ...(v6 ? ['nodad'] : [])]);
+  await host.run(['ip', 'addr', 'add', `${address}/${v6 ? 128 : 32}`, 'dev', dev, 'valid_lft', 'forever', 'preferred_lft', '0', ...(v6 ? ['nodad'] : [])]);
   return true;
+}
+
+/** Whether `address` is on `dev` the way ensureAddress puts it: host prefix, deprecated (preferred_lft 0). */
+export async function isOurVipAddress(host: Host, dev: string, address: string): Promise<boolean> {
+  const links = JSON.parse(await host.run(['ip', '-j', 'addr', 'show', 'dev', dev]).catch(() => '[]')) as { addr_info?: (AddrInfo & { deprecated?: boolean })[] }[];
+  const hostPrefix = address.includes(':') ? 128 : 32;
+  return links.some((l) => (l.addr_info ?? []).some((a) => a.local === address && a.prefixlen === hostPrefix && a.deprecated === true));
 }
 
 export async function removeAddress(host: Host, dev: string, address: string): Promise<void> {

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { BackendStats, DataPlane, RealServerSpec, VipSpec } from '../data-plane.js';
 import { DEFAULT_VNI } from '../tunnel.js';
-import { createHost, ensureAddress, ensureVxlan, lbTunnelDevice, listTunnelDevices, nftJson, removeAddress, setSysctl } from './host.js';
+import { createHost, ensureAddress, ensureVxlan, isOurVipAddress, lbTunnelDevice, listTunnelDevices, nftJson, removeAddress, setSysctl } from './host.js';
 import type { Host } from './host.js';
 import { buildRuleset, familyOf, rsToken, TABLE } from './ruleset.js';
 import type { Family, TableObject } from './ruleset.js';
@@ -271,6 +271,12 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
       if (refresher !== undefined) clearInterval(refresher);
       if (opts.cleanupOnClose !== true) return;
       for (const family of FAMILIES) await host.run(['nft', 'delete', 'table', family, TABLE]).catch(() => undefined);
+      // VIP addresses an earlier agent process added look like ours: host prefix, never preferred
+      for (const vip of current) {
+        if (vip.interface === undefined) continue;
+        const k = `${vip.interface}|${vip.address}`;
+        if (!addedAddresses.has(k) && await isOurVipAddress(host, vip.interface, vip.address)) addedAddresses.set(k, { dev: vip.interface, address: vip.address });
+      }
       await tidyHost([]);
       for (const [key, old] of changedSysctls) await setSysctl(host, key, old).catch(() => undefined);
     },

@@ -249,6 +249,8 @@ describe.each([
       expect(await second.stop()).toBe(0);
       expect(errorsOf(second)).toEqual([]);
       expect(await nftTables(kl.lab)).not.toContain('slb_agent');
+      // the VIP address the first agent put on the interface goes too (the second cleans up)
+      expect((await kl.lab.exec('lb', ['ip', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout).not.toContain(`${kl.vip}/32`);
     });
   }
 });
