@@ -49,12 +49,11 @@ import { readFile } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ValueErrorType } from '@sinclair/typebox/errors';
 import { LineCounter, parseDocument } from 'yaml';
-import { describe, formatPath, lineAt, NAME_RE, pointerSegs, show, unknownKey } from '../shared/config/yaml-errors.js';
+import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
 import { parseAddress } from '../shared/ip.js';
-import { parseDuration, resolveSecret } from '../shared/config/values.js';
+import { checkedDuration, parseDuration, resolveSecret } from '../shared/config/values.js';
 import { DEFAULT_VNI } from './forwarder/tunnel.js';
 import { PingerSchema, resolvePinger } from './pinger/config.js';
 import type { PingerConfig } from './pinger/config.js';
@@ -577,40 +576,13 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
   };
 
   if (!checkFile.Check(raw)) {
-    const seenSchema = new Set<string>();
-    for (const e of checkFile.Errors(raw)) {
-      const segs = pointerSegs(e.path, raw);
-      let at = segs;
-      let reason: string;
-      if (e.type === ValueErrorType.ObjectAdditionalProperties) {
-        at = segs.slice(0, -1);
-        reason = unknownKey(String(segs[segs.length - 1]), e.schema);
-      } else if (e.type === ValueErrorType.ObjectRequiredProperty) {
-        at = segs.slice(0, -1);
-        reason = `missing key "${String(segs[segs.length - 1])}"`;
-      } else {
-        reason = `expected ${describe(e.schema)}, got ${show(e.value)}`;
-      }
-      // TypeBox may say several things about one value (required, then wrong type): keep the first
-      const key = formatPath(segs);
-      if (seenSchema.has(key)) continue;
-      seenSchema.add(key);
-      const line = lineAt(doc, lc, segs);
-      const p = formatPath(at);
-      errors.push(line === undefined ? { file, path: p, reason } : { file, line, path: p, reason });
-    }
+    for (const i of schemaIssues(checkFile, raw, doc, lc)) errors.push({ file, ...i });
     errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new AgentConfigError(errors);
   }
   const input = raw;
 
-  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => {
-    if (v === undefined) return dflt;
-    const ms = parseDuration(v);
-    if (ms === undefined) fail(segs, `expected ${DURATION_TEXT}, got ${show(v)}`);
-    else if (ms <= 0) fail(segs, `must be above 0, got ${show(v)}`);
-    return ms !== undefined && ms > 0 ? ms : dflt;
-  };
+  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => checkedDuration(v, dflt, DURATION_TEXT, (reason) => fail(segs, reason));
 
   for (const key of ['site', 'agent'] as const) {
     if (!NAME_RE.test(input[key])) fail([key], `must be 1-63 letters, digits, "-" or "_", got ${show(input[key])}`);

@@ -36,7 +36,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ValueErrorType } from '@sinclair/typebox/errors';
 import { LineCounter, parseDocument } from 'yaml';
 import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
 import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
@@ -52,7 +51,7 @@ import type {
   ProbeConfig,
   SiteConfig,
 } from './model.js';
-import { describe, formatPath, lineAt, NAME_RE, pointerSegs, show, unknownKey } from '../../shared/config/yaml-errors.js';
+import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../../shared/config/yaml-errors.js';
 import type { Seg } from '../../shared/config/yaml-errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -229,26 +228,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
   }
 
   if (!checkFile.Check(raw)) {
-    const seen = new Set<string>();
-    for (const e of checkFile.Errors(raw)) {
-      const segs = pointerSegs(e.path, raw);
-      let at = segs;
-      let reason: string;
-      if (e.type === ValueErrorType.ObjectAdditionalProperties) {
-        at = segs.slice(0, -1);
-        reason = unknownKey(String(segs[segs.length - 1]), e.schema);
-      } else if (e.type === ValueErrorType.ObjectRequiredProperty) {
-        at = segs.slice(0, -1);
-        reason = `missing key "${String(segs[segs.length - 1])}"`;
-      } else {
-        reason = `expected ${describe(e.schema)}, got ${show(e.value)}`;
-      }
-      // TypeBox may say several things about one value (required, then wrong type): keep the first
-      const key = formatPath(segs);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      errors.push(new GslbConfigError(file, formatPath(at), reason, lineAt(doc, lc, segs)));
-    }
+    for (const i of schemaIssues(checkFile, raw, doc, lc)) errors.push(new GslbConfigError(file, i.path, i.reason, i.line));
     errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new GslbLoadError(errors);
   }

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { show } from './yaml-errors.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const MAX_TIMER_MS = 2147483647;
@@ -23,6 +24,18 @@ export function parseDuration(v: unknown): number | undefined {
   }
   // timers take at most a signed 32-bit millisecond count
   return ms > MAX_TIMER_MS ? undefined : ms;
+}
+
+/**
+ * A duration setting: `dflt` when absent; otherwise its milliseconds, or `dflt` after telling
+ * `fail` what is wrong (`text` says what a duration looks like in the caller's words).
+ */
+export function checkedDuration(v: unknown, dflt: number, text: string, fail: (reason: string) => void): number {
+  if (v === undefined) return dflt;
+  const ms = parseDuration(v);
+  if (ms === undefined) fail(`expected ${text}, got ${show(v)}`);
+  else if (ms <= 0) fail(`must be above 0, got ${show(v)}`);
+  return ms !== undefined && ms > 0 ? ms : dflt;
 }
 
 /**

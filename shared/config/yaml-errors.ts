@@ -5,6 +5,8 @@
 import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import type { Document, LineCounter } from 'yaml';
 import type { TSchema } from '@sinclair/typebox';
+import type { TypeCheck } from '@sinclair/typebox/compiler';
+import { ValueErrorType } from '@sinclair/typebox/errors';
 
 /** One step of a path into the document: a mapping key or a list index. */
 export type Seg = string | number;
@@ -124,4 +126,42 @@ export function pointerSegs(pointer: string, root: unknown): Seg[] {
     }
   }
   return segs;
+}
+
+/** A schema error, worded and placed. */
+export interface SchemaIssue {
+  readonly path: string;
+  readonly reason: string;
+  /** 1-based; absent when the path has no node in the document */
+  readonly line?: number;
+}
+
+/**
+ * Every schema error of `raw` (the plain value of `doc`): an unknown key (with "did you mean")
+ * and a missing key are reported at their object, anything else at the value; one error per
+ * value, since TypeBox may say several things about one (required, then wrong type).
+ */
+export function schemaIssues<T extends TSchema>(check: TypeCheck<T>, raw: unknown, doc: Document, lc: LineCounter): SchemaIssue[] {
+  const out: SchemaIssue[] = [];
+  const seen = new Set<string>();
+  for (const e of check.Errors(raw)) {
+    const segs = pointerSegs(e.path, raw);
+    const key = formatPath(segs);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    let at = segs;
+    let reason: string;
+    if (e.type === ValueErrorType.ObjectAdditionalProperties) {
+      at = segs.slice(0, -1);
+      reason = unknownKey(String(segs[segs.length - 1]), e.schema);
+    } else if (e.type === ValueErrorType.ObjectRequiredProperty) {
+      at = segs.slice(0, -1);
+      reason = `missing key "${String(segs[segs.length - 1])}"`;
+    } else {
+      reason = `expected ${describe(e.schema)}, got ${show(e.value)}`;
+    }
+    const line = lineAt(doc, lc, segs);
+    out.push(line === undefined ? { path: formatPath(at), reason } : { path: formatPath(at), reason, line });
+  }
+  return out;
 }

@@ -21,7 +21,7 @@
 import { Type } from '@sinclair/typebox';
 import type { TSchema } from '@sinclair/typebox';
 import { parseAddress } from '../../shared/ip.js';
-import { parseDuration } from '../../shared/config/values.js';
+import { checkedDuration } from '../../shared/config/values.js';
 import { show } from '../../shared/config/yaml-errors.js';
 import type { Seg } from '../../shared/config/yaml-errors.js';
 
@@ -102,13 +102,7 @@ function ipv4(text: string): string | undefined {
  */
 export function resolvePinger(input: unknown, at: readonly Seg[], fail: (segs: readonly Seg[], reason: string) => void): PingerConfig {
   const raw = input as RawPinger;
-  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => {
-    if (v === undefined) return dflt;
-    const ms = parseDuration(v);
-    if (ms === undefined) fail(segs, `expected ${DURATION_TEXT}, got ${show(v)}`);
-    else if (ms <= 0) fail(segs, `must be above 0, got ${show(v)}`);
-    return ms !== undefined && ms > 0 ? ms : dflt;
-  };
+  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => checkedDuration(v, dflt, DURATION_TEXT, (reason) => fail(segs, reason));
   const v4 = (segs: readonly Seg[], text: string): string | undefined => {
     const a = ipv4(text);
     if (a === undefined) fail(segs, `expected an IPv4 address (the pinger probes IPv4 neighbours), got ${show(text)}`);

@@ -6,8 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ValueErrorType } from '@sinclair/typebox/errors';
-import { describe, formatPath, lineAt, pointerSegs, show, unknownKey } from '../../shared/config/yaml-errors.js';
+import { formatPath, lineAt, schemaIssues, show } from '../../shared/config/yaml-errors.js';
 import type { Seg } from '../../shared/config/yaml-errors.js';
 import { AgentConfigError, loadYaml } from '../config.js';
 import type { AgentConfigIssue } from '../config.js';
@@ -48,16 +47,7 @@ export function parsePingerFile(text: string, file: string): PingerFileConfig {
     errors.push(line === undefined ? { file, path, reason } : { file, line, path, reason });
   };
   if (!checkFile.Check(raw)) {
-    const seen = new Set<string>();
-    for (const e of checkFile.Errors(raw)) {
-      const segs = pointerSegs(e.path, raw);
-      const key = formatPath(segs);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (e.type === ValueErrorType.ObjectAdditionalProperties) push(segs, segs.slice(0, -1), unknownKey(String(segs[segs.length - 1]), e.schema));
-      else if (e.type === ValueErrorType.ObjectRequiredProperty) push(segs, segs.slice(0, -1), `missing key "${String(segs[segs.length - 1])}"`);
-      else push(segs, segs, `expected ${describe(e.schema)}, got ${show(e.value)}`);
-    }
+    for (const i of schemaIssues(checkFile, raw, doc, lc)) errors.push({ file, ...i });
     errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new AgentConfigError(errors);
   }
