@@ -783,14 +783,17 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
   };
 }
 
-/** Reads and parses an slb-agent YAML file; throws AgentConfigError (also when it cannot be read). */
-export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
-  let text: string;
+/** The text of a config file; an unreadable file is an AgentConfigError naming it. */
+export async function readConfigText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new AgentConfigError([{ file, path: '', reason: `cannot read the file: ${e.code ?? e.message}` }]);
   }
-  return parseAgentConfig(text, file, env);
+}
+
+/** Reads and parses an slb-agent YAML file; throws AgentConfigError (also when it cannot be read). */
+export async function loadAgentConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
+  return parseAgentConfig(await readConfigText(file), file, env);
 }

@@ -3,12 +3,11 @@
  * block plus an optional `api: HOST:PORT` (default 127.0.0.1:9102) for /status and /metrics.
  * Errors are the agent's: `file:line: path: reason`, unknown keys included.
  */
-import { readFile } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { formatPath, lineAt, schemaIssues, show } from '../../shared/config/yaml-errors.js';
 import type { Seg } from '../../shared/config/yaml-errors.js';
-import { AgentConfigError, loadYaml } from '../config.js';
+import { AgentConfigError, loadYaml, readConfigText } from '../config.js';
 import type { AgentConfigIssue } from '../config.js';
 import { PingerSchema, resolvePinger } from './config.js';
 import type { PingerConfig } from './config.js';
@@ -67,12 +66,5 @@ export function parsePingerFile(text: string, file: string): PingerFileConfig {
 
 /** Reads and parses a standalone pinger file; throws AgentConfigError (also when unreadable). */
 export async function loadPingerFile(file: string): Promise<PingerFileConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new AgentConfigError([{ file, path: '', reason: `cannot read the file: ${e.code ?? e.message}` }]);
-  }
-  return parsePingerFile(text, file);
+  return parsePingerFile(await readConfigText(file), file);
 }

@@ -41,12 +41,17 @@ export async function nftJson(host: Host, args: readonly string[]): Promise<Reco
   }
 }
 
-interface AddrInfo { local?: string; prefixlen?: number }
+interface AddrInfo { local?: string; prefixlen?: number; deprecated?: boolean }
+
+/** The addresses on `dev`, as `ip -j addr` reports them. */
+async function addressesOn(host: Host, dev: string): Promise<AddrInfo[]> {
+  const links = JSON.parse(await host.run(['ip', '-j', 'addr', 'show', 'dev', dev])) as { addr_info?: AddrInfo[] }[];
+  return links.flatMap((l) => l.addr_info ?? []);
+}
 
 /** Adds `address` (host prefix) to `dev` unless present; true if it added it. */
 export async function ensureAddress(host: Host, dev: string, address: string): Promise<boolean> {
-  const links = JSON.parse(await host.run(['ip', '-j', 'addr', 'show', 'dev', dev])) as { addr_info?: AddrInfo[] }[];
-  if (links.some((l) => (l.addr_info ?? []).some((a) => a.local === address))) return false;
+  if ((await addressesOn(host, dev)).some((a) => a.local === address)) return false;
   const v6 = address.includes(':');
   // preferred_lft 0: the VIP answers ARP/ND and is local, but is never picked as a source address
   await host.run(['ip', 'addr', 'add', `${address}/${v6 ? 128 : 32}`, 'dev', dev, 'valid_lft', 'forever', 'preferred_lft', '0', ...(v6 ? ['nodad'] : [])]);
@@ -55,9 +60,9 @@ export async function ensureAddress(host: Host, dev: string, address: string): P
 
 /** Whether `address` is on `dev` the way ensureAddress puts it: host prefix, deprecated (preferred_lft 0). */
 export async function isOurVipAddress(host: Host, dev: string, address: string): Promise<boolean> {
-  const links = JSON.parse(await host.run(['ip', '-j', 'addr', 'show', 'dev', dev]).catch(() => '[]')) as { addr_info?: (AddrInfo & { deprecated?: boolean })[] }[];
   const hostPrefix = address.includes(':') ? 128 : 32;
-  return links.some((l) => (l.addr_info ?? []).some((a) => a.local === address && a.prefixlen === hostPrefix && a.deprecated === true));
+  const addresses = await addressesOn(host, dev).catch(() => [] as AddrInfo[]);
+  return addresses.some((a) => a.local === address && a.prefixlen === hostPrefix && a.deprecated === true);
 }
 
 export async function removeAddress(host: Host, dev: string, address: string): Promise<void> {

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { BackendStats, DataPlane, RealServerSpec, VipSpec } from '../data-plane.js';
+import { createSerial } from '../serial.js';
 import { DEFAULT_VNI } from '../tunnel.js';
 import { createHost, ensureAddress, ensureVxlan, isOurVipAddress, lbTunnelDevice, listTunnelDevices, nftJson, removeAddress, setSysctl } from './host.js';
 import type { Host } from './host.js';
@@ -51,7 +52,7 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
   const changedSysctls = new Map<string, string>();
   /** host state already ensured by this process (addresses, devices, sysctls): not re-read per apply */
   const ensured = new Set<string>();
-  let queue: Promise<unknown> = Promise.resolve();
+  const serial = createSerial();
   /** nat lc/wlc: open connections per `vip|rsId`, read from conntrack before each apply */
   const loads = new Map<string, number>();
   let refresher: NodeJS.Timeout | undefined;
@@ -81,8 +82,7 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
       for (const name of maps.keys()) {
         if (!name.startsWith('r-')) continue;
         const vip = name.slice(2);
-        const listed = await nftJson(host, ['list', 'map', family, TABLE, name]);
-        const elems = (listed.find((i) => 'map' in i)?.['map'] as { elem?: [number, { goto?: { target: string } }][] } | undefined)?.elem ?? [];
+        const elems = await mapElements<[number, { goto?: { target: string } }]>(host, family, name);
         const byToken = new Map<string, number>();
         for (const [mark, verdict] of elems) {
           const target = verdict.goto?.target;
@@ -214,8 +214,7 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
     const wanted = current.some((v) => v.mode === 'nat' && (v.scheduler === 'lc' || v.scheduler === 'wlc'));
     if (wanted && refresher === undefined && !closed) {
       refresher = setInterval(() => {
-        const run = queue.then(() => applyNow(current));
-        queue = run.catch((err: unknown) => log?.warn({ err: (err as Error).message }, 'nftables data plane: least-connection refresh failed'));
+        serial.run(() => applyNow(current)).catch((err: unknown) => log?.warn({ err: (err as Error).message }, 'nftables data plane: least-connection refresh failed'));
       }, LC_REFRESH_MS);
       refresher.unref();
     } else if (!wanted && refresher !== undefined) {
@@ -232,20 +231,15 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
       return counts;
     }
     const family: Family = vip.mode === 'l3dsr-dscp' ? 'inet' : 'netdev';
-    const listed = await nftJson(host, ['list', 'map', family, TABLE, `f-${vip.name}`]);
-    const elems = (listed.find((i) => 'map' in i)?.['map'] as { elem?: [unknown, number][] } | undefined)?.elem ?? [];
+    const elems = await mapElements<[unknown, number]>(host, family, `f-${vip.name}`);
     for (const e of elems) counts.set(e[1], (counts.get(e[1]) ?? 0) + 1);
     return counts;
   }
 
   return {
-    apply(vips) {
-      const run = queue.then(() => applyNow(vips));
-      queue = run.catch(() => undefined);
-      return run;
-    },
+    apply: (vips) => serial.run(() => applyNow(vips)),
     async stats() {
-      await queue;
+      await serial.idle();
       const packets = new Map<string, number>();
       for (const family of FAMILIES) {
         for (const item of await nftJson(host, ['-t', 'list', 'table', family, TABLE])) {
@@ -265,7 +259,7 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
       return out;
     },
     async close() {
-      await queue;
+      await serial.idle();
       if (closed) return;
       closed = true;
       if (refresher !== undefined) clearInterval(refresher);
@@ -283,6 +277,12 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
     lastScript: () => script,
     lastApplyMs: () => applyMs,
   };
+}
+
+/** The elements of one of our maps, as nft's JSON lists them ([key, value] pairs). */
+async function mapElements<E>(host: Host, family: Family, name: string): Promise<E[]> {
+  const listed = await nftJson(host, ['list', 'map', family, TABLE, name]);
+  return (listed.find((i) => 'map' in i)?.['map'] as { elem?: E[] } | undefined)?.elem ?? [];
 }
 
 /** Open connections per real server (`addr|port`) of a nat VIP, from conntrack. */

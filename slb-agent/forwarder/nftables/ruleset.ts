@@ -173,12 +173,13 @@ function addVip(t: TableBuilder, vip: VipSpec, ctx: RulesetContext): void {
   const persist = vip.persistenceMs > 0;
 
   // Marks: every configured real server has a chain; only eligible ones get slots.
-  const eligible = new Set(eligibleBackends(vip).map((b) => b.id));
+  const eligibleList = eligibleBackends(vip);
+  const eligible = new Set(eligibleList.map((b) => b.id));
   const live = vip.realServers.filter((rs) => rs.healthy);
   const markOf = (rs: { id: string }): number => ctx.mark(n, rs.id);
   const load = ctx.load;
   const loadOf = vip.mode === 'nat' && load !== undefined ? (b: Backend): number => load(n, b.id) : undefined;
-  const slotTable: SlotTable = buildSlotTable(vip.scheduler, eligibleBackends(vip), (b: Backend) => markOf(b), vip.realServers.length, loadOf);
+  const slotTable: SlotTable = buildSlotTable(vip.scheduler, eligibleList, (b: Backend) => markOf(b), vip.realServers.length, loadOf);
 
   const elems = (xs: Iterable<readonly [string, string]>): ReadonlyMap<string, string> => new Map(xs);
   t.map({ kind: 'set', name: `e-${n}`, decl: 'type mark;', dynamic: false, signature: 'mark', elements: elems(vip.realServers.filter((rs) => eligible.has(rs.id)).map((rs) => [String(markOf(rs)), ''] as const)) });

@@ -9,6 +9,7 @@ import type { BackendStats, DataPlane, VipSpec } from '../data-plane.js';
 import { eligibleBackends } from '../data-plane.js';
 import type { Backend, Flow, Scheduler } from '../model.js';
 import { createScheduler } from '../schedulers/index.js';
+import { createSerial } from '../serial.js';
 
 /** Options of the proxy data plane; every field has a production default. */
 export interface ProxyOptions {
@@ -61,7 +62,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
   const sockets = new Set<net.Socket>();
   /** removed VIPs whose TCP listeners still finish their flows */
   const retiredServers = new Set<net.Server>();
-  let queue: Promise<void> = Promise.resolve();
+  const serial = createSerial();
   let closed = false;
 
   // Persistence entries are checked lazily on lookup; the sweep only bounds memory.
@@ -336,11 +337,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
   }
 
   return {
-    apply(vips) {
-      const run = queue.then(() => applyNow(vips));
-      queue = run.catch(() => undefined);
-      return run;
-    },
+    apply: (vips) => serial.run(() => applyNow(vips)),
     async stats() {
       const out: BackendStats[] = [];
       for (const vip of running.values()) {
@@ -353,7 +350,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       return vip?.tcp ?? vip?.udp;
     },
     async close() {
-      await queue;
+      await serial.idle();
       if (closed) return;
       closed = true;
       clearInterval(sweep);
