@@ -19,10 +19,19 @@ export interface NodeProc {
 /** Starts `node main ...args` and collects its pino JSON lines (other lines as `{ msg }`). */
 export function startNode(main: string, args: string[], env: Record<string, string> = {}): NodeProc {
   const proc = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  return watchNode(proc, path.basename(main));
+}
+
+/**
+ * Collects the pino JSON lines (other lines as `{ msg }`) of a node program already started
+ * (e.g. inside a lab namespace); `stop()` sends SIGTERM and SIGKILL after `killAfterMs`.
+ */
+export function watchNode(proc: ChildProcess, name: string, killAfterMs = 5000): NodeProc {
   const lines: Record<string, unknown>[] = [];
   const waiters = new Set<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void; reject: (e: Error) => void }>();
   let rest = '';
   let stderr = '';
+  const ended = (): boolean => proc.exitCode !== null || proc.signalCode !== null;
   proc.stdout!.on('data', (d: Buffer) => {
     rest += d.toString();
     const parts = rest.split('\n');
@@ -37,13 +46,13 @@ export function startNode(main: string, args: string[], env: Record<string, stri
   });
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   proc.once('exit', (code) => {
-    for (const w of waiters) w.reject(new Error(`${path.basename(main)} exited ${code}: ${stderr}`));
+    for (const w of waiters) w.reject(new Error(`${name} exited ${code}: ${stderr}`));
     waiters.clear();
   });
   const waitLog = (pred: (l: Record<string, unknown>) => boolean, ms = 10_000) => new Promise<Record<string, unknown>>((resolve, reject) => {
     const found = lines.find(pred);
     if (found) { resolve(found); return; }
-    if (proc.exitCode !== null) { reject(new Error(`${path.basename(main)} exited ${proc.exitCode}: ${stderr}`)); return; }
+    if (ended()) { reject(new Error(`${name} exited ${proc.exitCode}: ${stderr}`)); return; }
     const t = setTimeout(() => { waiters.delete(w); reject(new Error(`no such log line within ${ms} ms; stderr: ${stderr}; lines: ${JSON.stringify(lines)}`)); }, ms);
     const w = { pred, resolve: (l: Record<string, unknown>) => { clearTimeout(t); resolve(l); }, reject: (e: Error) => { clearTimeout(t); reject(e); } };
     waiters.add(w);
@@ -51,8 +60,8 @@ export function startNode(main: string, args: string[], env: Record<string, stri
   return {
     proc, lines, waitLog, stderr: () => stderr,
     stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) { resolve(proc.exitCode); return; }
-      const k = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      if (ended()) { resolve(proc.exitCode); return; }
+      const k = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
       proc.once('exit', (code) => { clearTimeout(k); resolve(code); });
       proc.kill('SIGTERM');
     }),

@@ -13,6 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, Lab } from '../../../lab/netns.js';
+import { watchNode } from '../../helpers/cli.js';
+import type { NodeProc } from '../../helpers/cli.js';
 import type { AgentStatus, VipFullStatus } from '../../../slb-agent/agent.js';
 import { buildKernelLab } from './kernel-lab.js';
 import type { KernelLab } from './kernel-lab.js';
@@ -33,43 +35,10 @@ const POLL_MS = 15_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The slb-agent process in the LB namespace, with its JSON log lines. */
-interface AgentProc {
-  readonly lines: Record<string, unknown>[];
-  stderr(): string;
-  /** SIGTERM; resolves with the exit code (SIGKILL after 10 s) */
-  stop(): Promise<number | null>;
-  kill(): void;
-}
+type AgentProc = NodeProc;
 
 function startAgent(lab: Lab, file: string, extra: string[] = []): AgentProc {
-  const child = lab.spawn('lb', [process.execPath, BIN, '--config', file, ...extra]);
-  const lines: Record<string, unknown>[] = [];
-  let rest = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    rest += d.toString();
-    const parts = rest.split('\n');
-    rest = parts.pop()!;
-    for (const p of parts) {
-      if (!p.trim()) continue;
-      try { lines.push(JSON.parse(p) as Record<string, unknown>); } catch { lines.push({ msg: p }); }
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    lines,
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      const k = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      child.kill('SIGTERM');
-      const code = await exited;
-      clearTimeout(k);
-      return code;
-    },
-    kill() { child.kill('SIGKILL'); },
-  };
+  return watchNode(lab.spawn('lb', [process.execPath, BIN, '--config', file, ...extra]), 'slb-agent', 10_000);
 }
 
 /** Polls `probe` every 100 ms until `ok` (bounded); the error carries the last value seen. */
@@ -171,7 +140,7 @@ describe.each([
 
   afterAll(async () => {
     for (const c of open) c.socket.destroy();
-    for (const a of agents) a.kill();
+    for (const a of agents) a.proc.kill('SIGKILL');
     await kl?.close();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   }, 60_000);

@@ -12,6 +12,7 @@ import { createLab } from '../../../lab/netns.js';
 import type { Lab, LabIface, Subnet } from '../../../lab/netns.js';
 import type { PingerStatus } from '../../../slb-agent/pinger/pinger.js';
 import { ROOT } from '../../helpers/server.js';
+import { watchNode } from '../../helpers/cli.js';
 
 const BIN = path.join(ROOT, 'bin/slb-agent.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -61,32 +62,18 @@ async function startPinger(block: string): Promise<Running> {
   const p = port++;
   const file = path.join(dir, `pinger-${p}.yaml`);
   await writeFile(file, `${block}api: ${net.host(2)}:${p}\n`);
-  const proc = lab.spawn('pinger', [process.execPath, BIN, 'pinger', '--config', file]);
-  const lines: Record<string, unknown>[] = [];
-  let rest = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    rest += d.toString();
-    const parts = rest.split('\n');
-    rest = parts.pop()!;
-    for (const l of parts) if (l.trim()) { try { lines.push(JSON.parse(l) as Record<string, unknown>); } catch { lines.push({ msg: l }); } }
-  });
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const node = watchNode(lab.spawn('pinger', [process.execPath, BIN, 'pinger', '--config', file]), 'pinger');
+  const { proc, lines } = node;
   const api = `http://${net.host(2)}:${p}`;
-  await waitFor(`pinger ready (${stderr})`, async () => {
-    if (proc.exitCode !== null) throw new Error(`pinger exited ${proc.exitCode}: ${stderr}`);
+  await waitFor(`pinger ready (${node.stderr()})`, async () => {
+    if (proc.exitCode !== null) throw new Error(`pinger exited ${proc.exitCode}: ${node.stderr()}`);
     return lines.some((l) => l['msg'] === 'pinger: api listening') ? true : undefined;
   });
   return {
     proc, lines, api,
     status: async () => ((await (await fetch(`${api}/status`)).json()) as { pinger: PingerStatus }).pinger,
     metrics: async () => (await fetch(`${api}/metrics`)).text(),
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null) { resolve(); return; }
-      const k = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      proc.once('exit', () => { clearTimeout(k); resolve(); });
-      proc.kill('SIGTERM');
-    }),
+    stop: async () => { await node.stop(); },
   };
 }
 
