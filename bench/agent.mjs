@@ -28,6 +28,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { intEnv } from './lib/env.mjs';
+import { cleanUpOnExit, removeTmp, runBench } from './lib/lifecycle.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DNS_MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
@@ -84,20 +85,9 @@ function cleanupSync() {
   state.children.clear();
   for (const s of state.servers) { s.closeAllConnections?.(); s.close(); }
   state.servers = [];
-  if (state.tmp !== null) {
-    if (process.env.KEEP_TMP === '1') log(`keeping ${state.tmp}`);
-    else fs.rmSync(state.tmp, { recursive: true, force: true });
-    state.tmp = null;
-  }
+  removeTmp(state, log);
 }
-process.on('exit', cleanupSync);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: cleaning up`);
-    cleanupSync();
-    process.exit(128 + os.constants.signals[sig]);
-  });
-}
+cleanUpOnExit(cleanupSync, log);
 
 /**
  * Spawns `node args` in its own process group; resolves with the child and the first stdout JSON
@@ -396,18 +386,4 @@ async function main() {
   return missed === 0 ? 0 : 1;
 }
 
-const total = setTimeout(() => {
-  log(`TOTAL_TIMEOUT (${TOTAL_TIMEOUT_S} s) reached: giving up`);
-  cleanupSync();
-  process.exit(1);
-}, TOTAL_TIMEOUT_S * 1000);
-total.unref();
-
-main().then((code) => {
-  cleanupSync();
-  process.exit(code);
-}, (err) => {
-  log(`error: ${err?.stack ?? err}`);
-  cleanupSync();
-  process.exit(1);
-});
+runBench(main, { totalS: TOTAL_TIMEOUT_S, cleanupSync, log });

@@ -21,6 +21,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cleanUpOnExit, removeTmp, runBench } from './lib/lifecycle.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
@@ -66,20 +67,9 @@ function killChild(child, signal) {
 function cleanupSync() {
   for (const c of state.children) killChild(c, 'SIGKILL');
   state.children.clear();
-  if (state.tmp !== null) {
-    if (process.env.KEEP_TMP === '1') log(`keeping ${state.tmp}`);
-    else fs.rmSync(state.tmp, { recursive: true, force: true });
-    state.tmp = null;
-  }
+  removeTmp(state, log);
 }
-process.on('exit', cleanupSync);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: cleaning up`);
-    cleanupSync();
-    process.exit(128 + os.constants.signals[sig]);
-  });
-}
+cleanUpOnExit(cleanupSync, log);
 
 function track(child, detachedGroup) {
   child.detachedGroup = detachedGroup;
