@@ -468,7 +468,7 @@ export class GslbState {
     if (this.sites.get(site)?.stale) return { up: false, reason: 'site stale' };
     if (mr.status === 'drain') return { up: false, reason: 'drained by agent' };
     if (mr.status === 'unknown') {
-      return this.sites.get(site)?.window ? { up: false, reason: 'no report or probe yet (startup)', pending: true } : { up: false, reason: 'no report or probe yet' };
+      return this.sites.get(site)?.window ? { up: false, reason: 'no report or probe yet', pending: true } : { up: false, reason: 'no report or probe yet' };
     }
     return { up: mr.status === 'up', reason: mr.status };
   }
@@ -574,7 +574,7 @@ export class GslbState {
           const h = health.members[i]!;
           return {
             site: m.site, address: m.address, tier: m.tier, weight: m.weight,
-            status: mr.status, restored: mr.restored, serving: h.up, why: this.effective(m.site, m.address).reason,
+            status: mr.status, restored: mr.restored, pending: h.pending === true, serving: h.up, why: this.effective(m.site, m.address).reason,
             reportedWeightPct: mr.weightPct, effectiveWeight: h.up ? (m.weight * h.weightPct) / 100 : 0,
             connections: mr.connections, capacity: mr.capacity, healthy: mr.healthy, total: mr.total,
             lastObservedAgeMs: mr.lastObservedAt ? t - mr.lastObservedAt : null,

@@ -90,6 +90,7 @@ describe('parseGslbYaml: the contract example', () => {
       policy: 'weighted',
       maxAnswers: 1,
       allDown: { kind: 'all' },
+      startup: 'servfail',
       members: [
         { index: 0, site: 'tokyo', address: '192.0.2.1', family: 4, addressBytes: bytes(192, 0, 2, 1), weight: 3, tier: 1 },
         { index: 1, site: 'osaka', address: '192.0.2.2', family: 4, addressBytes: bytes(192, 0, 2, 2), weight: 1, tier: 1 },

@@ -127,6 +127,8 @@ describe('POST /api/v1/reports: accepted', () => {
 
   it('accepts a timestamp exactly at the skew limit and a content type with parameters', async () => {
     const ctx = await setup();
+    // a timestamp before the start is refused (before-start): let the instance run longer than the limit first
+    ctx.clock.advance(MAX_CLOCK_SKEW_MS);
     expect((await postReport(ctx, makeReport('osaka', 1), { ts: ctx.clock.now() - MAX_CLOCK_SKEW_MS })).statusCode).toBe(200);
     const res = await postReport(ctx, makeReport('osaka', 2), { ts: ctx.clock.now() + MAX_CLOCK_SKEW_MS, headers: { 'content-type': 'application/json; charset=utf-8' } });
     expect(res.statusCode).toBe(200);
