@@ -35,6 +35,15 @@ export function poolReply(zone: Zone, chain: readonly OutRRset[], selected: Wire
   return { rcode: RCode.NOERROR, aa: true, answer: chain, authority: [soa], additional: EMPTY, glueRequired: false };
 }
 
+/**
+ * The reply for a GSLB name whose pool is still waiting for its first health word after a start
+ * (Mode.Startup): SERVFAIL, so resolvers ask another name server rather than cache a fail-open
+ * answer that may name a dead address (RFC 2308 §7.1 lets them cache it only briefly).
+ */
+export function poolStartupReply(): Reply {
+  return errorReply(RCode.SERVFAIL);
+}
+
 /** A reply with no data: FORMERR, NOTIMP, REFUSED, BADVERS, SERVFAIL. */
 export function errorReply(rcode: number): Reply {
   return { rcode, aa: false, answer: EMPTY, authority: EMPTY, additional: EMPTY, glueRequired: false };

@@ -15,6 +15,9 @@ import { ctl } from './ctl.js';
 import { GslbLoadError } from './gslb/load.js';
 import type { GslbConfig } from './gslb/model.js';
 import { loadOverrides } from './gslb/overrides-store.js';
+import { createHealthSaver, loadHealth, saveHealth } from './gslb/health-store.js';
+import type { HealthSaver } from './gslb/health-store.js';
+import { FailOpenWatch } from './gslb/fail-open.js';
 import { startProbes } from './gslb/probe.js';
 import { GslbState } from './gslb/state.js';
 import { createApiApp } from './http/app.js';
@@ -114,6 +117,22 @@ async function serve(args: string[]): Promise<number> {
     if (saved.length) log.info({ overrides: saved.length, stateDir }, 'operator overrides restored');
     if (dropped.length) log.warn({ dropped }, 'overrides for targets no longer configured were dropped');
   }
+  let saver: HealthSaver | undefined;
+  if (stateDir) {
+    const loaded = await loadHealth(stateDir);
+    if (loaded.kind === 'corrupt') {
+      // health is a cache of what agents say again within a heartbeat: start as without it
+      log.warn({ file: loaded.file, error: loaded.error }, 'health file ignored (corrupt); starting without saved health, the next save replaces it');
+    } else if (loaded.kind === 'loaded') {
+      const r = state.restoreHealth(loaded.health);
+      log.info({ file: loaded.file, restored: r.restored, skipped: r.skipped }, 'health restored');
+    }
+    const dir = stateDir;
+    saver = createHealthSaver(() => saveHealth(dir, state.exportHealth()), (err) => log.error({ err, stateDir: dir }, 'saving health failed'));
+    state.onReport(() => saver?.changed());
+  }
+  const failOpen = new FailOpenWatch(() => state.gslb, state.view, log);
+  state.onChange((v) => failOpen.update(v));
   const source = (gslb: GslbConfig): GslbSource => ({ config: gslb, view: () => state.view });
   const native = udpNativeStatus();
   if (!native.available) log.warn({ reason: native.reason }, 'UDP batch addon unavailable; using node:dgram (slower)');
@@ -176,6 +195,8 @@ async function serve(args: string[]): Promise<number> {
     clearTimeout(timer);
     clearInterval(staleTimer);
     probes.stop();
+    await saver?.flush().catch(() => {});
+    saver?.stop();
     await app?.close();
     await server.close();
     process.exit(0);

@@ -13,6 +13,11 @@
  *                              Default 1/1 for agent-reported sites (the agent debounces its own
  *                              checks already; debouncing twice only delays failover), 2/2 for
  *                              probed sites (our probe is the only debouncer there).
+ *   pools.<pool>.startup       servfail | allDown (default servfail): the answer while the pool has
+ *                              no serving member and some member is still unknown (not restored
+ *                              from --state-dir, not reported) within its site's staleAfter of the
+ *                              start. SERVFAIL makes resolvers ask another name server instead of
+ *                              caching a fail-open answer that may name a dead VIP.
  *   sites.<site>.probe         { type: tcp | http, port, path (http, default "/"), expect (http,
  *                              default [200]), interval (default 5s), timeout (default 2s, or the
  *                              interval when shorter; never above the interval) } for a
@@ -96,6 +101,7 @@ const PoolSchema = Type.Object({
   policy: Type.Optional(Type.Union(POLICIES.map((p) => Type.Literal(p)))),
   maxAnswers: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
   allDown: Type.Optional(Type.String()),
+  startup: Type.Optional(Type.Union([Type.Literal('servfail'), Type.Literal('allDown')])),
   members: Type.Array(MemberSchema),
 }, { additionalProperties: false });
 
@@ -386,6 +392,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
       policy: p.policy ?? 'weighted',
       maxAnswers: p.maxAnswers ?? 1,
       allDown,
+      startup: p.startup ?? 'servfail',
       members,
     });
   }

@@ -38,6 +38,13 @@ export interface SiteConfig {
 
 export type PolicyName = 'weighted' | 'failover' | 'topology' | 'least-load' | 'hashed' | 'all';
 
+/**
+ * What a pool answers while it has no serving member but still waits for the first word on some
+ * member (unknown, neither restored nor reported) within its site's staleAfter of the start:
+ * `servfail` (default) sends resolvers to another name server; `allDown` answers as allDown does.
+ */
+export type StartupMode = 'servfail' | 'allDown';
+
 export type AllDown =
   | { readonly kind: 'all' }
   | { readonly kind: 'first-tier' }
@@ -68,6 +75,8 @@ export interface PoolConfig {
   readonly policy: PolicyName;
   readonly maxAnswers: number;
   readonly allDown: AllDown;
+  /** undefined reads as 'servfail' (the loader always sets it) */
+  readonly startup?: StartupMode;
   readonly members: readonly MemberConfig[];
 }
 
@@ -89,6 +98,8 @@ export interface MemberHealth {
   readonly capacity: number;
   /** an operator forced it down: it stays out even when allDown fails open */
   readonly forcedDown?: boolean;
+  /** not up because nothing is known yet (unknown, its site within staleAfter of the start) */
+  readonly pending?: boolean;
 }
 
 /** Immutable health of one pool, aligned with `pool.members`. */
@@ -96,6 +107,8 @@ export interface PoolHealth {
   readonly members: readonly MemberHealth[];
   /** some member is not up: answers use degradedTtl */
   readonly degraded: boolean;
+  /** startup pending per family: bit 1 an IPv4 member, bit 2 an IPv6 member is pending (0 or absent: none) */
+  readonly pending?: number;
 }
 
 /**

@@ -1,13 +1,14 @@
 /**
- * Operator overrides on disk: `<stateDir>/overrides.json`, written atomically (temp file, fsync,
- * rename, fsync of the directory), so a restart keeps what operators drained or forced down.
+ * Operator overrides on disk: `<stateDir>/overrides.json`, written atomically (atomic-file.ts: temp
+ * file, fsync, rename, fsync of the directory), so a restart keeps what operators drained or forced down.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { writeFileAtomic } from './atomic-file.js';
 
 export const OVERRIDES_FILE = 'overrides.json';
 
@@ -53,40 +54,7 @@ export async function loadOverrides(stateDir: string): Promise<StoredOverride[]>
 
 /** Replaces `<stateDir>/overrides.json` atomically with `list`, creating the directory if needed. */
 export async function saveOverrides(stateDir: string, list: readonly StoredOverride[]): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
-  const file = path.join(stateDir, OVERRIDES_FILE);
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const body = `${JSON.stringify({ version: 1, overrides: list.map(normalize) }, null, 2)}\n`;
-  const fh = await open(tmp, 'wx', 0o644);
-  try {
-    await fh.writeFile(body, 'utf8');
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  await syncDir(stateDir);
-}
-
-/** Makes the rename durable; some filesystems refuse fsync on a directory, which is harmless here. */
-async function syncDir(dir: string): Promise<void> {
-  let dh;
-  try {
-    dh = await open(dir, 'r');
-    await dh.sync();
-  } catch {
-    // best effort
-  } finally {
-    await dh?.close().catch(() => {});
-  }
+  await writeFileAtomic(stateDir, OVERRIDES_FILE, `${JSON.stringify({ version: 1, overrides: list.map(normalize) }, null, 2)}\n`);
 }
 
 function normalize(o: StoredOverride): StoredOverride {

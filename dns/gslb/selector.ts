@@ -2,8 +2,17 @@ import type { GslbConfig, Policy, PolicyContext, PoolConfig, PoolHealth } from '
 import { policyFor } from './policies/index.js';
 import type { HealthView } from './state.js';
 
-/** How the answer was reached; part of the cache key. */
-export const Mode = { Healthy: 0, AllDownAll: 1, AllDownFirstTier: 2, NoData: 3, Fallback: 4 } as const;
+/**
+ * How the answer was reached; part of the cache key. Startup: no member serves and some member
+ * of the family is still pending with `startup: servfail` (no members selected; answer.ts makes
+ * it SERVFAIL). Fallback + hop: answered by the allDown pool that many hops away.
+ */
+export const Mode = { Healthy: 0, AllDownAll: 1, AllDownFirstTier: 2, NoData: 3, Fallback: 4, Startup: 64 } as const;
+
+/** Whether a selection's mode is one of allDown's (fail-open all / first-tier, NODATA, a fallback pool). */
+export function isAllDownMode(mode: number): boolean {
+  return mode !== Mode.Healthy && mode !== Mode.Startup;
+}
 
 const MAX_FALLBACK_HOPS = 8;
 const EMPTY_HEALTH: PoolHealth = { members: [], degraded: true };
@@ -72,6 +81,11 @@ export class PoolSelector {
       if (n > 0) {
         if (hop > 0) mode = Mode.Fallback + hop;
         this.finish(pool, n, mode, health.degraded || hop > 0);
+        return;
+      }
+      // nothing serves yet and some member is still pending: wait (SERVFAIL) unless the pool says allDown
+      if (((health.pending ?? 0) & (family === 4 ? 1 : 2)) !== 0 && (pool.startup ?? 'servfail') === 'servfail') {
+        this.finish(pool, 0, Mode.Startup, true);
         return;
       }
       const ad = pool.allDown;

@@ -16,9 +16,14 @@
  *
  * A member serves only when it is up, its site is fresh (a valid report within staleAfter, or a
  * probe-only site), and no operator override (drain, force-down) holds it or its site. Until the
- * first observation a member is unknown and does not serve: the pool answers per allDown.
+ * first observation a member is unknown and does not serve. While its site is within staleAfter
+ * of this state's start (the startup window) an unknown member is also `pending`: a pool with no
+ * serving member and a pending member answers per its `startup` key (default SERVFAIL), after
+ * that per allDown. restoreHealth (from --state-dir) sets members to what the last instance knew,
+ * when that is younger than staleAfter, so they serve (or stay out) at once.
  */
 import type { GslbConfig, MemberHealth, PoolConfig, PoolHealth } from './model.js';
+import type { StoredHealth, StoredSiteHealth } from './health-store.js';
 import type { Report } from '../../shared/protocol/report.js';
 
 export type MemberStatus = 'unknown' | 'up' | 'down' | 'drain';
@@ -62,6 +67,8 @@ interface MemberRuntime {
   healthy: number;
   total: number;
   lastObservedAt: number;
+  /** the status came from restoreHealth and no observation has replaced it yet */
+  restored: boolean;
 }
 
 interface SiteRuntime {
@@ -69,6 +76,14 @@ interface SiteRuntime {
   stale: boolean;
   readonly lastSeq: Map<string, number>;
   probed: boolean;
+  /** wall-clock ms of the last valid report (this run or restored); undefined when none is known */
+  lastReportAt: number | undefined;
+  /** within staleAfter of the start: unknown members are pending */
+  window: boolean;
+  /** for readiness: reported once since the start, restored, or gone stale */
+  settled: boolean;
+  /** its health came from restoreHealth and no report has arrived since */
+  restored: boolean;
 }
 
 const EVENTS_KEPT = 200;
@@ -94,10 +109,14 @@ export class GslbState {
   private siteMembers = new Map<string, string[]>();
   /** members whose effective health may have changed since the last publish */
   private readonly dirty = new Set<string>();
+  private readonly reportListeners: (() => void)[] = [];
   readonly counters = { reportsAccepted: 0, reportsRejected: new Map<string, number>() };
+  /** when this state (the process) started, on its clock: the startup window and the replay bound count from here */
+  readonly startedAt: number;
 
   constructor(private config: GslbConfig, private readonly now: () => number = Date.now,
     private readonly onEvent: (e: HealthEvent) => void = () => {}) {
+    this.startedAt = now();
     this.index(config);
     this.current = { epoch: 1, pools: this.buildPools() };
   }
@@ -114,6 +133,11 @@ export class GslbState {
   /** Called with every new view (after the swap). */
   onChange(fn: (v: HealthView) => void): void {
     this.listeners.push(fn);
+  }
+
+  /** Called after every accepted report (what exportHealth returns has changed: at least a seq). */
+  onReport(fn: () => void): void {
+    this.reportListeners.push(fn);
   }
 
   /** Swaps in a reloaded configuration, keeping what is known about members that remain. */
@@ -143,7 +167,10 @@ export class GslbState {
       const probed = site.probe !== undefined;
       if (!rt) {
         // a new site is "fresh" from now: staleness counts from start-up, not from the epoch
-        this.sites.set(name, { lastValidAt: t, stale: false, lastSeq: new Map(), probed });
+        this.sites.set(name, {
+          lastValidAt: t, stale: false, lastSeq: new Map(), probed, lastReportAt: undefined,
+          window: t - this.startedAt < site.staleAfterMs, settled: probed, restored: false,
+        });
       } else if (rt.probed !== probed) {
         // a reload switched the site between agent and probes: staleness counts from now
         rt.probed = probed;
@@ -168,7 +195,7 @@ export class GslbState {
         if (!this.members.has(k)) {
           this.members.set(k, {
             site: m.site, address: m.address, status: 'unknown', upStreak: 0, downStreak: 0,
-            weightPct: 100, connections: 0, capacity: 0, healthy: 0, total: 0, lastObservedAt: 0,
+            weightPct: 100, connections: 0, capacity: 0, healthy: 0, total: 0, lastObservedAt: 0, restored: false,
           });
         }
       }
@@ -204,6 +231,9 @@ export class GslbState {
     }
     site.lastSeq.set(r.agent, r.seq);
     site.lastValidAt = this.now();
+    site.lastReportAt = site.lastValidAt;
+    site.settled = true;
+    site.restored = false;
     if (site.stale) {
       site.stale = false;
       this.touchSite(r.site);
@@ -223,7 +253,9 @@ export class GslbState {
       this.observe(mr, m.state);
     }
     this.counters.reportsAccepted++;
-    return { ok: true, changed: this.publish(false) };
+    const changed = this.publish(false);
+    for (const fn of this.reportListeners) fn();
+    return { ok: true, changed };
   }
 
   /** Counts a report refused before it reached applyReport (signature, skew, schema). */
@@ -252,6 +284,7 @@ export class GslbState {
   private observe(mr: MemberRuntime, obs: 'up' | 'down' | 'drain'): void {
     const site = this.config.sites.get(mr.site)!;
     const before = mr.status;
+    mr.restored = false;
     if (obs === 'drain') {
       mr.status = 'drain';
       mr.upStreak = 0;
@@ -268,22 +301,114 @@ export class GslbState {
     if (mr.status !== before) this.event(`member-${mr.status}`, mr.site, mr.address, `was ${before}`);
   }
 
-  /** Marks sites without a valid report for staleAfter as down; call periodically. */
+  /**
+   * Marks sites without a valid report for staleAfter as down and closes each site's startup
+   * window staleAfter after the start (its unknown members stop being pending: a new epoch);
+   * call periodically.
+   */
   tick(): boolean {
     const t = this.now();
     let changed = false;
     for (const [name, s] of this.sites) {
       const cfg = this.config.sites.get(name);
-      if (!cfg || s.probed) continue;
+      if (!cfg) continue;
+      if (s.window && t - this.startedAt >= cfg.staleAfterMs) {
+        s.window = false;
+        changed = true;
+        this.touchSite(name);
+      }
+      if (s.probed) continue;
       const stale = t - s.lastValidAt > cfg.staleAfterMs;
       if (stale !== s.stale) {
         s.stale = stale;
         changed = true;
         this.touchSite(name);
-        if (stale) this.event('site-stale', name, undefined, `no valid report for ${t - s.lastValidAt} ms (staleAfter ${cfg.staleAfterMs} ms)`);
+        if (stale) {
+          s.settled = true;
+          this.event('site-stale', name, undefined, `no valid report for ${t - s.lastValidAt} ms (staleAfter ${cfg.staleAfterMs} ms)`);
+        }
       }
     }
     return changed ? this.publish(false) : false;
+  }
+
+  /**
+   * Why this instance is not ready yet, [] when it is: every agent-fed site has reported once
+   * since the start, was restored, or went stale (probe-only sites never block).
+   */
+  readiness(): string[] {
+    const waiting: string[] = [];
+    for (const [name, cfg] of this.config.sites) {
+      const s = this.sites.get(name);
+      if (!s || s.settled || s.probed) continue;
+      waiting.push(`site ${name}: no report since the start yet (stale after ${cfg.staleAfterMs} ms)`);
+    }
+    return waiting;
+  }
+
+  /** What a later instance needs to start where this one stands (agent-fed sites with a report; see health-store.ts). */
+  exportHealth(): StoredHealth {
+    const sites: Record<string, StoredSiteHealth> = {};
+    for (const [name, s] of this.sites) {
+      if (s.probed || s.lastReportAt === undefined || !this.config.sites.has(name)) continue;
+      const members: StoredSiteHealth['members'] = [];
+      for (const k of this.siteMembers.get(name) ?? []) {
+        const m = this.members.get(k);
+        if (!m || m.status === 'unknown') continue;
+        members.push({
+          address: m.address, status: m.status, upStreak: m.upStreak, downStreak: m.downStreak, weightPct: m.weightPct,
+          connections: m.connections, capacity: m.capacity, healthy: m.healthy, total: m.total, lastObservedAt: m.lastObservedAt,
+        });
+      }
+      sites[name] = { lastValidAt: s.lastReportAt, lastSeq: Object.fromEntries(s.lastSeq), members };
+    }
+    return { version: 1, savedAt: this.now(), sites };
+  }
+
+  /**
+   * Takes what a previous instance saved: every site's last accepted seq per agent (replay
+   * protection, whatever its age), and the member health of sites whose last valid report is
+   * younger than their staleAfter (those members and sites are marked restored). Returns the
+   * sites restored and those skipped, with why.
+   */
+  restoreHealth(saved: StoredHealth): { restored: string[]; skipped: { site: string; reason: string }[] } {
+    const t = this.now();
+    const restored: string[] = [];
+    const skipped: { site: string; reason: string }[] = [];
+    for (const [name, sv] of Object.entries(saved.sites)) {
+      const cfg = this.config.sites.get(name);
+      const s = this.sites.get(name);
+      if (!cfg || !s) { skipped.push({ site: name, reason: 'no longer configured' }); continue; }
+      if (s.probed) { skipped.push({ site: name, reason: 'probed, not agent-fed' }); continue; }
+      for (const [agent, seq] of Object.entries(sv.lastSeq)) {
+        if (seq > (s.lastSeq.get(agent) ?? -1)) s.lastSeq.set(agent, seq);
+      }
+      s.lastReportAt ??= sv.lastValidAt;
+      const age = t - sv.lastValidAt;
+      if (age >= cfg.staleAfterMs || age < 0) {
+        skipped.push({ site: name, reason: age < 0 ? `saved in the future (${-age} ms ahead)` : `last report ${age} ms old (staleAfter ${cfg.staleAfterMs} ms)` });
+        continue;
+      }
+      s.lastValidAt = sv.lastValidAt;
+      s.lastReportAt = sv.lastValidAt;
+      s.stale = false;
+      s.settled = true;
+      s.restored = true;
+      for (const m of sv.members) {
+        const key = memberKey(name, m.address);
+        const mr = this.members.get(key);
+        if (!mr) continue;
+        Object.assign(mr, {
+          status: m.status, upStreak: m.upStreak, downStreak: m.downStreak, weightPct: m.weightPct, connections: m.connections,
+          capacity: m.capacity, healthy: m.healthy, total: m.total, lastObservedAt: m.lastObservedAt, restored: true,
+        });
+      }
+      this.touchSite(name);
+      this.event('site-restored', name, undefined, `health from ${age} ms ago restored (${sv.members.length} members)`);
+      restored.push(name);
+    }
+    this.publish(false);
+    return { restored, skipped };
   }
 
   /** Operator action on a site or member; returns false when the target does not exist. */
@@ -334,7 +459,7 @@ export class GslbState {
   }
 
   /** Why a member does or does not serve, for the state API. */
-  private effective(site: string, address: string): { up: boolean; reason: string; forcedDown?: true } {
+  private effective(site: string, address: string): { up: boolean; reason: string; forcedDown?: true; pending?: true } {
     const mr = this.members.get(memberKey(site, address))!;
     const siteOv = this.overrides.get(`site:${site}`);
     const memOv = this.overrides.get(`member:${site}|${address}`);
@@ -342,14 +467,17 @@ export class GslbState {
     if (memOv?.action === 'drain' || siteOv?.action === 'drain') return { up: false, reason: 'drained by operator' };
     if (this.sites.get(site)?.stale) return { up: false, reason: 'site stale' };
     if (mr.status === 'drain') return { up: false, reason: 'drained by agent' };
-    if (mr.status === 'unknown') return { up: false, reason: 'no report or probe yet' };
+    if (mr.status === 'unknown') {
+      return this.sites.get(site)?.window ? { up: false, reason: 'no report or probe yet', pending: true } : { up: false, reason: 'no report or probe yet' };
+    }
     return { up: mr.status === 'up', reason: mr.status };
   }
 
   private memberHealth(mr: MemberRuntime): MemberHealth {
     const e = this.effective(mr.site, mr.address);
     const h: MemberHealth = { up: e.up, weightPct: e.up ? mr.weightPct : 0, connections: mr.connections, capacity: mr.capacity };
-    return e.forcedDown ? { ...h, forcedDown: true } : h;
+    if (e.forcedDown) return { ...h, forcedDown: true };
+    return e.pending ? { ...h, pending: true } : h;
   }
 
   private buildPools(): Map<string, PoolHealth> {
@@ -365,7 +493,7 @@ export class GslbState {
       if (!h.up) degraded = true;
       return h;
     });
-    return { members, degraded };
+    return withPending(pool, { members, degraded });
   }
 
   /** Rebuilds everything (configuration changes); swaps when forced or when an answer could differ. */
@@ -404,7 +532,7 @@ export class GslbState {
     this.dirty.clear();
     if (!changed) return false;
     const pools = new Map(this.current.pools);
-    for (const [pool, members] of changed) pools.set(pool.name, { members, degraded: members.some((m) => !m.up) });
+    for (const [pool, members] of changed) pools.set(pool.name, withPending(pool, { members, degraded: members.some((m) => !m.up) }));
     return this.swap(pools);
   }
 
@@ -430,6 +558,7 @@ export class GslbState {
         name: s.name,
         mode: s.probe ? 'probe' : 'agent',
         stale: rt.stale,
+        restored: rt.restored,
         lastReportAgeMs: rt.probed ? null : t - rt.lastValidAt,
         lastSeq: Object.fromEntries(rt.lastSeq),
         staleAfterMs: s.staleAfterMs,
@@ -439,12 +568,13 @@ export class GslbState {
       const health = this.current.pools.get(p.name)!;
       return {
         name: p.name, policy: p.policy, names: p.names, degraded: health.degraded,
+        startupPending: (health.pending ?? 0) !== 0,
         members: p.members.map((m, i) => {
           const mr = this.members.get(memberKey(m.site, m.address))!;
           const h = health.members[i]!;
           return {
             site: m.site, address: m.address, tier: m.tier, weight: m.weight,
-            status: mr.status, serving: h.up, why: this.effective(m.site, m.address).reason,
+            status: mr.status, restored: mr.restored, pending: h.pending === true, serving: h.up, why: this.effective(m.site, m.address).reason,
             reportedWeightPct: mr.weightPct, effectiveWeight: h.up ? (m.weight * h.weightPct) / 100 : 0,
             connections: mr.connections, capacity: mr.capacity, healthy: mr.healthy, total: mr.total,
             lastObservedAgeMs: mr.lastObservedAt ? t - mr.lastObservedAt : null,
@@ -466,7 +596,7 @@ function samePools(config: GslbConfig, a: ReadonlyMap<string, PoolHealth>, b: Re
   if (a.size !== b.size) return false;
   for (const [name, pb] of b) {
     const pa = a.get(name);
-    if (!pa || pa.degraded !== pb.degraded || pa.members.length !== pb.members.length) return false;
+    if (!pa || pa.degraded !== pb.degraded || (pa.pending ?? 0) !== (pb.pending ?? 0) || pa.members.length !== pb.members.length) return false;
     const loadMatters = config.pools.get(name)?.policy === 'least-load';
     for (let i = 0; i < pb.members.length; i++) if (!sameMember(pa.members[i]!, pb.members[i]!, loadMatters)) return false;
   }
@@ -474,6 +604,13 @@ function samePools(config: GslbConfig, a: ReadonlyMap<string, PoolHealth>, b: Re
 }
 
 function sameMember(x: MemberHealth, y: MemberHealth, loadMatters: boolean): boolean {
-  if (x.up !== y.up || x.weightPct !== y.weightPct || x.forcedDown !== y.forcedDown) return false;
+  if (x.up !== y.up || x.weightPct !== y.weightPct || x.forcedDown !== y.forcedDown || x.pending !== y.pending) return false;
   return !loadMatters || (x.connections === y.connections && x.capacity === y.capacity);
+}
+
+/** The pool health with its per-family pending bits (1: an IPv4 member, 2: an IPv6 member is pending). */
+function withPending(pool: PoolConfig, h: { members: MemberHealth[]; degraded: boolean }): PoolHealth {
+  let bits = 0;
+  h.members.forEach((m, i) => { if (m.pending) bits |= pool.members[i]!.family === 4 ? 1 : 2; });
+  return bits === 0 ? h : { ...h, pending: bits };
 }

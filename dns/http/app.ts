@@ -1,5 +1,5 @@
 /**
- * The HTTP API of gslb-dns: signed site reports in, operator overrides, state, metrics.
+ * The HTTP API of gslb-dns: signed site reports in, operator overrides, state, metrics, probes.
  *
  * A report passes these gates in order; the first that fails answers and nothing is applied:
  *
@@ -12,6 +12,7 @@
  *   | site has a secret            | probe-only site                 | 401    | no-secret         |
  *   | X-GSLB-Timestamp             | missing / not unix ms / skew    | 401    | missing-timestamp / bad-timestamp / clock-skew |
  *   | X-GSLB-Signature (raw body)  | missing / wrong                 | 401    | missing-signature / bad-signature |
+ *   | timestamp >= state.startedAt | signed before this start        | 409    | before-start      |
  *   | ReportSchema                 | first failing path              | 400    | schema            |
  *   | state.applyReport            | replay / foreign member / site  | 409/422/404 | (counted by the state) |
  */
@@ -30,6 +31,7 @@ import {
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
 import { createAdminAuth } from './auth.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { poolFailOpen } from '../gslb/fail-open.js';
 import type { DnsMetricsSnapshot } from './metrics.js';
 
 export type { DnsMetricsSnapshot } from './metrics.js';
@@ -47,10 +49,13 @@ export interface ApiOptions {
   logger: Logger;
   /** the clock for the skew check (unix ms); Date.now by default */
   now?: () => number;
+  /** whether the current operator overrides are loaded (GET /readyz waits for it); always true by default */
+  overridesReady?: () => boolean;
 }
 
 export const REPORTS_PATH = '/api/v1/reports';
 export const STATE_PATH = '/api/v1/state';
+export const READY_PATH = '/readyz';
 export const ADMIN_PATH_PREFIX = '/api/v1/admin/';
 export const ADMIN_ACTIONS: readonly AdminAction[] = ['drain', 'undrain', 'force-down', 'release'];
 
@@ -155,6 +160,11 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       const sig = header(req, SIGNATURE_HEADER);
       if (sig === undefined || sig === '') throw new HttpError(401, 'missing-signature', 'missing signature: the X-GSLB-Signature header is required');
       if (!verifyReportSignature(cfg.secret, ts, req.body as Buffer, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
+      // a report signed before this instance started was meant for (or captured from) the previous
+      // one: agents sign every heartbeat afresh, so a live agent is heard again within its interval
+      if (Number(ts) < state.startedAt) {
+        throw new HttpError(409, 'before-start', `signed before this instance started: X-GSLB-Timestamp is ${state.startedAt - Number(ts)} ms before the start (replay?)`);
+      }
       validate(checkReport, value);
       const outcome = state.applyReport(value);
       if (!outcome.ok) return rejectReport(reply, outcome.status, undefined, outcome.reason, { site, agent });
@@ -222,11 +232,20 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       reportsRejected: state.counters.reportsRejected,
       members: state.memberStates(),
       epoch: state.view.epoch,
+      pools: poolFailOpen(state.gslb, state.view),
     });
     return reply.type(METRICS_CONTENT_TYPE).send(body);
   });
 
   app.get('/healthz', async (_req, reply) => reply.send({ ok: true }));
+
+  // readiness, unlike /healthz (liveness): 503 with what is awaited until answers rest on what the sites said
+  const overridesReady = opts.overridesReady ?? (() => true);
+  app.get(READY_PATH, async (_req, reply) => {
+    const waiting = state.readiness();
+    if (!overridesReady()) waiting.push('overrides: not loaded yet');
+    return reply.code(waiting.length === 0 ? 200 : 503).send({ ready: waiting.length === 0, waiting });
+  });
 
   await app.ready();
   return app;

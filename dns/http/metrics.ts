@@ -21,6 +21,8 @@ export interface MetricsInput {
   readonly reportsRejected: ReadonlyMap<string, number>;
   readonly members: readonly { site: string; address: string; status: MemberStatus; serving: boolean }[];
   readonly epoch: number;
+  /** per pool: answering by allDown, waiting on startup (see gslb/fail-open.ts); none when absent */
+  readonly pools?: readonly { pool: string; failOpen: boolean; startupPending: boolean }[];
 }
 
 const STATUSES: readonly MemberStatus[] = ['unknown', 'up', 'down', 'drain'];
@@ -102,6 +104,12 @@ export function renderMetrics(m: MetricsInput): string {
   for (const x of members) {
     for (const s of STATUSES) e.sample('gslb_member_status', [['site', x.site], ['address', x.address], ['status', s]], x.status === s ? 1 : 0);
   }
+
+  const pools = [...(m.pools ?? [])].sort(byKey((x) => x.pool));
+  e.family('gslb_pool_fail_open', 'gauge', 'Whether the pool answers by allDown (fail-open all or first-tier, a sorry pool, NODATA): no member serves.');
+  for (const p of pools) e.sample('gslb_pool_fail_open', [['pool', p.pool]], p.failOpen ? 1 : 0);
+  e.family('gslb_pool_startup_pending', 'gauge', 'Whether the pool has no serving member and waits for the first health word on some member after a start (startup: servfail answers SERVFAIL).');
+  for (const p of pools) e.sample('gslb_pool_startup_pending', [['pool', p.pool]], p.startupPending ? 1 : 0);
 
   e.family('gslb_health_epoch', 'gauge', 'Epoch of the current health view; changes whenever an answer could change.');
   e.sample('gslb_health_epoch', [], m.epoch);

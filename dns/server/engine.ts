@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
-import { errorReply, poolReply, replyFor } from '../answer.js';
+import { errorReply, poolReply, poolStartupReply, replyFor } from '../answer.js';
 import type { GslbConfig, PoolConfig } from '../gslb/model.js';
-import { PoolSelector } from '../gslb/selector.js';
+import { Mode, PoolSelector } from '../gslb/selector.js';
 import type { HealthView } from '../gslb/state.js';
 import { readUncompressedName } from '../wire/name.js';
 import { ParsedQuery, QueryStatus, parseQuery } from '../wire/query.js';
@@ -200,6 +200,8 @@ export class Engine {
       else if (peer) sel.client(true, peer.family, peer.address, peer.family === 4 ? 32 : 128);
       else sel.client(false, 4, q.ecsAddress, 0);
       sel.select(e.pool, view, q.qtype === RRType.A ? 4 : 6);
+      // never cached: it lasts only until the pool's first health word or its startup window's end
+      if (sel.mode === Mode.Startup) return this.emit(buf, poolStartupReply(), limit, out, outOff, q.edns, 0);
       const pool = sel.pool!;
       const counts = this.stats.answers.get(pool.name);
       if (counts) for (let i = 0; i < sel.count; i++) counts[sel.selected[i]!]!++;

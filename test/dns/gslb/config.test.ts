@@ -90,6 +90,7 @@ describe('parseGslbYaml: the contract example', () => {
       policy: 'weighted',
       maxAnswers: 1,
       allDown: { kind: 'all' },
+      startup: 'servfail',
       members: [
         { index: 0, site: 'tokyo', address: '192.0.2.1', family: 4, addressBytes: bytes(192, 0, 2, 1), weight: 3, tier: 1 },
         { index: 1, site: 'osaka', address: '192.0.2.2', family: 4, addressBytes: bytes(192, 0, 2, 2), weight: 1, tier: 1 },
@@ -123,6 +124,15 @@ describe('parseGslbYaml: defaults and forms', () => {
     const ttl = (t: number): number =>
       parse(`${SITE}pools:\n  p:\n    ttl: ${t}\n    members: [{ site: s, address: 192.0.2.1 }]\n`).pools.get('p')!.degradedTtl;
     expect([ttl(60), ttl(5), ttl(3), ttl(0)]).toEqual([5, 5, 3, 0]);
+  });
+
+  it('reads startup: servfail by default, and allDown', () => {
+    const cfg = parse(`${SITE}pools:
+  a: { members: [{ site: s, address: 192.0.2.1 }] }
+  b: { startup: allDown, members: [{ site: s, address: 192.0.2.1 }] }
+  c: { startup: servfail, members: [{ site: s, address: 192.0.2.1 }] }
+`);
+    expect([...cfg.pools.values()].map((p) => p.startup)).toEqual(['servfail', 'allDown', 'servfail']);
   });
 
   it('reads every allDown form and policy', () => {
@@ -260,6 +270,8 @@ const errorCases: ErrorCase[] = [
   // enumerations and references
   { name: 'unknown policy', yaml: pool(`    policy: round-robin\n${M}`),
     error: 't.gslb.yaml:8: pools.web.policy: expected one of weighted | failover | topology | least-load | hashed | all, got "round-robin"' },
+  { name: 'unknown startup', yaml: pool(`    startup: nodata\n${M}`), error: 't.gslb.yaml:8: pools.web.startup: expected one of servfail | allDown, got "nodata"' },
+  { name: 'startup misspelt', yaml: pool(`    startp: servfail\n${M}`), error: 't.gslb.yaml:8: pools.web: unknown key "startp" (did you mean "startup"?)' },
   { name: 'bad allDown', yaml: pool(`    allDown: none\n${M}`), error: 't.gslb.yaml:8: pools.web.allDown: expected all | first-tier | nodata | pool:<name>, got "none"' },
   { name: 'allDown unknown pool', yaml: pool(`    allDown: pool:sorry\n${M}`), error: 't.gslb.yaml:8: pools.web.allDown: unknown pool "sorry"' },
   { name: 'allDown itself', yaml: pool(`    allDown: pool:web\n${M}`), error: 't.gslb.yaml:8: pools.web.allDown: a pool cannot be its own allDown pool' },

@@ -267,8 +267,9 @@ describe('GslbState: a member serves only when up, its site fresh and no overrid
   it('staleness counts from start-up for a site that never reported', () => {
     const { state, clock, events } = setup();
     clock.advance(10_001);
-    // no member served before, so no answer changes: no new view, but the event is logged
-    expect(state.tick()).toBe(false);
+    // no member served before and none does now, but the startup window closed with the same
+    // staleAfter: the unknown members stop pending (allDown instead of startup), a new view
+    expect(state.tick()).toBe(true);
     expect(events.filter((e) => e.type === 'site-stale').map((e) => e.site)).toEqual(['tokyo', 'osaka']);
     expect(why(state, 'osaka', OSAKA1.address)).toBe('site stale');
   });
@@ -462,10 +463,12 @@ describe('GslbState: the epoch changes exactly when an answer could change', () 
     expect(bumps(() => state.applyReport(report('tokyo', 4, [rm(TOKYO1.address, 'up', { connections: 50, capacity: 100 })])))).toBe(0);
     expect(bumps(() => state.applyReport(report('tokyo', 5, [rm(TOKYO1.address, 'up', { weight: 50 })])))).toBe(1);
     expect(bumps(() => state.applyReport(report('tokyo', 6, [rm(TOKYO1.address, 'up', { weight: 50 })])))).toBe(0);
-    // unknown -> down: the member did not serve before and does not now
-    expect(bumps(() => state.applyReport(report('osaka', 1, [rm(OSAKA1.address, 'down')])))).toBe(0);
+    // unknown -> down in the startup window: it did not serve before and does not now, but it
+    // stops pending (what the pool answers when nothing serves), so the view changes once
+    expect(bumps(() => state.applyReport(report('osaka', 1, [rm(OSAKA1.address, 'down')])))).toBe(1);
+    expect(bumps(() => state.applyReport(report('osaka', 2, [rm(OSAKA1.address, 'down')])))).toBe(0);
     expect(entry(state, 'osaka', OSAKA1.address).status).toBe('down');
-    expect(bumps(() => state.applyReport(report('osaka', 2, [rm(OSAKA1.address, 'up')])))).toBe(1);
+    expect(bumps(() => state.applyReport(report('osaka', 3, [rm(OSAKA1.address, 'up')])))).toBe(1);
     // the last member up makes the pool not degraded; one down makes it degraded again
     expect(bumps(() => state.applyReport(report('tokyo', 7, [rm(TOKYO1.address, 'down')])))).toBe(1);
     expect(state.view.pools.get('www')!.degraded).toBe(true);
@@ -720,24 +723,24 @@ describe('GslbState: snapshot', () => {
     expect(s).toEqual({
       epoch: state.view.epoch,
       sites: [
-        { name: 'tokyo', mode: 'agent', stale: false, lastReportAgeMs: 2000, lastSeq: { 'tokyo-agent-1': 7 }, staleAfterMs: 10_000 },
+        { name: 'tokyo', mode: 'agent', stale: false, restored: false, lastReportAgeMs: 2000, lastSeq: { 'tokyo-agent-1': 7 }, staleAfterMs: 10_000 },
         // never reported: the age counts from start-up
-        { name: 'osaka', mode: 'agent', stale: false, lastReportAgeMs: 2000, lastSeq: {}, staleAfterMs: 10_000 },
-        { name: 'nagoya', mode: 'probe', stale: false, lastReportAgeMs: null, lastSeq: {}, staleAfterMs: 10_000 },
+        { name: 'osaka', mode: 'agent', stale: false, restored: false, lastReportAgeMs: 2000, lastSeq: {}, staleAfterMs: 10_000 },
+        { name: 'nagoya', mode: 'probe', stale: false, restored: false, lastReportAgeMs: null, lastSeq: {}, staleAfterMs: 10_000 },
       ],
       pools: [{
-        name: 'www', policy: 'weighted', names: ['www.gslb.example.test.'], degraded: true,
+        name: 'www', policy: 'weighted', names: ['www.gslb.example.test.'], degraded: true, startupPending: false,
         members: [
           {
-            site: 'tokyo', address: TOKYO1.address, tier: 1, weight: 100, status: 'up', serving: true, why: 'up',
+            site: 'tokyo', address: TOKYO1.address, tier: 1, weight: 100, status: 'up', restored: false, pending: false, serving: true, why: 'up',
             reportedWeightPct: 50, effectiveWeight: 50, connections: 3, capacity: 10, healthy: 1, total: 2, lastObservedAgeMs: 2000,
           },
           {
-            site: 'tokyo', address: TOKYO2.address, tier: 1, weight: 100, status: 'down', serving: false, why: 'down',
+            site: 'tokyo', address: TOKYO2.address, tier: 1, weight: 100, status: 'down', restored: false, pending: false, serving: false, why: 'down',
             reportedWeightPct: 0, effectiveWeight: 0, connections: 0, capacity: 0, healthy: 0, total: 0, lastObservedAgeMs: 2000,
           },
           {
-            site: 'osaka', address: OSAKA1.address, tier: 1, weight: 100, status: 'unknown', serving: false, why: 'drained by operator',
+            site: 'osaka', address: OSAKA1.address, tier: 1, weight: 100, status: 'unknown', restored: false, pending: false, serving: false, why: 'drained by operator',
             reportedWeightPct: 100, effectiveWeight: 0, connections: 0, capacity: 0, healthy: 0, total: 0, lastObservedAgeMs: null,
           },
         ],

@@ -127,6 +127,8 @@ describe('POST /api/v1/reports: accepted', () => {
 
   it('accepts a timestamp exactly at the skew limit and a content type with parameters', async () => {
     const ctx = await setup();
+    // a timestamp before the start is refused (before-start): let the instance run longer than the limit first
+    ctx.clock.advance(MAX_CLOCK_SKEW_MS);
     expect((await postReport(ctx, makeReport('osaka', 1), { ts: ctx.clock.now() - MAX_CLOCK_SKEW_MS })).statusCode).toBe(200);
     const res = await postReport(ctx, makeReport('osaka', 2), { ts: ctx.clock.now() + MAX_CLOCK_SKEW_MS, headers: { 'content-type': 'application/json; charset=utf-8' } });
     expect(res.statusCode).toBe(200);
@@ -185,6 +187,11 @@ const rejectCases: RejectCase[] = [
   {
     name: 'clock skew behind > 30 s', status: 401, reason: 'clock-skew', error: 'clock skew',
     send: (ctx) => postReport(ctx, makeReport('tokyo', 10), { ts: ctx.clock.now() - MAX_CLOCK_SKEW_MS - 1 }),
+  },
+  {
+    // a report captured before a restart: authentic, within the skew limit, but older than this instance
+    name: 'signed before this instance started', status: 409, reason: 'before-start', error: 'signed before this instance started',
+    send: (ctx) => postReport(ctx, makeReport('tokyo', 10), { ts: ctx.state.startedAt - 1 }),
   },
   {
     name: 'replayed seq', status: 409, reason: 'replay', error: 'replay',
@@ -486,6 +493,57 @@ describe('GET /metrics', () => {
 
   it('escapes backslash, double quote and newline in label values', () => {
     expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
+  });
+});
+
+describe('GET /metrics: pools answering by allDown', () => {
+  it('gslb_pool_fail_open and gslb_pool_startup_pending follow what the selector would answer', async () => {
+    const ctx = await setup();
+    const gauges = async () => {
+      const { text, samples } = await scrape(ctx);
+      expect(text).toContain('\n# TYPE gslb_pool_fail_open gauge\n');
+      expect(text).toContain('\n# TYPE gslb_pool_startup_pending gauge\n');
+      return [samples.get('gslb_pool_fail_open{pool="www"}'), samples.get('gslb_pool_startup_pending{pool="www"}')];
+    };
+    // nothing known yet: the pool waits (startup: servfail), which is not fail-open
+    expect(await gauges()).toEqual([0, 1]);
+    await postReport(ctx, makeReport('tokyo', 1, [{ address: '192.0.2.1', state: 'up', weight: 100 }]));
+    expect(await gauges()).toEqual([0, 0]);
+    await postReport(ctx, makeReport('tokyo', 2, [{ address: '192.0.2.1', state: 'down', weight: 0 }, { address: '192.0.2.2', state: 'down', weight: 0 }]));
+    await postReport(ctx, makeReport('osaka', 1, [{ address: '198.51.100.1', state: 'down', weight: 0 }]));
+    expect(await gauges()).toEqual([1, 0]);
+  });
+});
+
+describe('GET /readyz', () => {
+  it('answers 503 with what it waits for until every agent-fed site reported and the overrides are loaded', async () => {
+    let overrides = false;
+    const ctx = await setup({ overridesReady: () => overrides });
+    const ready = async () => {
+      const res = await ctx.app.inject({ method: 'GET', url: '/readyz' });
+      return { status: res.statusCode, body: res.json<{ ready: boolean; waiting: string[] }>() };
+    };
+    expect(await ready()).toEqual({ status: 503, body: { ready: false, waiting: [
+      'site tokyo: no report since the start yet (stale after 10000 ms)',
+      'site osaka: no report since the start yet (stale after 10000 ms)',
+      'overrides: not loaded yet',
+    ] } });
+    await postReport(ctx, makeReport('tokyo', 1));
+    overrides = true;
+    // the probe-only site nagoya never blocks
+    expect(await ready()).toEqual({ status: 503, body: { ready: false, waiting: ['site osaka: no report since the start yet (stale after 10000 ms)'] } });
+    await postReport(ctx, makeReport('osaka', 1));
+    expect(await ready()).toEqual({ status: 200, body: { ready: true, waiting: [] } });
+    // liveness does not wait for anything
+    expect((await ctx.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
+  it('a site that went stale without reporting no longer blocks', async () => {
+    const ctx = await setup();
+    await postReport(ctx, makeReport('tokyo', 1));
+    ctx.clock.advance(10_001);
+    ctx.state.tick();
+    expect((await ctx.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   });
 });
 
