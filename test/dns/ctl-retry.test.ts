@@ -120,7 +120,7 @@ describe('ctl --force --reason', () => {
 });
 
 describe('ctl --token-file', () => {
-  it('accepts one name:token line (the server's format) and refuses several', async () => {
+  it('accepts one name:token line (the server format) and refuses several', async () => {
     const up = await instance();
     const dir = await mkdtemp(path.join(tmpdir(), 'gslb-ctl-token-'));
     try {
