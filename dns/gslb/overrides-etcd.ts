@@ -102,6 +102,7 @@ export function createEtcdOverrideStore(opts: EtcdStoreOptions): OverrideStore {
   let revision: number | undefined;
   let generation = 0;
   let fingerprint: string | undefined;
+  let applied: string | undefined;
   let started = false;
   let closed = false;
   let watcher: Watcher | undefined;
@@ -166,9 +167,11 @@ export function createEtcdOverrideStore(opts: EtcdStoreOptions): OverrideStore {
     generation = gen;
     source = 'store';
     const fp = seen.sort().join(',');
-    if (fp === fingerprint) return;
+    // unchanged in etcd and in the state (a reload may have dropped overrides of targets it removed)
+    if (fp === fingerprint && JSON.stringify(state.listOverrides()) === applied) return;
     fingerprint = fp;
     const dropped = state.restoreOverrides(list, 'etcd');
+    applied = JSON.stringify(state.listOverrides());
     if (dropped.length) log.warn({ dropped }, 'etcd holds overrides for targets this instance does not configure; ignored');
     log.debug({ overrides: list.length, revision }, 'overrides read from etcd');
     if (stateDir !== undefined) {
