@@ -15,7 +15,7 @@
  *   |---------------|-------------------------------------|--------------------------------------|
  *   | starting      | read ok within startTimeoutMs       | reachable (source: store)            |
  *   | starting      | no read within startTimeoutMs       | unreachable (source: cache, warned)  |
- *   | reachable     | a read, write or watch fails        | unreachable: writes 503              |
+ *   | reachable     | a read or write fails               | unreachable: writes 503              |
  *   | unreachable   | a read succeeds (probe every probeIntervalMs) | reachable, set re-read     |
  *   | any           | watch event or watch (re)connected  | full re-read of the prefix           |
  */
@@ -200,8 +200,9 @@ export function createEtcdOverrideStore(opts: EtcdStoreOptions): OverrideStore {
     w.on('connected', resyncQuietly);
     w.on('put', resyncQuietly);
     w.on('delete', resyncQuietly);
-    w.on('disconnected', (err) => { if (!closed) markDown(err); });
-    w.on('error', (err) => { if (!closed) markDown(err); });
+    // a broken stream may be one member gone (the client moves to another): a read decides
+    w.on('disconnected', (err) => { log.debug({ err: message(err) }, 'etcd watch disconnected'); resyncQuietly(); });
+    w.on('error', (err) => { log.debug({ err: message(err) }, 'etcd watch error'); resyncQuietly(); });
     watcher = w;
   }
 
