@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctl } from '../../../dns/ctl.js';
-import { startCli } from '../../helpers/cli.js';
+import { runCli, startCli } from '../../helpers/cli.js';
 import type { Cli } from '../../helpers/cli.js';
 import { dig } from '../../helpers/dig.js';
 import { startEtcdCluster } from '../../helpers/etcd.js';
@@ -226,4 +226,23 @@ describe('overrides in etcd', () => {
     await eventually(async () => expect(summary(await state(cli(0)))).toEqual([]));
     await eventually(async () => expect(await first(cli(0))).toEqual(['192.0.2.21']));
   }, 120_000);
+});
+
+describe('command line', () => {
+  it.each([
+    [['--overrides', 'http://127.0.0.1:2379/x'], /--overrides: expected etcd:\/\/HOST:PORT\[,HOST:PORT\.\.\.\]\/PREFIX/],
+    [['--overrides', 'etcd://127.0.0.1:2379/x', '--overrides-wait', 'soon'], /--overrides-wait: expected a duration/],
+  ])('refuses %j with exit 2', async (extra, message) => {
+    const r = await runCli(['--zones', ZONES, '--listen', '127.0.0.1:0', ...extra]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('refuses a token file with a short or duplicate token, naming file:line', async () => {
+    const file = path.join(dir, 'bad-tokens');
+    await writeFile(file, `alice:${TOKEN}\nbob:${TOKEN}\n`);
+    const r = await runCli(['--zones', ZONES, '--listen', '127.0.0.1:0', '--admin-token-file', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--admin-token-file: ${file}:2: the token of "bob" is also on line 1`);
+  });
 });
