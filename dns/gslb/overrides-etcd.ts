@@ -19,8 +19,8 @@
  *   | unreachable   | a read succeeds (probe every probeIntervalMs) | reachable, set re-read     |
  *   | any           | watch event or watch (re)connected  | full re-read of the prefix           |
  */
-import { ExponentialBackoff } from 'cockatiel';
-import { Etcd3 } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
+import { Etcd3, isRecoverableError } from 'etcd3';
 import type { IKeyValue, Watcher } from 'etcd3';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
@@ -91,8 +91,12 @@ export function createEtcdOverrideStore(opts: EtcdStoreOptions): OverrideStore {
     hosts: [...opts.location.hosts],
     dialTimeout: callTimeoutMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
-    // the default watch backoff waits up to 30 s between reconnects; recover within a couple of seconds
-    faultHandling: { watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next() },
+    // the defaults wait up to 30 s between watch reconnects and leave a failed member alone for
+    // 5 s; recover within about a second of etcd coming back
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
+    },
   });
 
   let reachable = false;

@@ -214,9 +214,11 @@ describe('overrides in etcd', () => {
     await eventually(async () => expect(await first(back)).toEqual(['192.0.2.22']));
 
     await cluster.restartAll();
+    const back0 = performance.now();
     for (const c of [cli(0), cli(1)]) {
       await eventually(async () => expect((await state(c)).overridesStore).toMatchObject({ reachable: true, source: 'store' }), 30_000);
     }
+    process.stdout.write(`etcd recovery: both instances reachable again ${(performance.now() - back0).toFixed(0)} ms after the cluster was healthy\n`);
     const w = await eventually(async () => {
       const r = await admin(cli(1), 'undrain', { site: 'tokyo', address: '192.0.2.21' });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
