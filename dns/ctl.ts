@@ -234,6 +234,8 @@ async function runAction(cmd: Command, op: Extract<Command['op'], { kind: 'actio
         : ` (unreachable at first: ${firstFailure}; answered at attempt ${attempts}, after ${formatMs(io.now() - started)})`;
     }
     io.stdout(`${server.padEnd(width)}  ${line}\n`);
+    const warnings = r.kind === 'http' ? field(r.body, 'warnings') : undefined;
+    if (Array.isArray(warnings)) for (const w of warnings) io.stdout(`${' '.repeat(width)}  warning: ${String(w)}\n`);
   });
   const what = `${op.action} ${op.address === undefined ? `site ${op.site}` : `member ${op.site} ${op.address}`}`;
   const n = cmd.servers.length;

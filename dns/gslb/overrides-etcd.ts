@@ -26,6 +26,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from 'pino';
 import { loadOverrides, saveOverrides, StoredOverrideSchema } from './overrides-store.js';
 import type { OverrideStore, OverrideStoreStatus, StoredOverride, StoreWriteResult } from './overrides-store.js';
+import { outcomeOf } from './state.js';
 import type { GslbState, OverrideTarget } from './state.js';
 
 /** Where the shared overrides live: etcd client URLs and the key prefix (ending in "/"). */
@@ -270,7 +271,7 @@ export function createEtcdOverrideStore(opts: EtcdStoreOptions): OverrideStore {
         }
         if (committed) {
           await resync().catch(() => {});
-          return plan.forced ? { ok: true, changed: true, forced: true } : { ok: true, changed: true };
+          return outcomeOf(plan);
         }
         // another admin action was committed since our read: decide again on the new set
       }

@@ -67,11 +67,13 @@ export type AdminPlan =
   | {
     readonly ok: true; readonly changed: true; readonly key: string; readonly target: OverrideTarget;
     readonly record: OverrideRecord | null; readonly forced: boolean; readonly breaches: readonly GuardBreach[];
+    /** pools this action leaves with no serving member (they answer per allDown), guarded or not */
+    readonly warnings: readonly string[];
   };
 
 /** The result of GslbState.admin (`forced`: applied past a guard). */
 export type AdminOutcome =
-  | { readonly ok: true; readonly changed: boolean; readonly forced?: true }
+  | { readonly ok: true; readonly changed: boolean; readonly forced?: true; readonly warnings?: readonly string[] }
   | { readonly ok: false; readonly changed: false; readonly status: 404 | 409; readonly reason: string; readonly breaches?: readonly GuardBreach[] };
 
 /** Everything policies need, immutable; `epoch` changes whenever any answer could change. */
@@ -366,31 +368,33 @@ export class GslbState {
       if (!prev || (action === 'undrain' && prev.action !== 'drain')) return { ok: true, changed: false };
       record = null;
     }
-    const breaches = record === null ? [] : this.guardBreaches(t, key, record);
+    const impact = record === null ? [] : this.impact(t, key, record);
+    const breaches = impact.filter((i): i is GuardBreach => i.minServing !== undefined && i.servingAfter < i.minServing);
+    const warnings = impact.filter((i) => i.servingAfter === 0 && i.servingNow > 0)
+      .map((i) => `pool ${i.pool} is left with no serving member: it answers per allDown (${allDownText(this.config.pools.get(i.pool)!)})`);
     if (breaches.length > 0 && req.force !== true) {
       const what = breaches.map((b) => `pool ${b.pool} needs ${b.minServing} serving members, it would have ${b.servingAfter} (now ${b.servingNow})`).join('; ');
       return { ok: false, status: 409, reason: `refused by guard: ${what}; send "force": true with a "reason" to do it anyway`, breaches };
     }
-    return { ok: true, changed: true, key, target: t, record, forced: breaches.length > 0, breaches };
+    return { ok: true, changed: true, key, target: t, record, forced: breaches.length > 0, breaches, warnings };
   }
 
-  /** The guarded pools that `record` on `key` would leave below their minServing. */
-  private guardBreaches(target: OverrideTarget, key: string, record: OverrideRecord): GuardBreach[] {
+  /** Serving members now and after `record` on `key`, for each pool holding a member of `target`. */
+  private impact(target: OverrideTarget, key: string, record: OverrideRecord): { pool: string; minServing?: number; servingNow: number; servingAfter: number }[] {
     const next: OverrideMap = new Map(this.overrides);
     next.set(key, entryOf(record));
     const affected = target.address === undefined ? this.siteMembers.get(target.site) ?? [] : [memberKey(target.site, target.address)];
     const pools = new Set<PoolConfig>();
-    for (const k of affected) for (const ref of this.memberRefs.get(k) ?? []) if (ref.pool.guard) pools.add(ref.pool);
-    const out: GuardBreach[] = [];
+    for (const k of affected) for (const ref of this.memberRefs.get(k) ?? []) pools.add(ref.pool);
+    const out: { pool: string; minServing?: number; servingNow: number; servingAfter: number }[] = [];
     for (const pool of pools) {
-      const minServing = pool.guard!.minServing;
       let servingNow = 0;
       let servingAfter = 0;
       for (const m of pool.members) {
         if (this.effective(m.site, m.address).up) servingNow++;
         if (this.effective(m.site, m.address, next).up) servingAfter++;
       }
-      if (servingAfter < minServing) out.push({ pool: pool.name, minServing, servingNow, servingAfter });
+      out.push({ pool: pool.name, ...(pool.guard ? { minServing: pool.guard.minServing } : {}), servingNow, servingAfter });
     }
     return out.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0));
   }
@@ -406,7 +410,7 @@ export class GslbState {
     this.event(`admin-${action}`, plan.target.site, plan.target.address, who);
     this.touchTarget(plan.target);
     this.publish(false);
-    return plan.forced ? { ok: true, changed: true, forced: true } : { ok: true, changed: true };
+    return outcomeOf(plan);
   }
 
   private touchTarget(t: OverrideTarget): void {
@@ -579,6 +583,17 @@ export class GslbState {
   memberStates(): { site: string; address: string; status: MemberStatus; serving: boolean }[] {
     return [...this.members.values()].map((m) => ({ site: m.site, address: m.address, status: m.status, serving: this.effective(m.site, m.address).up }));
   }
+}
+
+/** The AdminOutcome of an applied plan (`forced` and `warnings` only when there are). */
+export function outcomeOf(plan: Extract<AdminPlan, { changed: true }>): AdminOutcome {
+  return { ok: true, changed: true, ...(plan.forced ? { forced: true as const } : {}), ...(plan.warnings.length ? { warnings: plan.warnings } : {}) };
+}
+
+function allDownText(pool: PoolConfig): string {
+  const a = pool.allDown;
+  if (a.kind === 'pool') return `pool:${a.pool}`;
+  return a.kind === 'all' ? 'all: fails open, every member not forced down' : a.kind === 'first-tier' ? 'first-tier: fails open to the first tier' : 'nodata';
 }
 
 function entryOf(r: OverrideRecord): OverrideEntry {

@@ -214,8 +214,9 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
         return reply.code(r.status).send({ error: r.reason, ...('breaches' in r && r.breaches !== undefined ? { breaches: r.breaches } : {}) });
       }
       const forced = r.forced === true;
-      log.info({ ...line, forced, changed: r.changed }, 'admin action');
-      return reply.send({ ok: true, changed: r.changed, forced, overridesDigest: overridesDigest(state.listOverrides()) });
+      const warnings = r.warnings ?? [];
+      log.info({ ...line, forced, changed: r.changed, ...(warnings.length ? { warnings } : {}) }, 'admin action');
+      return reply.send({ ok: true, changed: r.changed, forced, warnings, overridesDigest: overridesDigest(state.listOverrides()) });
     });
   }
 

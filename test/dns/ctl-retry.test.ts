@@ -107,6 +107,14 @@ describe('ctl --force --reason', () => {
     expect(up.state.listOverrides()).toMatchObject([{ action: 'drain', site: 'tokyo', reason: 'replacing the switch' }]);
   });
 
+  it('prints the warning of an action that leaves a pool with nothing serving', async () => {
+    const up = await instance();
+    expect((await run(['--servers', up.url, 'drain', 'site', 'tokyo'])).code).toBe(0);
+    const r = await run(['--servers', up.url, 'drain', 'site', 'osaka']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^\s+warning: pool www is left with no serving member: it answers per allDown \(all: .*\)$/m);
+  });
+
   it.each([
     ['--force without --reason', ['--force', 'drain', 'site', 'tokyo']],
     ['an empty --reason', ['--reason', ' ', 'drain', 'site', 'tokyo']],

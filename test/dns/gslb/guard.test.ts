@@ -104,6 +104,16 @@ describe('pool guard: decisions', () => {
     expect(state.admin('release', { site: 'osaka' })).toEqual({ ok: true, changed: true });
   });
 
+  it('says so when an action leaves a pool with no serving member (guarded or not)', () => {
+    const state = new GslbState(createGslbConfig(), createClock().now);
+    state.applyReport(makeReport('tokyo', 1));
+    state.applyReport(makeReport('osaka', 1));
+    expect(state.admin('drain', { site: 'tokyo' })).toEqual({ ok: true, changed: true });
+    expect(state.admin('drain', { site: 'osaka' })).toEqual({
+      ok: true, changed: true, warnings: ['pool www is left with no serving member: it answers per allDown (all: fails open, every member not forced down)'],
+    });
+  });
+
   it('pools without a guard are never refused', () => {
     const state = new GslbState(createGslbConfig(), createClock().now);
     expect(state.admin('force-down', { site: 'tokyo' })).toEqual({ ok: true, changed: true });

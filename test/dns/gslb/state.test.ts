@@ -328,7 +328,7 @@ describe('GslbState: operator overrides', () => {
   it('undrain does not lift a force-down; release lifts it (site and member)', () => {
     const { state } = upState();
     for (const target of [{ site: 'tokyo' }, { site: 'osaka', address: OSAKA1.address }]) {
-      expect(state.admin('force-down', target)).toEqual({ ok: true, changed: true });
+      expect(state.admin('force-down', target)).toMatchObject({ ok: true, changed: true });
       expect(state.admin('force-down', target)).toEqual({ ok: true, changed: false });
       expect(state.admin('undrain', target)).toEqual({ ok: true, changed: false });
     }

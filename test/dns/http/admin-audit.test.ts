@@ -133,6 +133,14 @@ describe('admin actions: who, why, guard', () => {
     expect(ctx.state.listOverrides()[0]).toMatchObject({ actor: 'alice', reason: 'whole site on fire' });
   });
 
+  it('warns in the answer and the log when an action leaves a pool with nothing serving', async () => {
+    const ctx = await setup({}, 1);
+    expect((await admin(ctx, 'drain', { site: 'tokyo' })).json()).toMatchObject({ ok: true, changed: true, warnings: [] });
+    const res = await admin(ctx, 'drain', { site: 'osaka', force: true, reason: 'last one out' });
+    expect(res.json()).toMatchObject({ ok: true, changed: true, forced: true, warnings: [expect.stringMatching(/^pool www is left with no serving member/)] });
+    expect(ctx.logs.filter((l) => l['msg'] === 'admin action').at(-1)).toMatchObject({ warnings: [expect.stringMatching(/pool www/)] });
+  });
+
   it('refuses unknown body keys and over-long reasons', async () => {
     const ctx = await setup();
     expect((await admin(ctx, 'drain', { site: 'tokyo', why: 'x' })).statusCode).toBe(400);
