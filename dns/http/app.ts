@@ -210,7 +210,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       const r = await store.apply(action, target, { actor, ...(reason !== undefined ? { reason } : {}), ...(value.force === true ? { force: true } : {}) });
       const line = { actor, reason, action, site: target.site, address: target.address, force: value.force === true, store: store.kind, ip: req.ip };
       if (!r.ok) {
-        log.warn({ ...line, status: r.status, error: r.reason }, 'admin action refused');
+        if (r.status === 500) log.error({ ...line, status: r.status, error: r.reason }, 'saving overrides failed');
+        else log.warn({ ...line, status: r.status, error: r.reason }, 'admin action refused');
         return reply.code(r.status).send({ error: r.reason, ...('breaches' in r && r.breaches !== undefined ? { breaches: r.breaches } : {}) });
       }
       const forced = r.forced === true;
