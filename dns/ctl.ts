@@ -244,6 +244,16 @@ async function runAction(cmd: Command, op: Extract<Command['op'], { kind: 'actio
   return ok === n ? 0 : 1;
 }
 
+/** ` store=KIND`, with UNREACHABLE (and the error) or `from cache` when it matters. */
+function storeText(store: unknown): string {
+  const kind = field(store, 'kind');
+  if (typeof kind !== 'string') return '';
+  const notes = [];
+  if (field(store, 'reachable') === false) notes.push(`UNREACHABLE: ${String(field(store, 'lastError'))}`);
+  if (field(store, 'source') === 'cache') notes.push('overrides from the --state-dir cache');
+  return ` store=${kind}${notes.length ? ` (${notes.join('; ')})` : ''}`;
+}
+
 function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
@@ -263,7 +273,7 @@ async function runState(cmd: Command, io: CtlIo): Promise<number> {
       const digest = field(r.body, 'overridesDigest') as string;
       digests.add(digest);
       const overrides = field(r.body, 'overrides');
-      line = `instance=${String(field(r.body, 'instance'))} epoch=${String(field(r.body, 'epoch'))} overrides=${Array.isArray(overrides) ? overrides.length : '?'} overridesDigest=${digest}`;
+      line = `instance=${String(field(r.body, 'instance'))} epoch=${String(field(r.body, 'epoch'))} overrides=${Array.isArray(overrides) ? overrides.length : '?'} overridesDigest=${digest}${storeText(field(r.body, 'overridesStore'))}`;
     } else {
       line = httpError(r.status, r.body);
     }

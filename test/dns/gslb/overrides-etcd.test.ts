@@ -155,7 +155,10 @@ describe('overrides in etcd', () => {
     expect(out).toMatch(/200 changed/);
 
     const back = await start(1);
-    // the set is in force before any report reached the returning instance
+    // read from etcd before the DNS listeners opened, and in force before any report reached it
+    const read = back.lines.findIndex((l) => l['msg'] === 'operator overrides read from etcd');
+    expect(read).toBeGreaterThanOrEqual(0);
+    expect(read).toBeLessThan(back.lines.findIndex((l) => l['msg'] === 'listening'));
     const s = await state(back);
     expect(summary(s)).toEqual(['drain tokyo']);
     expect(s.overrides[0]).toMatchObject({ actor: 'alice', reason: 'maintenance' });
@@ -164,6 +167,7 @@ describe('overrides in etcd', () => {
     const code2 = await ctl(['--servers', servers(), 'state'], { stdout: (t) => { out2 += t; }, stderr: (t) => { out2 += t; }, env: { GSLB_ADMIN_TOKEN: TOKEN } });
     expect(code2, out2).toBe(0);
     expect(out2).toMatch(/all 2 instances agree/);
+    expect(out2).toMatch(/overridesDigest=[0-9a-f]{64} store=etcd$/m);
     expect((await admin(back, 'undrain', { site: 'tokyo' })).status).toBe(200);
     await eventually(async () => expect(summary(await state(cli(0)))).toEqual([]));
   }, 60_000);
@@ -200,6 +204,9 @@ describe('overrides in etcd', () => {
       expect(metrics).toMatch(/^gslb_overrides_store_up 0$/m);
       expect(metrics).toMatch(/^gslb_overrides_store_info\{kind="etcd"\} 1$/m);
     }
+    let out = '';
+    await ctl(['--servers', `http://127.0.0.1:${cli(0).apiPort}`, 'state'], { stdout: (t) => { out += t; }, stderr: (t) => { out += t; }, env: { GSLB_ADMIN_TOKEN: TOKEN } });
+    expect(out).toMatch(/store=etcd \(UNREACHABLE: .+\)$/m);
     const refused = await admin(cli(0), 'undrain', { site: 'tokyo', address: '192.0.2.21' });
     expect(refused.status).toBe(503);
     expect(String(refused.body['error'])).toMatch(/^overrides store unreachable: /);
