@@ -270,7 +270,13 @@ export function createEtcdOverrideStore(opts: EtcdStoreOptions): OverrideStore {
           return { ok: false, status: 503, reason: `overrides store unreachable: etcd ${opts.location.hosts.join(',')}: ${message(err)}; the write may or may not have been applied, check with "gslb-dns ctl state"` };
         }
         if (committed) {
-          await resync().catch(() => {});
+          await resync().catch(() => {
+            // committed, but etcd could not be read back: put this one change in force here now;
+            // the next read brings the whole set
+            const key = etcdKey(prefix, plan.target);
+            const next = state.listOverrides().filter((o) => etcdKey(prefix, o) !== key);
+            state.restoreOverrides(plan.record === null ? next : [...next, plan.record], 'etcd');
+          });
           return outcomeOf(plan);
         }
         // another admin action was committed since our read: decide again on the new set

@@ -97,6 +97,10 @@ export async function startEtcdCluster(n = 3): Promise<EtcdCluster> {
     m.proc = undefined;
   }
 
+  // never leave etcd behind, even when the test process ends without afterAll
+  const killAll = (): void => { for (const m of members) if (m.proc && m.proc.exitCode === null) m.proc.kill('SIGKILL'); };
+  process.once('exit', killAll);
+
   const cluster: EtcdCluster = {
     members,
     endpoints: members.map((m) => `127.0.0.1:${m.clientPort}`).join(','),
@@ -113,6 +117,7 @@ export async function startEtcdCluster(n = 3): Promise<EtcdCluster> {
       for (const m of down) await waitHealthy(m, 20_000);
     },
     async close() {
+      process.removeListener('exit', killAll);
       for (let i = 0; i < members.length; i++) await kill(i);
       await rm(dir, { recursive: true, force: true });
     },
