@@ -3,6 +3,9 @@
  * unless forced with a reason), who/why/when in GET /api/v1/state, one log line per action,
  * and the overrides store's state (503 when it cannot be written, metrics).
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -166,6 +169,25 @@ describe('admin actions: who, why, guard', () => {
     const metrics = (await ctx.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/^gslb_overrides_store_up 0$/m);
     expect(metrics).toMatch(/^gslb_overrides_store_info\{kind="etcd"\} 1$/m);
+  });
+
+  it('file store: a save that fails is 500 (applied in memory, logged), and is retried by the next action', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'gslb-audit-'));
+    try {
+      const blocker = path.join(dir, 'not-a-dir');
+      await writeFile(blocker, 'x');
+      const ctx = await setup({ stateDir: path.join(blocker, 'state') });
+      const res = await admin(ctx, 'drain', { site: 'tokyo', address: '192.0.2.1' });
+      expect(res.statusCode).toBe(500);
+      expect(res.json<{ error: string }>().error).toMatch(/override applied in memory but not saved to /);
+      expect(ctx.state.listOverrides()).toHaveLength(1);
+      expect(ctx.logs.find((l) => l['msg'] === 'saving overrides failed')).toMatchObject({ actor: 'alice', status: 500 });
+      expect((await stateBody(ctx))['overridesStore']).toMatchObject({ kind: 'file', lastError: expect.stringMatching(/ENOTDIR|EEXIST/) });
+      // the next action (even a no-op) tries the save again
+      expect((await admin(ctx, 'drain', { site: 'tokyo', address: '192.0.2.1' })).statusCode).toBe(500);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('metrics say the default store is up', async () => {
