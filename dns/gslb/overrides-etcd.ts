@@ -159,15 +159,14 @@ export function createEtcdOverrideStore(opts: EtcdStoreOptions): OverrideStore {
     }
     markUp();
     revision = Number(res.header.revision);
-    const list: StoredOverride[] = [];
     let gen = 0;
     const seen: string[] = [];
+    const records: IKeyValue[] = [];
     for (const kv of res.kvs) {
       const key = kv.key.toString('utf8');
       if (key === generationKey) { gen = Number(kv.mod_revision); continue; }
       seen.push(`${key}@${kv.mod_revision}`);
-      const o = parse(kv);
-      if (o) list.push(o);
+      records.push(kv);
     }
     generation = gen;
     source = 'store';
@@ -175,6 +174,7 @@ export function createEtcdOverrideStore(opts: EtcdStoreOptions): OverrideStore {
     // unchanged in etcd and in the state (a reload may have dropped overrides of targets it removed)
     if (fp === fingerprint && JSON.stringify(state.listOverrides()) === applied) return;
     fingerprint = fp;
+    const list = records.map(parse).filter((o): o is StoredOverride => o !== undefined);
     const dropped = state.restoreOverrides(list, 'etcd');
     applied = JSON.stringify(state.listOverrides());
     if (dropped.length) log.warn({ dropped }, 'etcd holds overrides for targets this instance does not configure; ignored');
