@@ -62,8 +62,23 @@ async function waitHealthy(m: EtcdMember, ms: number): Promise<void> {
   throw new Error(`etcd ${m.name} not healthy within ${ms} ms: ${m.log.slice(-2000)}`);
 }
 
-/** Starts an n-member cluster (3 by default) and waits until every member is healthy. */
+/**
+ * Starts an n-member cluster (3 by default) and waits until every member is healthy. A port
+ * found free may be taken by another process before etcd binds it: then the attempt is thrown
+ * away and the cluster started again on new ports (3 attempts).
+ */
 export async function startEtcdCluster(n = 3): Promise<EtcdCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdClusterOnce(n);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      process.stderr.write(`etcd test cluster: attempt ${attempt} failed, trying new ports: ${(err as Error).message.slice(0, 300)}\n`);
+    }
+  }
+}
+
+async function startEtcdClusterOnce(n: number): Promise<EtcdCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gslb-etcd-'));
   const members: EtcdMember[] = [];
   for (let i = 0; i < n; i++) {
@@ -124,7 +139,7 @@ export async function startEtcdCluster(n = 3): Promise<EtcdCluster> {
   };
   try {
     for (const m of members) spawnMember(m, 'new');
-    for (const m of members) await waitHealthy(m, 20_000);
+    for (const m of members) await waitHealthy(m, 30_000);
   } catch (err) {
     await cluster.close();
     throw err;

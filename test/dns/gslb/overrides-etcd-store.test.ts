@@ -32,7 +32,7 @@ let n = 0;
 beforeAll(async () => {
   cluster = await startEtcdCluster(3);
   dir = await mkdtemp(path.join(os.tmpdir(), 'gslb-etcd-store-'));
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   for (const s of stores) await s.close();

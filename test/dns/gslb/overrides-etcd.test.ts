@@ -109,7 +109,7 @@ beforeAll(async () => {
   // the fake agents heartbeat every running instance
   heartbeat = setInterval(() => void reportAll(), 400);
   await reportAll();
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   clearInterval(heartbeat);
