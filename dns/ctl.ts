@@ -1,19 +1,34 @@
 /**
- * `gslb-dns ctl`: applies an operator action to every listed gslb-dns instance at once (they share
- * nothing, so each must be told), or compares their state. Exit 0 only when every instance
+ * `gslb-dns ctl`: applies an operator action to every listed gslb-dns instance at once, or
+ * compares their state. With per-instance overrides (the file store) each instance must be told;
+ * with `--overrides etcd://...` one instance would do, and telling every one is harmless (the
+ * action is idempotent) and shows what each one now holds. Exit 0 only when every instance
  * succeeded (and, for `state`, all agree on the override digest), 1 otherwise, 2 on usage errors.
+ *
+ * `--retry-for DURATION` retries, with a backoff (250 ms doubling to 5 s), the instances that
+ * could not be reached, until the duration has passed, and says per instance what it did.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../shared/config/values.js';
 
 const ACTIONS = ['drain', 'undrain', 'force-down', 'release'] as const;
 type Action = (typeof ACTIONS)[number];
 
 export const CTL_USAGE = `usage:
-  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] <drain|undrain|force-down|release> site <site>
-  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] <drain|undrain|force-down|release> member <site> <address>
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
+               <drain|undrain|force-down|release> site <site>
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
+               <drain|undrain|force-down|release> member <site> <address>
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state
-The admin token is read from --token-file, else from the environment variable GSLB_ADMIN_TOKEN.`;
+The admin token is read from --token-file (a bare token, or one name:token line), else from the
+environment variable GSLB_ADMIN_TOKEN. --reason is recorded with the override; --force (which
+needs --reason) passes a pool guard (minServing). --retry-for (e.g. 30s) retries instances that
+could not be reached until then.`;
+
+/** The first and the longest pause between two attempts on an unreachable instance (--retry-for). */
+export const RETRY_FIRST_MS = 250;
+export const RETRY_MAX_MS = 5000;
 
 /** Per-instance request timeout. */
 export const CTL_TIMEOUT_MS = 5000;
@@ -24,6 +39,9 @@ export interface CtlIo {
   stderr: (text: string) => void;
   env: Readonly<Record<string, string | undefined>>;
   timeoutMs: number;
+  /** the clock and the pause of --retry-for (Date.now and setTimeout by default) */
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
 }
 
 class UsageError extends Error {}
@@ -35,7 +53,10 @@ type CallResult =
 interface Command {
   readonly servers: string[];
   readonly token: string;
-  readonly op: { readonly kind: 'state' } | { readonly kind: 'action'; readonly action: Action; readonly site: string; readonly address?: string };
+  readonly op: { readonly kind: 'state' } | {
+    readonly kind: 'action'; readonly action: Action; readonly site: string; readonly address?: string;
+    readonly reason?: string; readonly force: boolean; readonly retryForMs: number;
+  };
 }
 
 function parseServer(s: string): string {
@@ -59,6 +80,9 @@ async function parseCommand(argv: string[], io: CtlIo): Promise<Command | 'help'
       options: {
         servers: { type: 'string', multiple: true },
         'token-file': { type: 'string' },
+        reason: { type: 'string' },
+        force: { type: 'boolean' },
+        'retry-for': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -74,12 +98,23 @@ async function parseCommand(argv: string[], io: CtlIo): Promise<Command | 'help'
 
   let op: Command['op'];
   const [verb, kind, ...rest] = positionals;
+  const reason = values.reason?.trim();
+  if (values.reason !== undefined && reason === '') throw new UsageError('--reason: must not be empty');
+  if (values.force === true && reason === undefined) throw new UsageError('--force needs --reason TEXT (why the guard may be overridden)');
+  let retryForMs = 0;
+  if (values['retry-for'] !== undefined) {
+    const d = parseDuration(values['retry-for']);
+    if (d === undefined) throw new UsageError(`--retry-for: expected a duration such as 30s or 2m, got ${JSON.stringify(values['retry-for'])}`);
+    retryForMs = d;
+  }
   if (verb === 'state' && positionals.length === 1) {
+    if (reason !== undefined || values.force === true || values['retry-for'] !== undefined) throw new UsageError('state: --reason, --force and --retry-for apply to actions only');
     op = { kind: 'state' };
   } else if (verb !== undefined && (ACTIONS as readonly string[]).includes(verb)) {
     const action = verb as Action;
-    if (kind === 'site' && rest.length === 1) op = { kind: 'action', action, site: rest[0]! };
-    else if (kind === 'member' && rest.length === 2) op = { kind: 'action', action, site: rest[0]!, address: rest[1]! };
+    const extra = { ...(reason !== undefined ? { reason } : {}), force: values.force === true, retryForMs };
+    if (kind === 'site' && rest.length === 1) op = { kind: 'action', action, site: rest[0]!, ...extra };
+    else if (kind === 'member' && rest.length === 2) op = { kind: 'action', action, site: rest[0]!, address: rest[1]!, ...extra };
     else throw new UsageError(`${verb}: expected "site <site>" or "member <site> <address>"`);
   } else {
     throw new UsageError(verb === undefined ? 'a command is required' : `unknown command "${positionals.join(' ')}"`);
@@ -88,12 +123,16 @@ async function parseCommand(argv: string[], io: CtlIo): Promise<Command | 'help'
   let token: string | undefined;
   const file = values['token-file'];
   if (file !== undefined) {
+    let lines: string[];
     try {
-      token = (await readFile(file, 'utf8')).trim();
+      lines = (await readFile(file, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     } catch (err) {
       throw new UsageError(`--token-file: cannot read ${file}: ${(err as Error).message}`);
     }
-    if (token === '') throw new UsageError(`--token-file: ${file} is empty`);
+    if (lines.length === 0) throw new UsageError(`--token-file: ${file} is empty`);
+    if (lines.length > 1) throw new UsageError(`--token-file: ${file} holds ${lines.length} lines; ctl needs one token (bare, or name:token)`);
+    // `name:token`, as in the server's token file: send the token
+    token = /^[A-Za-z0-9._@-]{1,64}:(.+)$/.exec(lines[0]!)?.[1]!.trim() ?? lines[0]!;
   } else {
     token = io.env['GSLB_ADMIN_TOKEN']?.trim();
     if (!token) throw new UsageError('no admin token: pass --token-file FILE or set GSLB_ADMIN_TOKEN');
@@ -143,14 +182,41 @@ function httpError(status: number, body: unknown): string {
   return `${status} error: ${text || '(empty body)'}`;
 }
 
+/** One instance's answer to an action, after the attempts --retry-for allowed. */
+interface Attempted {
+  readonly result: CallResult;
+  readonly attempts: number;
+  readonly firstFailure?: string;
+}
+
+/** Calls once, then again with a backoff while the instance cannot be reached and `retryForMs` has not passed. */
+async function callWithRetry(io: CtlIo, retryForMs: number, attempt: () => Promise<CallResult>): Promise<Attempted> {
+  const deadline = io.now() + retryForMs;
+  let result = await attempt();
+  let attempts = 1;
+  const firstFailure = result.kind === 'error' ? result.error : undefined;
+  let pause = RETRY_FIRST_MS;
+  while (result.kind === 'error' && io.now() < deadline) {
+    await io.sleep(Math.min(pause, Math.max(0, deadline - io.now())));
+    pause = Math.min(pause * 2, RETRY_MAX_MS);
+    result = await attempt();
+    attempts++;
+  }
+  return { result, attempts, ...(firstFailure !== undefined ? { firstFailure } : {}) };
+}
+
 async function runAction(cmd: Command, op: Extract<Command['op'], { kind: 'action' }>, io: CtlIo): Promise<number> {
-  const target = op.address === undefined ? { site: op.site } : { site: op.site, address: op.address };
-  const results = await Promise.all(cmd.servers.map((s) => call(s, `/api/v1/admin/${op.action}`, cmd.token, io.timeoutMs, target)));
+  const body = {
+    site: op.site, ...(op.address !== undefined ? { address: op.address } : {}),
+    ...(op.reason !== undefined ? { reason: op.reason } : {}), ...(op.force ? { force: true } : {}),
+  };
+  const started = io.now();
+  const results = await Promise.all(cmd.servers.map((s) => callWithRetry(io, op.retryForMs, () => call(s, `/api/v1/admin/${op.action}`, cmd.token, io.timeoutMs, body))));
   const width = Math.max(...cmd.servers.map((s) => s.length));
   let ok = 0;
   const digests = new Set<string>();
   cmd.servers.forEach((server, i) => {
-    const r = results[i]!;
+    const { result: r, attempts, firstFailure } = results[i]!;
     let line: string;
     if (r.kind === 'error') {
       line = `error: ${r.error}`;
@@ -158,17 +224,38 @@ async function runAction(cmd: Command, op: Extract<Command['op'], { kind: 'actio
       ok++;
       const digest = String(field(r.body, 'overridesDigest'));
       digests.add(digest);
-      line = `${r.status} ${field(r.body, 'changed') === true ? 'changed' : 'unchanged'} overridesDigest=${digest}`;
+      line = `${r.status} ${field(r.body, 'changed') === true ? 'changed' : 'unchanged'}${field(r.body, 'forced') === true ? ' FORCED past guard' : ''} overridesDigest=${digest}`;
     } else {
       line = httpError(r.status, r.body);
     }
+    if (op.retryForMs > 0 && firstFailure !== undefined) {
+      line += r.kind === 'error'
+        ? ` (gave up after ${attempts} attempts over --retry-for ${formatMs(op.retryForMs)})`
+        : ` (unreachable at first: ${firstFailure}; answered at attempt ${attempts}, after ${formatMs(io.now() - started)})`;
+    }
     io.stdout(`${server.padEnd(width)}  ${line}\n`);
+    const warnings = r.kind === 'http' ? field(r.body, 'warnings') : undefined;
+    if (Array.isArray(warnings)) for (const w of warnings) io.stdout(`${' '.repeat(width)}  warning: ${String(w)}\n`);
   });
   const what = `${op.action} ${op.address === undefined ? `site ${op.site}` : `member ${op.site} ${op.address}`}`;
   const n = cmd.servers.length;
   io.stdout(ok === n ? `${what}: ok on all ${n} instances\n` : `${what}: FAILED on ${n - ok} of ${n} instances\n`);
   if (digests.size > 1) io.stderr('warning: the instances disagree on overridesDigest; compare them with "gslb-dns ctl state"\n');
   return ok === n ? 0 : 1;
+}
+
+/** ` store=KIND`, with UNREACHABLE (and the error) or `from cache` when it matters. */
+function storeText(store: unknown): string {
+  const kind = field(store, 'kind');
+  if (typeof kind !== 'string') return '';
+  const notes = [];
+  if (field(store, 'reachable') === false) notes.push(`UNREACHABLE: ${String(field(store, 'lastError'))}`);
+  if (field(store, 'source') === 'cache') notes.push('overrides from the --state-dir cache');
+  return ` store=${kind}${notes.length ? ` (${notes.join('; ')})` : ''}`;
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
 async function runState(cmd: Command, io: CtlIo): Promise<number> {
@@ -186,7 +273,7 @@ async function runState(cmd: Command, io: CtlIo): Promise<number> {
       const digest = field(r.body, 'overridesDigest') as string;
       digests.add(digest);
       const overrides = field(r.body, 'overrides');
-      line = `instance=${String(field(r.body, 'instance'))} epoch=${String(field(r.body, 'epoch'))} overrides=${Array.isArray(overrides) ? overrides.length : '?'} overridesDigest=${digest}`;
+      line = `instance=${String(field(r.body, 'instance'))} epoch=${String(field(r.body, 'epoch'))} overrides=${Array.isArray(overrides) ? overrides.length : '?'} overridesDigest=${digest}${storeText(field(r.body, 'overridesStore'))}`;
     } else {
       line = httpError(r.status, r.body);
     }
@@ -207,6 +294,8 @@ export async function ctl(argv: string[], io: Partial<CtlIo> = {}): Promise<numb
     stderr: io.stderr ?? ((t) => { process.stderr.write(t); }),
     env: io.env ?? process.env,
     timeoutMs: io.timeoutMs ?? CTL_TIMEOUT_MS,
+    now: io.now ?? Date.now,
+    sleep: io.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
   };
   let cmd: Command | 'help';
   try {

@@ -14,10 +14,15 @@ import { ZoneLoadError } from './zone/load.js';
 import { ctl } from './ctl.js';
 import { GslbLoadError } from './gslb/load.js';
 import type { GslbConfig } from './gslb/model.js';
-import { loadOverrides } from './gslb/overrides-store.js';
 import { createHealthSaver, loadHealth, saveHealth } from './gslb/health-store.js';
 import type { HealthSaver } from './gslb/health-store.js';
 import { FailOpenWatch } from './gslb/fail-open.js';
+import { createFileOverrideStore } from './gslb/overrides-store.js';
+import type { OverrideStore } from './gslb/overrides-store.js';
+import { createEtcdOverrideStore, ETCD_START_TIMEOUT_MS, parseEtcdLocation } from './gslb/overrides-etcd.js';
+import type { EtcdLocation } from './gslb/overrides-etcd.js';
+import { parseAdminTokens } from './http/auth.js';
+import { parseDuration } from '../shared/config/values.js';
 import { startProbes } from './gslb/probe.js';
 import { GslbState } from './gslb/state.js';
 import { createApiApp } from './http/app.js';
@@ -28,10 +33,11 @@ import { udpNativeStatus } from './wire/udp-transport.js';
 const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
            [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
+           [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
            [--udp-size BYTES] [--log-level LEVEL]
   gslb-dns check --zones DIR
-  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] <drain|undrain|force-down|release> site NAME
-  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] <action> member SITE ADDRESS
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
+               <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state`;
 
 class UsageError extends Error {}
@@ -71,6 +77,8 @@ async function serve(args: string[]): Promise<number> {
       api: { type: 'string' },
       'admin-token-file': { type: 'string' },
       'state-dir': { type: 'string' },
+      overrides: { type: 'string' },
+      'overrides-wait': { type: 'string' },
       instance: { type: 'string' },
       'udp-size': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
@@ -90,12 +98,27 @@ async function serve(args: string[]): Promise<number> {
   const udpCap = values['udp-size'] === undefined ? DEFAULT_ENGINE_OPTIONS.udpCap : Number(values['udp-size']);
   if (!Number.isInteger(udpCap) || udpCap < 512 || udpCap > 4096) throw new UsageError('--udp-size: expected an integer from 512 to 4096');
   let adminToken: string | undefined;
-  if (values['admin-token-file'] !== undefined) {
-    adminToken = (await readFile(values['admin-token-file'], 'utf8').catch((e: Error) => {
+  const tokenFile = values['admin-token-file'];
+  if (tokenFile !== undefined) {
+    adminToken = await readFile(tokenFile, 'utf8').catch((e: Error) => {
       throw new UsageError(`--admin-token-file: ${e.message}`);
-    })).trim();
-    if (adminToken.length < 16) throw new UsageError('--admin-token-file: the token must be at least 16 characters');
+    });
+    try {
+      parseAdminTokens(adminToken, tokenFile);
+    } catch (err) {
+      throw new UsageError(`--admin-token-file: ${(err as Error).message}`);
+    }
   }
+  let etcd: EtcdLocation | undefined;
+  if (values.overrides !== undefined) {
+    try {
+      etcd = parseEtcdLocation(values.overrides);
+    } catch (err) {
+      throw new UsageError(`--overrides: ${(err as Error).message}`);
+    }
+  }
+  const overridesWaitMs = values['overrides-wait'] === undefined ? ETCD_START_TIMEOUT_MS : parseDuration(values['overrides-wait']);
+  if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
   const stateDir = values['state-dir'];
   const log = createLogger(values['log-level']!);
   const zonesDir = values.zones;
@@ -111,12 +134,18 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
   const state = new GslbState(serving.gslb, Date.now, (e) => log.info({ event: e }, `health: ${e.type} ${e.site}${e.address ? ` ${e.address}` : ''}`));
-  if (stateDir) {
-    const saved = await loadOverrides(stateDir);
-    const dropped = state.restoreOverrides(saved);
-    if (saved.length) log.info({ overrides: saved.length, stateDir }, 'operator overrides restored');
-    if (dropped.length) log.warn({ dropped }, 'overrides for targets no longer configured were dropped');
-  }
+  // the current overrides are in force before the first DNS answer (with etcd: read from it for
+  // up to --overrides-wait, else the --state-dir cache, loudly)
+  const overridesStore: OverrideStore = etcd
+    ? createEtcdOverrideStore({ state, location: etcd, stateDir, log, startTimeoutMs: overridesWaitMs })
+    : createFileOverrideStore({
+      state, stateDir,
+      onRestored: ({ restored, dropped }) => {
+        if (restored) log.info({ overrides: restored, stateDir }, 'operator overrides restored');
+        if (dropped.length) log.warn({ dropped }, 'overrides for targets no longer configured were dropped');
+      },
+    });
+  await overridesStore.start();
   let saver: HealthSaver | undefined;
   if (stateDir) {
     const loaded = await loadHealth(stateDir);
@@ -148,7 +177,8 @@ async function serve(args: string[]): Promise<number> {
   let app: Awaited<ReturnType<typeof createApiApp>> | undefined;
   if (api) {
     app = await createApiApp({
-      state, adminToken, stateDir, instance: values.instance ?? `${os.hostname()}:${process.pid}`,
+      state, adminToken, stateDir, overridesStore, overridesReady: () => overridesStore.ready(),
+      instance: values.instance ?? `${os.hostname()}:${process.pid}`,
       dnsMetrics: () => dnsMetrics(server.engine, state), logger: log,
     });
     await app.listen({ host: api.host, port: api.port });
@@ -198,6 +228,7 @@ async function serve(args: string[]): Promise<number> {
     await saver?.flush().catch(() => {});
     saver?.stop();
     await app?.close();
+    await overridesStore.close();
     await server.close();
     process.exit(0);
   };

@@ -22,6 +22,9 @@ const TOOLS = [
   { tool: 'haproxy', pkg: 'haproxy' },
   { tool: 'wrk', pkg: 'wrk' },
   { tool: 'conntrack', pkg: 'conntrack' },
+  // shared operator overrides: the tests start a 3-member etcd cluster on loopback
+  { tool: 'etcd', pkg: 'etcd-server' },
+  { tool: 'etcdctl', pkg: 'etcd-client' },
   // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },

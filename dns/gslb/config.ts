@@ -23,6 +23,9 @@
  *                              interval when shorter; never above the interval) } for a
  *                              site without an agent; such a site needs no `secret`. For tcp,
  *                              ProbeConfig.path is "" and expect is [].
+ *   pools.<pool>.guard         { minServing: N } (1..members): an operator action (drain,
+ *                              force-down) that would leave fewer than N members of the pool
+ *                              serving is refused unless forced with a reason (see GslbState.planAdmin).
  *
  * Defaults: staleAfter 3s; pool ttl 20, degradedTtl min(ttl, 5), policy weighted, maxAnswers 1,
  * allDown all, names []; member weight 1, tier 1. Durations: `500ms`, `3s`, `1m`, `1h`, decimals
@@ -102,6 +105,9 @@ const PoolSchema = Type.Object({
   maxAnswers: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
   allDown: Type.Optional(Type.String()),
   startup: Type.Optional(Type.Union([Type.Literal('servfail'), Type.Literal('allDown')])),
+  guard: Type.Optional(Type.Object({
+    minServing: Type.Integer({ minimum: 1, maximum: 65535 }),
+  }, { additionalProperties: false })),
   members: Type.Array(MemberSchema),
 }, { additionalProperties: false });
 
@@ -383,7 +389,12 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
       });
     });
 
+    if (p.guard !== undefined && p.guard.minServing > p.members.length) {
+      fail([...at, 'guard', 'minServing'], `must not exceed the number of members (${p.members.length}), got ${p.guard.minServing}`);
+    }
+
     pools.set(name, {
+      ...(p.guard !== undefined ? { guard: { minServing: p.guard.minServing } } : {}),
       name,
       zone,
       names,

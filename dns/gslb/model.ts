@@ -64,8 +64,15 @@ export interface MemberConfig {
   readonly tier: number;
 }
 
+/** A safety rule on operator actions: how many members must stay serving. */
+export interface PoolGuard {
+  readonly minServing: number;
+}
+
 export interface PoolConfig {
   readonly name: string;
+  /** absent: operator actions are never refused for this pool */
+  readonly guard?: PoolGuard;
   /** the zone (canonical origin) whose names it answers */
   readonly zone: string;
   /** canonical owner names (absolute) answered from this pool */

@@ -36,6 +36,51 @@ export interface OverrideTarget {
   readonly address?: string;
 }
 
+/** One operator override as listed, persisted and shared: what, on which target, when, who and why. */
+export interface OverrideRecord {
+  action: OverrideAction;
+  site: string;
+  address?: string;
+  at: string;
+  actor?: string;
+  reason?: string;
+}
+
+/** Who asks for an admin action and why; `force` overrides a pool guard (a reason is then required by the API). */
+export interface AdminRequest {
+  readonly actor?: string;
+  readonly reason?: string;
+  readonly force?: boolean;
+}
+
+/** A pool that an action would leave with fewer serving members than its guard asks. */
+export interface GuardBreach {
+  readonly pool: string;
+  readonly minServing: number;
+  readonly servingNow: number;
+  readonly servingAfter: number;
+}
+
+/**
+ * What an admin action would do, decided against the current state: refused (unknown target,
+ * or a guard breach not forced), a no-op, or one change of one override (`record` null: removed).
+ */
+export type AdminPlan =
+  | { readonly ok: false; readonly status: 404; readonly reason: string }
+  | { readonly ok: false; readonly status: 409; readonly reason: string; readonly breaches: readonly GuardBreach[] }
+  | { readonly ok: true; readonly changed: false }
+  | {
+    readonly ok: true; readonly changed: true; readonly key: string; readonly target: OverrideTarget;
+    readonly record: OverrideRecord | null; readonly forced: boolean; readonly breaches: readonly GuardBreach[];
+    /** pools this action leaves with no serving member (they answer per allDown), guarded or not */
+    readonly warnings: readonly string[];
+  };
+
+/** The result of GslbState.admin (`forced`: applied past a guard). */
+export type AdminOutcome =
+  | { readonly ok: true; readonly changed: boolean; readonly forced?: true; readonly warnings?: readonly string[] }
+  | { readonly ok: false; readonly changed: false; readonly status: 404 | 409; readonly reason: string; readonly breaches?: readonly GuardBreach[] };
+
 /** Everything policies need, immutable; `epoch` changes whenever any answer could change. */
 export interface HealthView {
   readonly epoch: number;
@@ -88,11 +133,21 @@ interface SiteRuntime {
 
 const EVENTS_KEPT = 200;
 
+interface OverrideEntry {
+  readonly action: OverrideAction;
+  readonly target: OverrideTarget;
+  readonly at: string;
+  readonly actor?: string;
+  readonly reason?: string;
+}
+type OverrideMap = Map<string, OverrideEntry>;
+
 function memberKey(site: string, address: string): string {
   return `${site}|${address}`;
 }
 
-function overrideKey(t: OverrideTarget): string {
+/** The identity of an override target: `site:<site>` or `member:<site>|<address>`. */
+export function overrideKey(t: OverrideTarget): string {
   return t.address === undefined ? `site:${t.site}` : `member:${t.site}|${t.address}`;
 }
 
@@ -100,7 +155,7 @@ function overrideKey(t: OverrideTarget): string {
 export class GslbState {
   private readonly members = new Map<string, MemberRuntime>();
   private readonly sites = new Map<string, SiteRuntime>();
-  private overrides = new Map<string, { action: OverrideAction; target: OverrideTarget; at: string }>();
+  private overrides: OverrideMap = new Map();
   private readonly events: HealthEvent[] = [];
   private current: HealthView;
   private readonly listeners: ((v: HealthView) => void)[] = [];
@@ -411,40 +466,98 @@ export class GslbState {
     return { restored, skipped };
   }
 
-  /** Operator action on a site or member; returns false when the target does not exist. */
-  admin(action: AdminAction, target: OverrideTarget): { ok: boolean; changed: boolean; reason?: string } {
-    if (!this.config.sites.has(target.site)) return { ok: false, changed: false, reason: `unknown site "${target.site}"` };
+  /**
+   * Decides an operator action against the current state without applying it: unknown targets
+   * are 404; a drain or force-down that changes something and would leave a guarded pool with
+   * fewer than `guard.minServing` serving members (health and overrides; also when it is already
+   * below) is 409 naming the pools, unless `req.force`.
+   */
+  planAdmin(action: AdminAction, target: OverrideTarget, req: AdminRequest = {}): AdminPlan {
+    if (!this.config.sites.has(target.site)) return { ok: false, status: 404, reason: `unknown site "${target.site}"` };
     if (target.address !== undefined && !this.members.has(memberKey(target.site, target.address))) {
-      return { ok: false, changed: false, reason: `no member ${target.address} in site ${target.site}` };
+      return { ok: false, status: 404, reason: `no member ${target.address} in site ${target.site}` };
     }
-    const key = overrideKey(target);
+    const t: OverrideTarget = target.address === undefined ? { site: target.site } : { site: target.site, address: target.address };
+    const key = overrideKey(t);
     const prev = this.overrides.get(key);
+    let record: OverrideRecord | null;
     if (action === 'drain' || action === 'force-down') {
       // force-down is the stronger hold: a drain does not soften it (release or force-down does)
       if (prev?.action === action || (action === 'drain' && prev?.action === 'force-down')) return { ok: true, changed: false };
-      this.overrides.set(key, { action, target: { ...target }, at: new Date(this.now()).toISOString() });
+      record = {
+        action, site: t.site, ...(t.address !== undefined ? { address: t.address } : {}), at: new Date(this.now()).toISOString(),
+        ...(req.actor !== undefined ? { actor: req.actor } : {}), ...(req.reason !== undefined ? { reason: req.reason } : {}),
+      };
     } else {
       // undrain lifts a drain, release lifts anything
       if (!prev || (action === 'undrain' && prev.action !== 'drain')) return { ok: true, changed: false };
-      this.overrides.delete(key);
+      record = null;
     }
-    this.event(`admin-${action}`, target.site, target.address, 'operator');
-    if (target.address === undefined) this.touchSite(target.site);
-    else this.dirty.add(memberKey(target.site, target.address));
-    this.publish(false);
-    return { ok: true, changed: true };
+    const impact = record === null ? [] : this.impact(t, key, record);
+    const breaches = impact.filter((i): i is GuardBreach => i.minServing !== undefined && i.servingAfter < i.minServing);
+    const warnings = impact.filter((i) => i.servingAfter === 0 && i.servingNow > 0)
+      .map((i) => `pool ${i.pool} is left with no serving member: it answers per allDown (${allDownText(this.config.pools.get(i.pool)!)})`);
+    if (breaches.length > 0 && req.force !== true) {
+      const what = breaches.map((b) => `pool ${b.pool} needs ${b.minServing} serving members, it would have ${b.servingAfter} (now ${b.servingNow})`).join('; ');
+      return { ok: false, status: 409, reason: `refused by guard: ${what}; send "force": true with a "reason" to do it anyway`, breaches };
+    }
+    return { ok: true, changed: true, key, target: t, record, forced: breaches.length > 0, breaches, warnings };
   }
 
-  /** The overrides in a stable order (persisted and digested). */
-  listOverrides(): { action: OverrideAction; site: string; address?: string; at: string }[] {
+  /** Serving members now and after `record` on `key`, for each pool holding a member of `target`. */
+  private impact(target: OverrideTarget, key: string, record: OverrideRecord): { pool: string; minServing?: number; servingNow: number; servingAfter: number }[] {
+    const next: OverrideMap = new Map(this.overrides);
+    next.set(key, entryOf(record));
+    const affected = target.address === undefined ? this.siteMembers.get(target.site) ?? [] : [memberKey(target.site, target.address)];
+    const pools = new Set<PoolConfig>();
+    for (const k of affected) for (const ref of this.memberRefs.get(k) ?? []) pools.add(ref.pool);
+    const out: { pool: string; minServing?: number; servingNow: number; servingAfter: number }[] = [];
+    for (const pool of pools) {
+      let servingNow = 0;
+      let servingAfter = 0;
+      for (const m of pool.members) {
+        if (this.effective(m.site, m.address).up) servingNow++;
+        if (this.effective(m.site, m.address, next).up) servingAfter++;
+      }
+      out.push({ pool: pool.name, ...(pool.guard ? { minServing: pool.guard.minServing } : {}), servingNow, servingAfter });
+    }
+    return out.sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0));
+  }
+
+  /** Operator action on a site or member, applied here when planAdmin allows it and it changes something. */
+  admin(action: AdminAction, target: OverrideTarget, req: AdminRequest = {}): AdminOutcome {
+    const plan = this.planAdmin(action, target, req);
+    if (!plan.ok) return { changed: false, ...plan };
+    if (!plan.changed) return { ok: true, changed: false };
+    if (plan.record === null) this.overrides.delete(plan.key);
+    else this.overrides.set(plan.key, entryOf(plan.record));
+    const who = [req.actor ?? 'operator', req.reason !== undefined ? `reason: ${req.reason}` : '', plan.forced ? 'forced past guard' : ''].filter((x) => x !== '').join('; ');
+    this.event(`admin-${action}`, plan.target.site, plan.target.address, who);
+    this.touchTarget(plan.target);
+    this.publish(false);
+    return outcomeOf(plan);
+  }
+
+  private touchTarget(t: OverrideTarget): void {
+    if (t.address === undefined) this.touchSite(t.site);
+    else this.dirty.add(memberKey(t.site, t.address));
+  }
+
+  /** The overrides in a stable order (persisted, shared and digested). */
+  listOverrides(): OverrideRecord[] {
     return [...this.overrides.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => ({
       action: o.action, site: o.target.site, ...(o.target.address !== undefined ? { address: o.target.address } : {}), at: o.at,
+      ...(o.actor !== undefined ? { actor: o.actor } : {}), ...(o.reason !== undefined ? { reason: o.reason } : {}),
     }));
   }
 
-  /** Replaces the overrides (from the state dir at start-up); unknown targets are dropped and returned. */
-  restoreOverrides(list: readonly { action: OverrideAction; site: string; address?: string; at?: string }[]): string[] {
+  /**
+   * Replaces the overrides (from the state dir at start-up, or the shared store's current set);
+   * unknown targets are dropped and returned. With `source`, each difference is an event naming it.
+   */
+  restoreOverrides(list: readonly (Omit<OverrideRecord, 'at'> & { at?: string })[], source?: string): string[] {
     const dropped: string[] = [];
+    const before = this.overrides;
     this.overrides = new Map();
     for (const o of list) {
       const target: OverrideTarget = o.address === undefined ? { site: o.site } : { site: o.site, address: o.address };
@@ -452,17 +565,28 @@ export class GslbState {
         dropped.push(overrideKey(target));
         continue;
       }
-      this.overrides.set(overrideKey(target), { action: o.action, target, at: o.at ?? new Date(this.now()).toISOString() });
+      this.overrides.set(overrideKey(target), entryOf({ ...o, at: o.at ?? new Date(this.now()).toISOString() }));
+    }
+    if (source !== undefined) {
+      for (const [k, o] of this.overrides) {
+        const b = before.get(k);
+        if (b?.action === o.action) continue;
+        const why = [o.actor ?? 'operator', o.reason !== undefined ? `reason: ${o.reason}` : '', `via ${source}`].filter((x) => x !== '').join('; ');
+        this.event(`admin-${o.action}`, o.target.site, o.target.address, why);
+      }
+      for (const [k, b] of before) {
+        if (!this.overrides.has(k)) this.event('override-cleared', b.target.site, b.target.address, `${b.action} lifted via ${source}`);
+      }
     }
     this.publishAll(false);
     return dropped;
   }
 
   /** Why a member does or does not serve, for the state API. */
-  private effective(site: string, address: string): { up: boolean; reason: string; forcedDown?: true; pending?: true } {
+  private effective(site: string, address: string, overrides: OverrideMap = this.overrides): { up: boolean; reason: string; forcedDown?: true; pending?: true } {
     const mr = this.members.get(memberKey(site, address))!;
-    const siteOv = this.overrides.get(`site:${site}`);
-    const memOv = this.overrides.get(`member:${site}|${address}`);
+    const siteOv = overrides.get(`site:${site}`);
+    const memOv = overrides.get(`member:${site}|${address}`);
     if (memOv?.action === 'force-down' || siteOv?.action === 'force-down') return { up: false, reason: 'forced down by operator', forcedDown: true };
     if (memOv?.action === 'drain' || siteOv?.action === 'drain') return { up: false, reason: 'drained by operator' };
     if (this.sites.get(site)?.stale) return { up: false, reason: 'site stale' };
@@ -589,6 +713,24 @@ export class GslbState {
   memberStates(): { site: string; address: string; status: MemberStatus; serving: boolean }[] {
     return [...this.members.values()].map((m) => ({ site: m.site, address: m.address, status: m.status, serving: this.effective(m.site, m.address).up }));
   }
+}
+
+/** The AdminOutcome of an applied plan (`forced` and `warnings` only when there are). */
+export function outcomeOf(plan: Extract<AdminPlan, { changed: true }>): AdminOutcome {
+  return { ok: true, changed: true, ...(plan.forced ? { forced: true as const } : {}), ...(plan.warnings.length ? { warnings: plan.warnings } : {}) };
+}
+
+function allDownText(pool: PoolConfig): string {
+  const a = pool.allDown;
+  if (a.kind === 'pool') return `pool:${a.pool}`;
+  return a.kind === 'all' ? 'all: fails open, every member not forced down' : a.kind === 'first-tier' ? 'first-tier: fails open to the first tier' : 'nodata';
+}
+
+function entryOf(r: OverrideRecord): OverrideEntry {
+  return {
+    action: r.action, target: r.address === undefined ? { site: r.site } : { site: r.site, address: r.address }, at: r.at,
+    ...(r.actor !== undefined ? { actor: r.actor } : {}), ...(r.reason !== undefined ? { reason: r.reason } : {}),
+  };
 }
 
 /** Equal when no policy could answer differently (least-load also compares loads). */

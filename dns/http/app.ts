@@ -24,7 +24,8 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
 import type { AdminAction, GslbState } from '../gslb/state.js';
-import { overridesDigest, saveOverrides } from '../gslb/overrides-store.js';
+import { createFileOverrideStore, MAX_REASON_LENGTH, overridesDigest } from '../gslb/overrides-store.js';
+import type { OverrideStore } from '../gslb/overrides-store.js';
 import {
   MAX_CLOCK_SKEW_MS, MAX_REPORT_BYTES, ReportSchema, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 } from '../../shared/protocol/report.js';
@@ -39,10 +40,12 @@ export type { DnsMetricsSnapshot } from './metrics.js';
 /** What the API needs from the server that hosts it. */
 export interface ApiOptions {
   state: GslbState;
-  /** the admin bearer token; undefined disables the admin routes (403) */
+  /** the admin token file's text (one bare token, or `name:token` lines; see auth.ts); undefined disables the admin routes (403) */
   adminToken: string | undefined;
-  /** where overrides.json is kept; undefined keeps overrides in memory only */
+  /** where overrides.json is kept; undefined keeps overrides in memory only (when no overridesStore is given) */
   stateDir: string | undefined;
+  /** where admin actions go; by default the per-instance file store of stateDir, already loaded */
+  overridesStore?: OverrideStore;
   /** this instance's id, echoed by GET /api/v1/state */
   instance: string;
   dnsMetrics: () => DnsMetricsSnapshot;
@@ -59,10 +62,15 @@ export const READY_PATH = '/readyz';
 export const ADMIN_PATH_PREFIX = '/api/v1/admin/';
 export const ADMIN_ACTIONS: readonly AdminAction[] = ['drain', 'undrain', 'force-down', 'release'];
 
-/** The body of the admin action routes: a site, or one member of it. */
+/**
+ * The body of the admin action routes: a site, or one member of it; why (recorded with the
+ * override); `force` to pass a pool guard, which needs a reason.
+ */
 export const AdminTargetSchema = Type.Object({
   site: Type.String({ minLength: 1, maxLength: 128 }),
   address: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  reason: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_REASON_LENGTH })),
+  force: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 
 const checkReport = TypeCompiler.Compile(ReportSchema);
@@ -106,6 +114,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   const now = opts.now ?? Date.now;
   const log = opts.logger;
   const auth = createAdminAuth(opts.adminToken);
+  const store = opts.overridesStore ?? createFileOverrideStore({ state, stateDir: opts.stateDir, started: true });
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -186,18 +195,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
 
   app.get(STATE_PATH, { preHandler: adminGuard }, async (_req, reply) => {
     const snap = state.snapshot() as Record<string, unknown>;
-    return reply.send({ ...snap, overridesDigest: overridesDigest(state.listOverrides()), instance: opts.instance });
+    return reply.send({ ...snap, overridesDigest: overridesDigest(state.listOverrides()), overridesStore: store.status(), instance: opts.instance });
   });
-
-  // saves run one after another, each writing the list current when it runs, so the file ends
-  // with the latest overrides; a failed save is retried by the next admin action
-  let saving: Promise<void> = Promise.resolve();
-  let unsaved = false;
-  function persist(dir: string): Promise<void> {
-    const p = saving.then(() => saveOverrides(dir, state.listOverrides()));
-    saving = p.then(() => { unsaved = false; }, () => { unsaved = true; });
-    return p;
-  }
 
   for (const action of ADMIN_ACTIONS) {
     app.post(`${ADMIN_PATH_PREFIX}${action}`, { preHandler: adminGuard }, async (req, reply) => {
@@ -205,23 +204,28 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       try {
         value = parseJson(req.body);
         validate(checkAdminTarget, value);
+        if (value.force === true && (value.reason === undefined || value.reason.trim() === '')) {
+          throw new HttpError(400, 'schema', '"force": true needs a "reason" (why the guard may be overridden)');
+        }
       } catch (err) {
         if (err instanceof HttpError) return reply.code(err.status).send({ error: err.message });
         throw err;
       }
       const target = value.address === undefined ? { site: value.site } : { site: value.site, address: value.address };
-      const r = state.admin(action, target);
-      if (!r.ok) return reply.code(404).send({ error: r.reason ?? 'unknown target' });
-      log.info({ action, site: target.site, address: target.address, changed: r.changed, ip: req.ip }, 'admin action');
-      if (opts.stateDir !== undefined && (r.changed || unsaved)) {
-        try {
-          await persist(opts.stateDir);
-        } catch (err) {
-          log.error({ err, stateDir: opts.stateDir }, 'saving overrides failed');
-          return reply.code(500).send({ error: `override applied in memory but not saved to ${opts.stateDir}: ${(err as Error).message}` });
-        }
+      const authz = auth(header(req, 'authorization'));
+      const actor = authz.ok ? authz.actor : 'unknown';
+      const reason = value.reason?.trim();
+      const r = await store.apply(action, target, { actor, ...(reason !== undefined ? { reason } : {}), ...(value.force === true ? { force: true } : {}) });
+      const line = { actor, reason, action, site: target.site, address: target.address, force: value.force === true, store: store.kind, ip: req.ip };
+      if (!r.ok) {
+        if (r.status === 500) log.error({ ...line, status: r.status, error: r.reason }, 'saving overrides failed');
+        else log.warn({ ...line, status: r.status, error: r.reason }, 'admin action refused');
+        return reply.code(r.status).send({ error: r.reason, ...('breaches' in r && r.breaches !== undefined ? { breaches: r.breaches } : {}) });
       }
-      return reply.send({ ok: true, changed: r.changed, overridesDigest: overridesDigest(state.listOverrides()) });
+      const forced = r.forced === true;
+      const warnings = r.warnings ?? [];
+      log.info({ ...line, forced, changed: r.changed, ...(warnings.length ? { warnings } : {}) }, 'admin action');
+      return reply.send({ ok: true, changed: r.changed, forced, warnings, overridesDigest: overridesDigest(state.listOverrides()) });
     });
   }
 
@@ -233,6 +237,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       members: state.memberStates(),
       epoch: state.view.epoch,
       pools: poolFailOpen(state.gslb, state.view),
+      overridesStore: store.status(),
     });
     return reply.type(METRICS_CONTENT_TYPE).send(body);
   });

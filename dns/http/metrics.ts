@@ -23,6 +23,8 @@ export interface MetricsInput {
   readonly epoch: number;
   /** per pool: answering by allDown, waiting on startup (see gslb/fail-open.ts); none when absent */
   readonly pools?: readonly { pool: string; failOpen: boolean; startupPending: boolean }[];
+  /** where operator overrides live and whether writes are possible */
+  readonly overridesStore?: { readonly kind: string; readonly reachable: boolean };
 }
 
 const STATUSES: readonly MemberStatus[] = ['unknown', 'up', 'down', 'drain'];
@@ -113,6 +115,13 @@ export function renderMetrics(m: MetricsInput): string {
 
   e.family('gslb_health_epoch', 'gauge', 'Epoch of the current health view; changes whenever an answer could change.');
   e.sample('gslb_health_epoch', [], m.epoch);
+
+  if (m.overridesStore !== undefined) {
+    e.family('gslb_overrides_store_up', 'gauge', 'Whether the operator overrides store is reachable (1) or not (0: writes are refused, the last known overrides stay in force).');
+    e.sample('gslb_overrides_store_up', [], m.overridesStore.reachable ? 1 : 0);
+    e.family('gslb_overrides_store_info', 'gauge', 'Where operator overrides live: etcd (shared), file (per instance) or memory.');
+    e.sample('gslb_overrides_store_info', [['kind', m.overridesStore.kind]], 1);
+  }
 
   return e.toString();
 }

@@ -329,7 +329,7 @@ describe('GslbState: operator overrides', () => {
   it('undrain does not lift a force-down; release lifts it (site and member)', () => {
     const { state } = upState();
     for (const target of [{ site: 'tokyo' }, { site: 'osaka', address: OSAKA1.address }]) {
-      expect(state.admin('force-down', target)).toEqual({ ok: true, changed: true });
+      expect(state.admin('force-down', target)).toMatchObject({ ok: true, changed: true });
       expect(state.admin('force-down', target)).toEqual({ ok: true, changed: false });
       expect(state.admin('undrain', target)).toEqual({ ok: true, changed: false });
     }
@@ -371,9 +371,9 @@ describe('GslbState: operator overrides', () => {
     const { state, events } = upState();
     const epoch = state.view.epoch;
     const n = events.length;
-    expect(state.admin('drain', { site: 'nowhere' })).toEqual({ ok: false, changed: false, reason: 'unknown site "nowhere"' });
+    expect(state.admin('drain', { site: 'nowhere' })).toEqual({ ok: false, changed: false, status: 404, reason: 'unknown site "nowhere"' });
     expect(state.admin('force-down', { site: 'tokyo', address: '203.0.113.9' }))
-      .toEqual({ ok: false, changed: false, reason: 'no member 203.0.113.9 in site tokyo' });
+      .toEqual({ ok: false, changed: false, status: 404, reason: 'no member 203.0.113.9 in site tokyo' });
     // a member of another site is not a member of this one
     expect(state.admin('drain', { site: 'tokyo', address: OSAKA1.address }).ok).toBe(false);
     expect(state.admin('release', { site: 'nowhere', address: TOKYO1.address }).ok).toBe(false);

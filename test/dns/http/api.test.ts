@@ -334,7 +334,7 @@ describe('admin actions', () => {
     expect(ctx.state.view.epoch).toBe(epoch + 1);
     expect(ctx.state.view.pools.get('www')!.members.map((m) => m.up)).toEqual([false, false, true]);
     expect(memberOf(ctx.state.snapshot(), '192.0.2.1')['why']).toBe('drained by operator');
-    expect(await saved()).toEqual([{ action: 'drain', site: 'tokyo', at: new Date(T0).toISOString() }]);
+    expect(await saved()).toEqual([{ action: 'drain', site: 'tokyo', at: new Date(T0).toISOString(), actor: 'admin' }]);
     expect((await getState(ctx)).overridesDigest).toBe(drained.overridesDigest);
 
     res = await admin(ctx, 'drain', { site: 'tokyo' });
@@ -352,7 +352,7 @@ describe('admin actions', () => {
     expect(res.json()).toMatchObject({ ok: true, changed: false });
     res = await admin(ctx, 'undrain', { site: 'tokyo' });
     expect(res.json()).toMatchObject({ ok: true, changed: true });
-    expect(await saved()).toEqual([{ action: 'force-down', site: 'osaka', address: '198.51.100.1', at: new Date(T0).toISOString() }]);
+    expect(await saved()).toEqual([{ action: 'force-down', site: 'osaka', address: '198.51.100.1', at: new Date(T0).toISOString(), actor: 'admin' }]);
     res = await admin(ctx, 'release', { site: 'osaka', address: '198.51.100.1' });
     expect(res.json()).toMatchObject({ ok: true, changed: true, overridesDigest: overridesDigest([]) });
     expect(await saved()).toEqual([]);
