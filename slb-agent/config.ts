@@ -18,6 +18,10 @@
  *                                forwarder existed), with it the agent runs the VIP's data plane:
  *                                the userspace proxy for `proxy`, nftables for the kernel modes
  *                                dsr | l3dsr-dscp | l3dsr-tunnel | nat
+ *   vips[].vipCheck              optional check of the VIP itself (its address and port, through the
+ *                                forwarder; same types and keys as `check`, nothing merged); after
+ *                                `fall` failures the VIP is reported down with the reason; its
+ *                                startState defaults to up (it takes a VIP down, never holds it)
  *   pinger                       optional MAC-keepalive pinger (schema and defaults: pinger/config.ts)
  *   vips[].check / realServers[].check   see CheckConfig; a real server's `check` without a `type`
  *                                (or with the VIP's type) is merged key by key over the VIP's
@@ -198,6 +202,8 @@ export interface VipConfig {
   readonly forwarder?: ForwarderConfig;
   /** the VIP-level check (real servers may override it) */
   readonly check: CheckConfig;
+  /** a check of the VIP's own address and port (through the forwarder) */
+  readonly vipCheck?: CheckConfig;
   readonly realServers: readonly RealServerConfig[];
 }
 
@@ -305,6 +311,7 @@ const VipSchema = Type.Object({
   quorum: Type.Optional(Type.Integer({ minimum: 1 })),
   forwarder: Type.Optional(ForwarderSchema),
   check: Type.Optional(CheckSchema),
+  vipCheck: Type.Optional(CheckSchema),
   realServers: Type.Array(RealServerSchema),
 }, { additionalProperties: false });
 
@@ -700,6 +707,15 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     const vipCheck = resolveCheck(vipRaw, (k) => (v.check && vipRaw[k] !== undefined ? [...cAt, k] : cAt), fail);
     if (!vipCheck) ok = false;
 
+    // the VIP's own check: up until proven down, unless the file says otherwise
+    let ownCheck: CheckConfig | undefined;
+    if (v.vipCheck !== undefined) {
+      const ownRaw = { startState: 'up', ...(v.vipCheck as RawCheck) } as RawCheck;
+      const vcAt = [...at, 'vipCheck'];
+      ownCheck = resolveCheck(ownRaw, (k) => ((v.vipCheck as RawCheck)[k] !== undefined ? [...vcAt, k] : vcAt), fail);
+      if (!ownCheck) ok = false;
+    }
+
     // real servers
     const realServers: RealServerConfig[] = [];
     const rsSeen = new Map<string, number>();
@@ -757,6 +773,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
         quorum,
         ...(forwarder !== undefined ? { forwarder } : {}),
         check: vipCheck,
+        ...(ownCheck !== undefined ? { vipCheck: ownCheck } : {}),
         realServers,
       });
     }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * slb-agent CLI wiring only: parse flags, load the config, build the agent and its API, run until
- * SIGTERM/SIGINT. Exit codes: 0 clean stop or valid config, 1 bad config or a port that cannot be
- * bound, 2 bad flags.
+ * SIGTERM/SIGINT (final report, then stop); SIGHUP reloads the file (an invalid one is logged,
+ * every `file:line: path: reason`, and the running config stays). Exit codes: 0 clean stop or
+ * valid config, 1 bad config or a port that cannot be bound, 2 bad flags.
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -32,6 +33,13 @@ async function load(file: string): Promise<AgentConfig | undefined> {
     process.stderr.write(`${err.message}\n`);
     return undefined;
   }
+}
+
+/** Logs every error of a config that failed to load, one `file:line: path: reason` line each. */
+function logConfigErrors(log: Logger, err: AgentConfigError, msg: string): void {
+  const lines = err.message.split('\n');
+  err.errors.forEach((e, i) => log.error({ file: e.file, ...(e.line !== undefined ? { line: e.line } : {}), path: e.path, reason: e.reason }, lines[i] ?? e.reason));
+  log.error({ file: err.errors[0]?.file, errors: err.errors.length }, msg);
 }
 
 async function check(args: string[]): Promise<number> {
@@ -78,10 +86,25 @@ async function run(args: string[]): Promise<number> {
   log.info({ api: `${config.api.host}:${port}`, port }, 'api listening');
   agent.start();
 
+  const reload = async (): Promise<void> => {
+    let next: AgentConfig;
+    try {
+      next = await loadAgentConfig(values.config!);
+    } catch (err) {
+      if (!(err instanceof AgentConfigError)) throw err;
+      logConfigErrors(log, err, 'reload failed: the file is invalid; the running config stays');
+      return;
+    }
+    if (values['cleanup-on-exit'] === true) next = { ...next, forwarder: { ...next.forwarder, cleanupOnExit: true } };
+    const r = agent.reload(next);
+    if (!r.ok) log.error({ reason: r.reason }, `reload refused: ${r.reason}; the running config stays`);
+    else log.info(r.summary, 'config reloaded');
+  };
+
   return runUntilSignal(log, async () => {
     await agent.stop();
     await app.close();
-  });
+  }, { reload });
 }
 
 /** Entry point: returns the exit code. */

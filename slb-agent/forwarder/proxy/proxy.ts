@@ -6,7 +6,7 @@
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { BackendStats, DataPlane, VipSpec } from '../data-plane.js';
-import { eligibleBackends } from '../data-plane.js';
+import { eligibleBackends, PlaneApplyError } from '../data-plane.js';
 import type { Backend, Flow, Scheduler } from '../model.js';
 import { createScheduler } from '../schedulers/index.js';
 import { createSerial } from '../serial.js';
@@ -324,16 +324,19 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       syncCounters(vip);
     }
     const failures: string[] = [];
+    const failed = new Map<string, string>();
     await Promise.all(toStart.map(async (vip) => {
       try {
         await start(vip);
         running.set(vip.spec.name, vip);
       } catch (err) {
         // left out of `running`, so the next apply() tries again
+        const reason = `cannot listen on ${vip.spec.protocol} ${listenHost(vip.spec)}:${vip.spec.port}: ${(err as Error).message}`;
+        failed.set(vip.spec.name, reason);
         failures.push(`VIP ${vip.spec.name} (${vip.spec.protocol} ${listenHost(vip.spec)}:${vip.spec.port}): ${(err as Error).message}`);
       }
     }));
-    if (failures.length > 0) throw new Error(`proxy data plane: could not start ${failures.join('; ')}`);
+    if (failures.length > 0) throw new PlaneApplyError(`proxy data plane: could not start ${failures.join('; ')}`, failed);
   }
 
   return {
@@ -348,6 +351,14 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
     listener(name) {
       const vip = running.get(name);
       return vip?.tcp ?? vip?.udp;
+    },
+    async drain(ms) {
+      await serial.idle();
+      if (closed) return;
+      for (const vip of running.values()) retire(vip);
+      running.clear();
+      const t0 = performance.now();
+      while (sockets.size > 0 && performance.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
     },
     async close() {
       await serial.idle();
