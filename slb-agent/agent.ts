@@ -19,6 +19,7 @@ import { buildVipSpec, createForwarderManager, realServerId } from './forwarder/
 import type { ApplyOutcome, ForwarderManager, ForwarderManagerOptions, ForwarderManagerStatus, ForwarderVipStatus, LiveRealServer, PlaneKind } from './forwarder/manager.js';
 import { createNftablesDataPlane } from './forwarder/nftables/index.js';
 import { createProxyDataPlane } from './forwarder/proxy/proxy.js';
+import { loadReusePort } from './forwarder/proxy/reuseport.js';
 import { createChecker as defaultCreateChecker } from './health/checkers/index.js';
 import type { CheckResult, Checker } from './health/checkers/types.js';
 import { createScheduler } from './health/scheduler.js';
@@ -217,10 +218,16 @@ function liveRealServer(rs: RsRuntime): LiveRealServer {
   return { config: rs.config, health: rs.health.state, drained: rs.drained || rs.vip.drained, ...(agent === undefined ? {} : { agent }) };
 }
 
-function defaultCreateDataPlane(config: AgentConfig, logger: Logger): (kind: PlaneKind) => DataPlane {
-  return (kind) => (kind === 'proxy'
-    ? createProxyDataPlane()
-    : createNftablesDataPlane({ logger, cleanupOnClose: config.forwarder.cleanupOnExit }));
+/** The production planes; `cleanup()` is read when the kernel plane closes (a handover never cleans up). */
+function defaultCreateDataPlane(logger: Logger, cleanup: () => boolean): (kind: PlaneKind) => DataPlane {
+  return (kind) => {
+    if (kind === 'nftables') return createNftablesDataPlane({ logger, cleanupOnClose: cleanup });
+    const rp = loadReusePort();
+    if (rp.open === undefined) {
+      logger.warn({ reason: rp.reason }, 'proxy: listening without SO_REUSEPORT (reuseport_sock addon unavailable): a restarted agent cannot take the listeners over, connections are refused until it listens');
+    }
+    return createProxyDataPlane(rp.open !== undefined ? { reusePort: rp.open } : {});
+  };
 }
 
 /** Builds the agent from a validated config; nothing runs before `start()`. */
@@ -322,10 +329,11 @@ export function createAgent(opts: AgentOptions): Agent {
     }
   };
 
-  let createPlane = opts.createDataPlane ?? defaultCreateDataPlane(config, logger);
+  let handingOver = false;
+  const createPlane = opts.createDataPlane ?? defaultCreateDataPlane(logger, () => config.forwarder.cleanupOnExit && !handingOver);
   manager = createForwarderManager({
     desired: () => forwarded().map((v) => buildVipSpec(v.config, v.config.forwarder!, v.realServers.map(liveRealServer))),
-    createDataPlane: (kind) => createPlane(kind),
+    createDataPlane: createPlane,
     logger,
     ...(opts.forwarder?.retry ? { retry: opts.forwarder.retry } : {}),
     ...(opts.forwarder?.timeoutMs !== undefined ? { timeoutMs: opts.forwarder.timeoutMs } : {}),
@@ -486,7 +494,10 @@ export function createAgent(opts: AgentOptions): Agent {
       } else {
         await reporter.stop();
       }
-      if (how.kind === 'handover') await manager.drain(how.drainMs);
+      if (how.kind === 'handover') {
+        handingOver = true;
+        await manager.drain(how.drainMs);
+      }
       await manager.close();
     },
     reload(next) {
@@ -590,7 +601,6 @@ export function createAgent(opts: AgentOptions): Agent {
         void old?.stop().then(() => { if (started && !stopping) startPinger(pinger); });
         if (old === undefined && started) startPinger(pinger);
       }
-      if (summary.cleanupOnExit && opts.createDataPlane === undefined) createPlane = defaultCreateDataPlane(next, logger);
       config = next;
       settled = [...byKey.values()].filter(isSettled).length;
       for (const v of touched) recompute(v);

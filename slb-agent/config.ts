@@ -11,7 +11,9 @@
  *   report.timeout               per-DNS-instance request timeout (default 1s)
  *   forwarder { cleanupOnExit }  agent-wide: on exit remove the kernel forwarding (true) or leave
  *                                it so traffic keeps flowing across a restart (false, default);
- *                                `--cleanup-on-exit` overrides it
+ *                                `--cleanup-on-exit` overrides it; { drainTimeout } how long an
+ *                                agent that handed over to a successor lets its open proxy flows
+ *                                finish (default 30s, DEFAULT_DRAIN_TIMEOUT_MS)
  *   vips[].forwarder             { mode, scheduler, interface, persistence, dscp, tunnel, vni, snat,
  *                                flowTimeout, shPorts (sh: hash address and port, L3+L4) }; a VIP without this block is health-checked and
  *                                reported only (the agent forwards nothing for it, as before the
@@ -170,6 +172,9 @@ export interface ForwarderConfig {
   readonly shPorts?: boolean;
 }
 
+/** How long an agent that handed over lets its open proxy flows finish, unless `forwarder.drainTimeout` says. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
 /** The modes the kernel (nftables) data plane serves. */
 export const KERNEL_MODES: readonly ForwarderMode[] = ['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'];
 
@@ -219,8 +224,8 @@ export interface AgentConfig {
   readonly dns: readonly string[];
   readonly report: { readonly intervalMs: number; readonly timeoutMs: number };
   readonly api: { readonly host: string; readonly port: number };
-  /** agent-wide forwarder settings */
-  readonly forwarder: { readonly cleanupOnExit: boolean };
+  /** agent-wide forwarder settings; drainTimeoutMs only when written (DEFAULT_DRAIN_TIMEOUT_MS) */
+  readonly forwarder: { readonly cleanupOnExit: boolean; readonly drainTimeoutMs?: number };
   readonly vips: readonly VipConfig[];
   /** the MAC-keepalive pinger, when the file has a `pinger:` block */
   readonly pinger?: PingerConfig;
@@ -328,6 +333,7 @@ export const AgentFileSchema = Type.Object({
   api: Type.Optional(Type.String()),
   forwarder: Type.Optional(Type.Object({
     cleanupOnExit: Type.Optional(Type.Boolean()),
+    drainTimeout: Type.Optional(Duration),
   }, { additionalProperties: false })),
   vips: Type.Array(VipSchema),
   pinger: Type.Optional(PingerSchema),
@@ -620,6 +626,9 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     timeoutMs: duration(['report', 'timeout'], input.report?.timeout, 1000),
   };
 
+  const drainTimeoutMs = input.forwarder?.drainTimeout === undefined ? undefined
+    : duration(['forwarder', 'drainTimeout'], input.forwarder.drainTimeout, DEFAULT_DRAIN_TIMEOUT_MS);
+
   let api = { host: '127.0.0.1', port: 9100 };
   if (input.api !== undefined) {
     const hp = parseHostPort(input.api);
@@ -794,7 +803,10 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     dns,
     report,
     api,
-    forwarder: { cleanupOnExit: input.forwarder?.cleanupOnExit ?? false },
+    forwarder: {
+      cleanupOnExit: input.forwarder?.cleanupOnExit ?? false,
+      ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
+    },
     vips,
     ...(pinger !== undefined ? { pinger } : {}),
   };
