@@ -46,7 +46,7 @@ export interface AgentOptions {
   /** the data plane factory (tests inject recording planes); default: proxy / nftables */
   readonly createDataPlane?: (kind: PlaneKind) => DataPlane;
   /** forwarder manager knobs (retry backoff, plane timeouts) */
-  readonly forwarder?: Pick<ForwarderManagerOptions, 'retry' | 'timeoutMs'>;
+  readonly forwarder?: Pick<ForwarderManagerOptions, 'retry' | 'timeoutMs' | 'timers'>;
 }
 
 /** Flows of one backend, as the data plane counts them. */
@@ -337,6 +337,7 @@ export function createAgent(opts: AgentOptions): Agent {
     logger,
     ...(opts.forwarder?.retry ? { retry: opts.forwarder.retry } : {}),
     ...(opts.forwarder?.timeoutMs !== undefined ? { timeoutMs: opts.forwarder.timeoutMs } : {}),
+    ...(opts.forwarder?.timers !== undefined ? { timers: opts.forwarder.timers } : {}),
     now,
     onApplied,
   });

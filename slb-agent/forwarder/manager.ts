@@ -158,9 +158,22 @@ export interface ForwarderManagerOptions {
   readonly timeoutMs?: number;
   /** unix ms, for the status */
   readonly now?: () => number;
+  /** the retry timer (tests drive it); setTimeout/clearTimeout by default */
+  readonly timers?: RetryTimers;
   /** after every apply attempt: the outcome of each VIP it included */
   readonly onApplied?: (outcomes: ReadonlyMap<string, ApplyOutcome>) => void;
 }
+
+/** Schedules the retry after a failed apply. */
+export interface RetryTimers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const realTimers: RetryTimers = {
+  set: (fn, ms) => { const t = setTimeout(fn, ms); t.unref(); return t; },
+  clear: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /** Owns the data planes; see the table at the top. */
 export interface ForwarderManager {
@@ -232,7 +245,8 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
   let dirtySince: number | undefined;
   let tickQueued = false;
   let inFlight: Promise<void> | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
+  let retryTimer: unknown;
+  const timers = opts.timers ?? realTimers;
   let applies = 0;
   let applyErrors = 0;
   let consecutiveFailures = 0;
@@ -258,7 +272,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
   };
 
   const run = (): void => {
-    clearTimeout(retryTimer);
+    timers.clear(retryTimer);
     retryTimer = undefined;
     const since = dirtySince ?? performance.now();
     dirtySince = undefined;
@@ -284,8 +298,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     dirtySince = Math.min(dirtySince ?? since, since);
     if (closed) return;
     const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(consecutiveFailures - 1, 30));
-    retryTimer = setTimeout(() => { retryTimer = undefined; schedule(); }, delay);
-    retryTimer.unref();
+    retryTimer = timers.set(() => { retryTimer = undefined; schedule(); }, delay);
   };
 
   const applyAll = async (specs: readonly VipSpec[], since: number): Promise<void> => {
@@ -358,7 +371,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
       dirtySince ??= performance.now();
       // a change retries a failing apply at once; the backoff only paces retries without news
       if (retryTimer !== undefined) {
-        clearTimeout(retryTimer);
+        timers.clear(retryTimer);
         retryTimer = undefined;
       }
       schedule();
@@ -393,7 +406,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     async drain(ms) {
       if (closed) return;
       closed = true;
-      clearTimeout(retryTimer);
+      timers.clear(retryTimer);
       retryTimer = undefined;
       if (inFlight !== undefined) await withTimeout(inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
       await Promise.all([...live.entries()].map(async ([kind, p]) => {
@@ -409,7 +422,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     async close() {
       if (closed) return;
       closed = true;
-      clearTimeout(retryTimer);
+      timers.clear(retryTimer);
       retryTimer = undefined;
       if (inFlight !== undefined) await withTimeout(inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
       await Promise.all([...live.entries()].map(async ([kind, p]) => {
