@@ -521,7 +521,7 @@ export function createAgent(opts: AgentOptions): Agent {
       for (const [name, v] of [...vips]) {
         if (nextNames.has(name)) continue;
         summary.vips.removed.push(name);
-        for (const rs of v.realServers) { stopping_.push(rs.scheduler); byKey.delete(rs.key); }
+        for (const rs of v.realServers) { stopping_.push(rs.scheduler); byKey.delete(rs.key); summary.realServers.removed.push(rs.key); }
         if (v.vipCheck) stopping_.push(v.vipCheck.scheduler);
         vips.delete(name);
         removedAddresses.add(v.config.address);
@@ -534,6 +534,7 @@ export function createAgent(opts: AgentOptions): Agent {
           const fresh = newVip(vc);
           vips.set(vc.name, fresh);
           summary.vips.added.push(vc.name);
+          summary.realServers.added.push(...fresh.realServers.map((rs) => rs.key));
           if (started) for (const rs of fresh.realServers) rs.scheduler.start();
           if (reporting) fresh.vipCheck?.scheduler.start();
           touched.push(fresh);
