@@ -544,9 +544,11 @@ export function createAgent(opts: AgentOptions): Agent {
         const { realServers: _b, ...restNew } = vc;
         const vipChanged = !same(restOld, restNew);
         if (v.config.address !== vc.address) removedAddresses.add(v.config.address);
+        // the VIP check probes the VIP's address and port: a moved VIP needs a new one
+        const moved = v.config.address !== vc.address || v.config.port !== vc.port;
         v.config = vc;
         if (vipChanged) summary.vips.changed.push(vc.name);
-        if (!same(v.vipCheck?.config, vc.vipCheck)) {
+        if (moved || !same(v.vipCheck?.config, vc.vipCheck)) {
           if (v.vipCheck) stopping_.push(v.vipCheck.scheduler);
           delete v.vipCheck;
           if (vc.vipCheck !== undefined) {

@@ -57,7 +57,8 @@ async function check(args: string[]): Promise<number> {
   const rs = config.vips.reduce((n, v) => n + v.realServers.length, 0);
   for (const v of config.vips) {
     const fw = v.forwarder ? `forwarder ${v.forwarder.mode}/${v.forwarder.scheduler}` : 'not forwarded';
-    process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}, ${fw}\n`);
+    const own = v.vipCheck ? `, vip check ${v.vipCheck.type}` : '';
+    process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}${own}, ${fw}\n`);
   }
   process.stdout.write(`OK: site ${config.site}, agent ${config.agent}, ${config.vips.length} VIPs, ${rs} real servers, ${config.dns.length} DNS instances\n`);
   return 0;
@@ -133,7 +134,11 @@ async function run(args: string[]): Promise<number> {
     if (!released) log.warn('the running agent did not confirm the handover; going on');
     await listenApi();
   }
-  const control = await listenControl(ctlPath, (req) => handover(req));
+  // without its control socket the agent still runs; only a later restart cannot take over from it
+  const control = await listenControl(ctlPath, (req) => handover(req)).catch((err: unknown) => {
+    log.warn({ control: ctlPath, err: (err as Error).message }, 'no control socket: a restart will not be able to take over from this agent');
+    return undefined;
+  });
   if (predecessor !== undefined) log.info({ control: ctlPath }, 'handover complete');
   const drainMs = config.forwarder.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
 
@@ -156,14 +161,16 @@ async function run(args: string[]): Promise<number> {
     if ('by' in cause) {
       // a handover is not a stop: no final report; the successor gets the API port at once
       log.info({ drainMs: agent.config.forwarder.drainTimeoutMs ?? drainMs }, 'handover: a successor took over; draining open flows');
-      control.close();
+      control?.close();
       await app.close();
       cause.by.released();
       await agent.stop({ kind: 'handover', drainMs: agent.config.forwarder.drainTimeoutMs ?? drainMs });
       return;
     }
-    control.close();
-    removeControl(ctlPath);
+    if (control !== undefined) {
+      control.close();
+      removeControl(ctlPath);
+    }
     await agent.stop();
     await app.close();
   }, {
