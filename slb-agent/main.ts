@@ -79,6 +79,9 @@ async function run(args: string[]): Promise<number> {
   });
   if (!values.config) throw new UsageError('--config FILE is required');
   const log = createLogger(values['log-level']!);
+  // until the run loop takes SIGHUP over (start-up, a handover's wait), it must not end the process
+  const earlyHup = (): void => log.warn({ signal: 'SIGHUP' }, 'SIGHUP during start-up ignored; send it again once the agent runs');
+  process.on('SIGHUP', earlyHup);
   const loaded = await load(values.config);
   if (!loaded) {
     log.fatal({ file: values.config }, 'config failed to load');
@@ -132,7 +135,8 @@ async function run(args: string[]): Promise<number> {
     const released = await predecessor.handOver(HANDOVER_ANSWER_MS);
     predecessor.close();
     if (!released) log.warn('the running agent did not confirm the handover; going on');
-    await listenApi();
+    // the old agent is going away: failing now would leave nobody serving, so the API is optional here
+    await listenApi().catch((err: unknown) => log.error({ err: (err as Error).message }, 'api cannot listen after the handover; running without the local API'));
   }
   // without its control socket the agent still runs; only a later restart cannot take over from it
   const control = await listenControl(ctlPath, (req) => handover(req)).catch((err: unknown) => {
@@ -157,6 +161,7 @@ async function run(args: string[]): Promise<number> {
     else log.info(r.summary, 'config reloaded');
   };
 
+  process.off('SIGHUP', earlyHup);
   return runUntilSignal<HandoverRequest>(log, async (cause) => {
     if ('by' in cause) {
       // a handover is not a stop: no final report; the successor gets the API port at once
