@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // lab and dig tests bind fixed resources; files run in parallel workers but each picks free ports
     pool: 'forks',
+    // one slb-agent run dir (handover control sockets) per test file
+    setupFiles: ['test/helpers/run-dir-setup.ts'],
     reporters: ['default', './test/reporters/summary-line.ts'],
   },
 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the native addons (binding.gyp: udp_batch for the DNS server's UDP path, pinger_sock for
-// the pinger's ARP/ICMP sockets) during `npm ci`. CI has no network beyond the npm registry and
+// the pinger's ARP/ICMP sockets, reuseport_sock for the proxy's hand-over listeners) during `npm ci`. CI has no network beyond the npm registry and
 // Debian, so node-gyp must not download Node's headers: when the system's node ships them
 // (/usr/include/node, Debian's nodejs package) they are used. A failed build is not fatal: UDP
 // falls back to node:dgram and the pinger to its udp method, each saying so when used.
@@ -16,5 +16,5 @@ if (!process.env.npm_config_nodedir) {
 }
 const r = spawnSync('node-gyp', args, { stdio: 'inherit' });
 if (r.status !== 0) {
-  console.error('gslb: building the native addons failed (udp_batch, pinger_sock); UDP falls back to node:dgram and the pinger offers only its udp method');
+  console.error('gslb: building the native addons failed (udp_batch, pinger_sock, reuseport_sock); UDP falls back to node:dgram, the pinger offers only its udp method and the proxy listens without SO_REUSEPORT (no restart hand-over)');
 }

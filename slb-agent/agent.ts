@@ -16,9 +16,10 @@ import type { ReportMember } from '../shared/protocol/report.js';
 import type { AgentConfig, CheckConfig, RealServerConfig, VipConfig } from './config.js';
 import type { BackendStats, DataPlane } from './forwarder/data-plane.js';
 import { buildVipSpec, createForwarderManager, realServerId } from './forwarder/manager.js';
-import type { ForwarderManager, ForwarderManagerOptions, ForwarderManagerStatus, ForwarderVipStatus, LiveRealServer, PlaneKind } from './forwarder/manager.js';
+import type { ApplyOutcome, ForwarderManager, ForwarderManagerOptions, ForwarderManagerStatus, ForwarderVipStatus, LiveRealServer, PlaneKind } from './forwarder/manager.js';
 import { createNftablesDataPlane } from './forwarder/nftables/index.js';
 import { createProxyDataPlane } from './forwarder/proxy/proxy.js';
+import { loadReusePort } from './forwarder/proxy/reuseport.js';
 import { createChecker as defaultCreateChecker } from './health/checkers/index.js';
 import type { CheckResult, Checker } from './health/checkers/types.js';
 import { createScheduler } from './health/scheduler.js';
@@ -26,10 +27,10 @@ import type { Scheduler } from './health/scheduler.js';
 import { HealthState } from './health/state.js';
 import { createPinger } from './pinger/pinger.js';
 import type { Pinger, PingerStatus } from './pinger/pinger.js';
-import type { HealthRecord } from './health/state.js';
+import type { HealthRecord, HealthStatus } from './health/state.js';
 import { createReporter } from './reporter/reporter.js';
 import type { DeliveryStatus, Reporter, ReporterOptions } from './reporter/reporter.js';
-import { deriveVip, mergeMembers, serves, vipStatusChanged } from './vip.js';
+import { deriveVip, downFor, mergeMembers, serves, vipStatusChanged } from './vip.js';
 import type { RealServerInput, VipStatus } from './vip.js';
 
 /** How the agent is built; everything but `config` and `logger` has a production default. */
@@ -45,7 +46,7 @@ export interface AgentOptions {
   /** the data plane factory (tests inject recording planes); default: proxy / nftables */
   readonly createDataPlane?: (kind: PlaneKind) => DataPlane;
   /** forwarder manager knobs (retry backoff, plane timeouts) */
-  readonly forwarder?: Pick<ForwarderManagerOptions, 'retry' | 'timeoutMs'>;
+  readonly forwarder?: Pick<ForwarderManagerOptions, 'retry' | 'timeoutMs' | 'timers'>;
 }
 
 /** Flows of one backend, as the data plane counts them. */
@@ -83,6 +84,8 @@ export interface VipFullStatus extends VipStatus {
   readonly realServers: readonly RealServerStatus[];
   /** forwarded VIPs only: mode, scheduler, the last apply and the VIP's flows */
   readonly forwarder?: ForwarderVipStatus & { readonly flows: FlowCounts };
+  /** VIPs with a `vipCheck:` only: the check of the VIP itself */
+  readonly vipCheck?: { readonly type: string; readonly health: HealthRecord };
 }
 
 /** The whole agent's state for GET /status. */
@@ -113,8 +116,17 @@ export interface Agent {
   readonly config: AgentConfig;
   /** starts checks; reports start once every real server's first checks settled (bounded hold-off) */
   start(): void;
-  /** stops checks, closes the data planes (kernel forwarding stays unless cleanupOnExit), then reports */
-  stop(): Promise<void>;
+  /**
+   * stop (default): stops checks, sends the final report (proxy VIPs and those cleaned up on exit
+   * down "agent stopped", the others unchecked), then closes the data planes (kernel forwarding
+   * stays unless cleanupOnExit). handover: no report; the proxy stops accepting and lets open
+   * flows finish (up to drainMs) while a successor serves.
+   */
+  stop(how?: StopKind): Promise<void>;
+  /** applies a new config without a restart (see ReloadSummary); refuses a different site, agent or api */
+  reload(next: AgentConfig): ReloadOutcome;
+  /** resolves once the data plane's first apply settled (at once without forwarded VIPs) */
+  ready(): Promise<void>;
   /** reads the data planes' flow counters now (bounded); a no-op without forwarded VIPs */
   refreshStats(): Promise<void>;
   /** feeds one check result (the scheduler does; tests may too) */
@@ -130,23 +142,52 @@ export interface Agent {
 interface RsRuntime {
   readonly key: string;
   readonly vip: VipRuntime;
-  readonly config: RealServerConfig;
-  readonly health: HealthState;
+  config: RealServerConfig;
+  health: HealthState;
+  /** this real server's own check timer (one per real server, so a reload adds and removes them) */
+  scheduler: Scheduler;
   drained: boolean;
   passes: number;
   fails: number;
 }
 
+/** The VIP's own check (`vipCheck:`), through the forwarder. */
+interface VipCheckRuntime {
+  readonly config: CheckConfig;
+  readonly health: HealthState;
+  readonly scheduler: Scheduler;
+}
+
 interface VipRuntime {
-  readonly config: VipConfig;
-  readonly realServers: RsRuntime[];
+  config: VipConfig;
+  realServers: RsRuntime[];
   drained: boolean;
   status: VipStatus;
   /** flows per real server id, from the last stats read (forwarded VIPs) */
   flows: Map<string, FlowCounts>;
   /** open flows of the VIP, from the last stats read (forwarded VIPs) */
   connections?: number;
+  vipCheck?: VipCheckRuntime;
 }
+
+/** What a reload changed (logged as `config reloaded`). */
+export interface ReloadSummary {
+  readonly vips: { readonly added: string[]; readonly removed: string[]; readonly changed: string[] };
+  readonly realServers: { readonly added: string[]; readonly removed: string[]; readonly changed: string[] };
+  /** dns, secret or report settings changed: the reporter was replaced */
+  readonly reporter: boolean;
+  readonly pinger: boolean;
+  readonly cleanupOnExit: boolean;
+}
+
+/** A reload's outcome: applied (with what changed) or refused (the running config stays). */
+export type ReloadOutcome = { readonly ok: true; readonly summary: ReloadSummary } | { readonly ok: false; readonly reason: string };
+
+/** How the agent ends: a stop (final report) or a handover to a successor (no report; the proxy drains). */
+export type StopKind = { readonly kind: 'stop' } | { readonly kind: 'handover'; readonly drainMs: number };
+
+/** Longest the final report of a graceful stop waits for the DNS instances. */
+export const FINAL_REPORT_TIMEOUT_MS = 800;
 
 /** Longest an API request waits for fresh flow counters. */
 const STATS_WAIT_MS = 1000;
@@ -164,7 +205,7 @@ function rsInput(rs: RsRuntime): RealServerInput {
   };
 }
 
-function derive(v: VipRuntime): VipStatus {
+function deriveServers(v: VipRuntime): VipStatus {
   return deriveVip({
     name: v.config.name, address: v.config.address, capacity: v.config.capacity, quorum: v.config.quorum,
     drained: v.drained, realServers: v.realServers.map(rsInput),
@@ -177,61 +218,141 @@ function liveRealServer(rs: RsRuntime): LiveRealServer {
   return { config: rs.config, health: rs.health.state, drained: rs.drained || rs.vip.drained, ...(agent === undefined ? {} : { agent }) };
 }
 
-function defaultCreateDataPlane(config: AgentConfig, logger: Logger): (kind: PlaneKind) => DataPlane {
-  return (kind) => (kind === 'proxy'
-    ? createProxyDataPlane()
-    : createNftablesDataPlane({ logger, cleanupOnClose: config.forwarder.cleanupOnExit }));
+/** The production planes; `cleanup()` is read when the kernel plane closes (a handover never cleans up). */
+function defaultCreateDataPlane(logger: Logger, cleanup: () => boolean): (kind: PlaneKind) => DataPlane {
+  return (kind) => {
+    if (kind === 'nftables') return createNftablesDataPlane({ logger, cleanupOnClose: cleanup });
+    const rp = loadReusePort();
+    if (rp.open === undefined) {
+      logger.warn({ reason: rp.reason }, 'proxy: listening without SO_REUSEPORT (reuseport_sock addon unavailable): a restarted agent cannot take the listeners over, connections are refused until it listens');
+    }
+    return createProxyDataPlane(rp.open !== undefined ? { reusePort: rp.open } : {});
+  };
 }
 
 /** Builds the agent from a validated config; nothing runs before `start()`. */
 export function createAgent(opts: AgentOptions): Agent {
-  const { config, logger } = opts;
+  const { logger } = opts;
+  let config = opts.config;
   const now = opts.now ?? Date.now;
   const makeChecker = opts.createChecker ?? defaultCreateChecker;
   const startedAt = now();
   const vips = new Map<string, VipRuntime>();
   const byKey = new Map<string, RsRuntime>();
-  for (const vc of config.vips) {
+  /** addresses of VIPs a reload removed: reported down so DNS does not keep their last state */
+  const removedAddresses = new Set<string>();
+  let started = false;
+  let reporting = false;
+  let stopping = false;
+
+  const isForwarded = (v: VipRuntime): boolean => v.config.forwarder !== undefined;
+  const forwarded = (): VipRuntime[] => [...vips.values()].filter(isForwarded);
+
+  const checkSchedulerFor = (key: string, target: { address: string; port: number }, check: CheckConfig, vipName: string,
+    sink: (result: CheckResult) => void): Scheduler => createScheduler([{
+    key, target, checker: makeChecker(check, vipName), intervalMs: check.intervalMs, timeoutMs: check.timeoutMs, jitter: check.jitter,
+  }], (_key, result) => sink(result));
+
+  const rsTarget = (rc: RealServerConfig): { address: string; port: number } =>
+    ({ address: rc.address, port: rc.check.port !== undefined && rc.check.port > 0 ? rc.check.port : rc.port });
+
+  const newRealServer = (v: VipRuntime, rc: RealServerConfig, start?: HealthStatus): RsRuntime => {
+    const key = realServerKey(v.config.name, rc.address, rc.port);
+    const rs: RsRuntime = {
+      key, vip: v, config: rc, drained: false, passes: 0, fails: 0,
+      health: new HealthState({ rise: rc.check.rise, fall: rc.check.fall, start: start ?? rc.check.startState }, now),
+      scheduler: checkSchedulerFor(key, rsTarget(rc), rc.check, v.config.name, (result) => agent.applyResult(key, result)),
+    };
+    return rs;
+  };
+
+  const newVipCheck = (v: VipRuntime, vc: CheckConfig): VipCheckRuntime => ({
+    config: vc,
+    health: new HealthState({ rise: vc.rise, fall: vc.fall, start: vc.startState }, now),
+    scheduler: checkSchedulerFor(`vip:${v.config.name}`, { address: v.config.address, port: vc.port !== undefined && vc.port > 0 ? vc.port : v.config.port },
+      vc, v.config.name, (result) => applyVipCheckResult(v, result)),
+  });
+
+  const newVip = (vc: VipConfig): VipRuntime => {
     const v: VipRuntime = {
       config: vc, realServers: [], drained: false, flows: new Map(),
       status: deriveVip({ name: vc.name, address: vc.address, capacity: vc.capacity, quorum: vc.quorum, drained: false, realServers: [] }),
     };
     for (const rc of vc.realServers) {
-      const key = realServerKey(vc.name, rc.address, rc.port);
-      const rs: RsRuntime = {
-        key, vip: v, config: rc, drained: false, passes: 0, fails: 0,
-        health: new HealthState({ rise: rc.check.rise, fall: rc.check.fall, start: rc.check.startState }, now),
-      };
+      const rs = newRealServer(v, rc);
       v.realServers.push(rs);
-      byKey.set(key, rs);
+      byKey.set(rs.key, rs);
     }
-    v.status = derive(v);
-    vips.set(vc.name, v);
-  }
+    if (vc.vipCheck !== undefined) v.vipCheck = newVipCheck(v, vc.vipCheck);
+    return v;
+  };
 
-  const reporter: Reporter = createReporter({
-    site: config.site, agent: config.agent, secret: config.secret, dns: config.dns,
-    intervalMs: config.report.intervalMs, timeoutMs: opts.reporter?.timeoutMs ?? config.report.timeoutMs,
+  let manager: ForwarderManager;
+  /** the VIP's reported status: its real servers' verdict, unless the data plane or the VIP check says down */
+  const derive = (v: VipRuntime): VipStatus => {
+    const base = deriveServers(v);
+    if (v.drained) return base;
+    if (isForwarded(v)) {
+      const outcome = manager.outcome(v.config.name);
+      if (outcome === undefined) return downFor(base, 'forwarder not applied yet');
+      if (!outcome.ok) return downFor(base, `forwarder: ${outcome.error ?? 'apply failed'}`);
+    }
+    const vch = v.vipCheck?.health.record;
+    if (vch !== undefined && vch.state === 'down') return downFor(base, `vip check: ${vch.lastError ?? 'not passed yet'}`);
+    return base;
+  };
+
+  const makeReporter = (c: AgentConfig): Reporter => createReporter({
+    site: c.site, agent: c.agent, secret: c.secret, dns: c.dns,
+    intervalMs: c.report.intervalMs, timeoutMs: opts.reporter?.timeoutMs ?? c.report.timeoutMs,
     ...(opts.reporter?.backoff ? { backoff: opts.reporter.backoff } : {}),
-    members: () => mergeMembers([...vips.values()].map((v) => v.status)),
+    members: () => agent.members(),
     // only an injected clock replaces the reporter's own (sub-millisecond seq by default)
     ...(opts.now ? { now: opts.now } : {}),
     logger,
   });
+  let reporter: Reporter = makeReporter(config);
 
-  const forwarded = [...vips.values()].filter((v) => v.config.forwarder !== undefined);
-  const manager: ForwarderManager | undefined = forwarded.length === 0 ? undefined : createForwarderManager({
-    desired: () => forwarded.map((v) => buildVipSpec(v.config, v.config.forwarder!, v.realServers.map(liveRealServer))),
-    createDataPlane: opts.createDataPlane ?? defaultCreateDataPlane(config, logger),
+  // the first report waits for the data plane's first apply, so it tells whether the VIP is in place
+  let firstApplied = false;
+  let resolveReady: () => void = () => undefined;
+  const readyPromise = new Promise<void>((r) => { resolveReady = r; });
+  const onApplied = (outcomes: ReadonlyMap<string, ApplyOutcome>): void => {
+    for (const name of outcomes.keys()) {
+      const v = vips.get(name);
+      if (v !== undefined) recompute(v, false);
+    }
+    if (!firstApplied) {
+      firstApplied = true;
+      resolveReady();
+      if (reporting && !stopping) reporter.start();
+    }
+  };
+
+  let handingOver = false;
+  const createPlane = opts.createDataPlane ?? defaultCreateDataPlane(logger, () => config.forwarder.cleanupOnExit && !handingOver);
+  manager = createForwarderManager({
+    desired: () => forwarded().map((v) => buildVipSpec(v.config, v.config.forwarder!, v.realServers.map(liveRealServer))),
+    createDataPlane: createPlane,
     logger,
     ...(opts.forwarder?.retry ? { retry: opts.forwarder.retry } : {}),
     ...(opts.forwarder?.timeoutMs !== undefined ? { timeoutMs: opts.forwarder.timeoutMs } : {}),
+    ...(opts.forwarder?.timers !== undefined ? { timers: opts.forwarder.timers } : {}),
     now,
+    onApplied,
   });
 
+  for (const vc of config.vips) vips.set(vc.name, newVip(vc));
+  for (const v of vips.values()) v.status = derive(v);
+
   // the MAC-keepalive pinger never probes the agent's own VIPs
-  const pinger: Pinger | undefined = config.pinger === undefined ? undefined
-    : createPinger({ config: config.pinger, logger, exclude: config.vips.map((v) => v.address) });
+  const makePinger = (c: AgentConfig): Pinger | undefined => (c.pinger === undefined ? undefined
+    : createPinger({ config: c.pinger, logger, exclude: c.vips.map((v) => v.address) }));
+  let pinger: Pinger | undefined = makePinger(config);
+  const startPinger = (p: Pinger | undefined): void => {
+    // the pinger is an aid, not the agent's job: a pinger that cannot open its sockets is logged, the agent runs on
+    p?.start().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pinger failed to start; running without it'));
+  };
 
   let statsRead: Promise<void> | undefined;
   let statsTimer: NodeJS.Timeout | undefined;
@@ -241,7 +362,7 @@ export function createAgent(opts: AgentOptions): Agent {
       const list = byVip.get(s.vip);
       if (list) list.push(s); else byVip.set(s.vip, [s]);
     }
-    for (const v of forwarded) {
+    for (const v of forwarded()) {
       const mine = byVip.get(v.config.name) ?? [];
       v.flows = new Map(mine.map((s) => [s.backend, { active: s.active, total: s.total }]));
       v.connections = mine.reduce((n, s) => n + s.active, 0);
@@ -250,7 +371,7 @@ export function createAgent(opts: AgentOptions): Agent {
     }
   };
   const refreshStats = (): Promise<void> => {
-    if (!manager) return Promise.resolve();
+    if (forwarded().length === 0) return Promise.resolve();
     // one read at a time; callers in the meantime share it
     statsRead ??= manager.stats().then(applyStats, () => undefined).finally(() => { statsRead = undefined; });
     // an API request waits at most a second for a slow plane; it then shows the last counters
@@ -267,31 +388,27 @@ export function createAgent(opts: AgentOptions): Agent {
     setImmediate(() => { notifyQueued = false; reporter.notify(); });
   };
 
-  const recompute = (v: VipRuntime): void => {
+  /** re-derives the VIP; `plane`: the data plane hears of it too (not when the plane itself told us) */
+  const recompute = (v: VipRuntime, plane = true): void => {
     // the data plane hears of every change, also those that leave the report as it was
-    if (v.config.forwarder !== undefined) manager?.changed();
+    if (plane && isForwarded(v)) manager.changed();
     const next = derive(v);
     const prev = v.status;
     v.status = next;
     if (!vipStatusChanged(prev, next)) return;
-    if (prev.state !== next.state) {
+    if (prev.state !== next.state || prev.reason !== next.reason) {
       logger.info({ vip: v.config.name, address: v.config.address, from: prev.state, to: next.state, weight: next.weight, on: next.on,
-        healthy: next.healthy, total: next.total }, `vip ${v.config.name} ${next.state}`);
+        healthy: next.healthy, total: next.total, ...(next.reason !== undefined ? { reason: next.reason } : {}) }, `vip ${v.config.name} ${next.state}`);
     }
     notify();
   };
 
-  const scheduler: Scheduler = createScheduler([...byKey.values()].map((rs) => {
-    const check = rs.config.check;
-    return {
-      key: rs.key,
-      target: { address: rs.config.address, port: check.port !== undefined && check.port > 0 ? check.port : rs.config.port },
-      checker: makeChecker(check, rs.vip.config.name),
-      intervalMs: check.intervalMs,
-      timeoutMs: check.timeoutMs,
-      jitter: check.jitter,
-    };
-  }), (key, result) => agent.applyResult(key, result));
+  const applyVipCheckResult = (v: VipRuntime, result: CheckResult): void => {
+    if (v.vipCheck === undefined || vips.get(v.config.name) !== v) return;
+    const t = v.vipCheck.health.apply(result);
+    if (t) logger.info({ vip: v.config.name, from: t.from, to: t.to, err: v.vipCheck.health.record.lastError }, `vip check of ${v.config.name} ${t.to}`);
+    if (t) recompute(v, false);
+  };
 
   // a real server is settled once its state says something: up, failed, or `rise` checks done
   const isSettled = (rs: RsRuntime): boolean => {
@@ -301,20 +418,24 @@ export function createAgent(opts: AgentOptions): Agent {
   let settled = [...byKey.values()].filter(isSettled).length;
   // the longest any real server needs to settle: rise full intervals plus a timeout, plus slack
   const holdOffMs = Math.max(0, ...[...byKey.values()].map((rs) => rs.config.check.intervalMs * (rs.config.check.rise + 1) + rs.config.check.timeoutMs));
-  let started = false;
-  let reporting = false;
   let startedMono = 0;
   let holdTimer: NodeJS.Timeout | undefined;
   // The data plane waits for the same moment: a restarted agent finds its kernel forwarding still
   // programmed, and applying before the first checks settle would program every real server as
   // down (their start state), resetting live flows and refusing new ones until they rise again.
   const startReporting = (why: string): void => {
-    if (reporting || !started) return;
+    if (reporting || !started || stopping) return;
     reporting = true;
     clearTimeout(holdTimer);
     logger.info({ why, afterMs: Math.round(performance.now() - startedMono), settled, realServers: byKey.size }, 'reporting started');
-    manager?.start();
-    reporter.start();
+    manager.start();
+    // VIP checks go through the forwarder: they start with it
+    for (const v of vips.values()) v.vipCheck?.scheduler.start();
+    if (forwarded().length === 0 && !firstApplied) {
+      firstApplied = true;
+      resolveReady();
+    }
+    if (firstApplied) reporter.start();
   };
 
   const find = (ref: RealServerRef): RsRuntime | DrainOutcome => {
@@ -324,37 +445,178 @@ export function createAgent(opts: AgentOptions): Agent {
     return rs ?? { ok: false, reason: `VIP "${ref.vip}" has no real server ${ref.address} port ${ref.port}` };
   };
 
+  const allSchedulers = (): Scheduler[] => [...vips.values()].flatMap((v) => [
+    ...v.realServers.map((rs) => rs.scheduler), ...(v.vipCheck ? [v.vipCheck.scheduler] : [])]);
+
+  /** the members of the final report: what stops with the agent is down, what the kernel keeps is unchecked */
+  const finalMembers = (): ReportMember[] => mergeMembers([...vips.values()].map((v) => {
+    const fw = v.config.forwarder;
+    const stopsWithUs = fw !== undefined && (fw.mode === 'proxy' || config.forwarder.cleanupOnExit);
+    return stopsWithUs ? downFor(v.status, 'agent stopped') : { ...v.status, checked: false };
+  })).concat(removedMembers());
+
+  const removedMembers = (): ReportMember[] => {
+    const live = new Set([...vips.values()].map((v) => v.config.address));
+    return [...removedAddresses].filter((a) => !live.has(a))
+      .map((address) => ({ address, state: 'down' as const, weight: 0, reason: 'removed from the agent config' }));
+  };
+
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
   const agent: Agent = {
-    config,
+    get config() {
+      return config;
+    },
     start() {
       if (started) return;
       started = true;
       startedMono = performance.now();
-      scheduler.start();
-      // the pinger is an aid, not the agent's job: a pinger that cannot open its sockets is logged, the agent runs on
-      pinger?.start().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pinger failed to start; running without it'));
-      if (manager) {
-        statsTimer = setInterval(() => void refreshStats(), config.report.intervalMs);
-        statsTimer.unref();
-      }
+      for (const v of vips.values()) for (const rs of v.realServers) rs.scheduler.start();
+      startPinger(pinger);
+      statsTimer = setInterval(() => void refreshStats(), config.report.intervalMs);
+      statsTimer.unref();
       logger.info({ site: config.site, agent: config.agent, vips: vips.size, realServers: byKey.size, dns: config.dns }, 'agent started');
       // reports wait until the first checks have settled (bounded), so that a restarted agent
       // does not report its VIPs down for the `rise` checks it takes to prove them up again
       holdTimer = setTimeout(() => startReporting('hold-off expired'), holdOffMs);
       if (settled === byKey.size) startReporting('checks settled');
     },
-    async stop() {
+    ready: () => readyPromise,
+    async stop(how = { kind: 'stop' }) {
+      if (stopping) return;
+      stopping = true;
       clearTimeout(holdTimer);
       clearInterval(statsTimer);
-      await scheduler.stop();
+      await Promise.all(allSchedulers().map((s) => s.stop()));
       await pinger?.stop();
-      await manager?.close();
-      await reporter.stop();
+      if (how.kind === 'stop' && reporting && firstApplied) {
+        // before the data plane closes: DNS stops answering what is about to refuse connections
+        await reporter.final(finalMembers(), Math.min(FINAL_REPORT_TIMEOUT_MS, config.report.timeoutMs));
+      } else {
+        await reporter.stop();
+      }
+      if (how.kind === 'handover') {
+        handingOver = true;
+        await manager.drain(how.drainMs);
+      }
+      await manager.close();
+    },
+    reload(next) {
+      if (stopping) return { ok: false, reason: 'the agent is stopping' };
+      for (const k of ['site', 'agent'] as const) {
+        if (next[k] !== config[k]) return { ok: false, reason: `${k} changed (${config[k]} -> ${next[k]}): that is another agent; restart it` };
+      }
+      if (next.api.host !== config.api.host || next.api.port !== config.api.port) {
+        return { ok: false, reason: `api changed (${config.api.host}:${config.api.port} -> ${next.api.host}:${next.api.port}): restart the agent to move its API` };
+      }
+      const summary = {
+        vips: { added: [] as string[], removed: [] as string[], changed: [] as string[] },
+        realServers: { added: [] as string[], removed: [] as string[], changed: [] as string[] },
+        reporter: !(config.secret.equals(next.secret) && same(config.dns, next.dns) && same(config.report, next.report)),
+        pinger: !same(config.pinger, next.pinger) || !same(config.vips.map((v) => v.address), next.vips.map((v) => v.address)),
+        cleanupOnExit: config.forwarder.cleanupOnExit !== next.forwarder.cleanupOnExit,
+      };
+      const stopping_: Scheduler[] = [];
+      const nextNames = new Set(next.vips.map((v) => v.name));
+      for (const [name, v] of [...vips]) {
+        if (nextNames.has(name)) continue;
+        summary.vips.removed.push(name);
+        for (const rs of v.realServers) { stopping_.push(rs.scheduler); byKey.delete(rs.key); summary.realServers.removed.push(rs.key); }
+        if (v.vipCheck) stopping_.push(v.vipCheck.scheduler);
+        vips.delete(name);
+        removedAddresses.add(v.config.address);
+      }
+      const touched: VipRuntime[] = [];
+      for (const vc of next.vips) {
+        removedAddresses.delete(vc.address);
+        const v = vips.get(vc.name);
+        if (v === undefined) {
+          const fresh = newVip(vc);
+          vips.set(vc.name, fresh);
+          summary.vips.added.push(vc.name);
+          summary.realServers.added.push(...fresh.realServers.map((rs) => rs.key));
+          if (started) for (const rs of fresh.realServers) rs.scheduler.start();
+          if (reporting) fresh.vipCheck?.scheduler.start();
+          touched.push(fresh);
+          continue;
+        }
+        const { realServers: _a, ...restOld } = v.config;
+        const { realServers: _b, ...restNew } = vc;
+        const vipChanged = !same(restOld, restNew);
+        if (v.config.address !== vc.address) removedAddresses.add(v.config.address);
+        // the VIP check probes the VIP's address and port: a moved VIP needs a new one
+        const moved = v.config.address !== vc.address || v.config.port !== vc.port;
+        v.config = vc;
+        if (vipChanged) summary.vips.changed.push(vc.name);
+        if (moved || !same(v.vipCheck?.config, vc.vipCheck)) {
+          if (v.vipCheck) stopping_.push(v.vipCheck.scheduler);
+          delete v.vipCheck;
+          if (vc.vipCheck !== undefined) {
+            v.vipCheck = newVipCheck(v, vc.vipCheck);
+            if (reporting) v.vipCheck.scheduler.start();
+          }
+        }
+        const old = new Map(v.realServers.map((rs) => [rs.key, rs]));
+        const list: RsRuntime[] = [];
+        for (const rc of vc.realServers) {
+          const key = realServerKey(vc.name, rc.address, rc.port);
+          const had = old.get(key);
+          old.delete(key);
+          if (had === undefined) {
+            const rs = newRealServer(v, rc);
+            byKey.set(key, rs);
+            if (started) rs.scheduler.start();
+            list.push(rs);
+            summary.realServers.added.push(key);
+            continue;
+          }
+          if (!same(had.config.check, rc.check)) {
+            // a new check starts from the current state: no flap, the new check proves or fails it
+            stopping_.push(had.scheduler);
+            had.health = new HealthState({ rise: rc.check.rise, fall: rc.check.fall, start: had.health.state }, now);
+            had.scheduler = checkSchedulerFor(key, rsTarget(rc), rc.check, vc.name, (result) => agent.applyResult(key, result));
+            if (started) had.scheduler.start();
+            summary.realServers.changed.push(key);
+          } else if (!same({ ...had.config, index: 0 }, { ...rc, index: 0 })) {
+            summary.realServers.changed.push(key);
+          }
+          had.config = rc;
+          list.push(had);
+        }
+        for (const rs of old.values()) {
+          stopping_.push(rs.scheduler);
+          byKey.delete(rs.key);
+          summary.realServers.removed.push(rs.key);
+        }
+        v.realServers = list;
+        touched.push(v);
+      }
+      void Promise.all(stopping_.map((s) => s.stop()));
+
+      if (summary.reporter) {
+        const old = reporter;
+        reporter = makeReporter(next);
+        void old.stop();
+        if (reporting && firstApplied) reporter.start();
+      }
+      if (summary.pinger) {
+        const old = pinger;
+        pinger = makePinger(next);
+        void old?.stop().then(() => { if (started && !stopping) startPinger(pinger); });
+        if (old === undefined && started) startPinger(pinger);
+      }
+      config = next;
+      settled = [...byKey.values()].filter(isSettled).length;
+      for (const v of touched) recompute(v);
+      manager.changed();
+      notify();
+      if (started && !reporting && settled === byKey.size) startReporting('checks settled');
+      return { ok: true, summary };
     },
     refreshStats,
     applyResult(key, result) {
       const rs = byKey.get(key);
-      if (!rs) return;
+      if (!rs || stopping) return;
       if (result.ok) rs.passes++; else rs.fails++;
       const before = rs.health.record.agent;
       const wasSettled = isSettled(rs);
@@ -388,13 +650,13 @@ export function createAgent(opts: AgentOptions): Agent {
       return { ok: true, changed: true };
     },
     members() {
-      return mergeMembers([...vips.values()].map((v) => v.status));
+      return mergeMembers([...vips.values()].map((v) => v.status)).concat(removedMembers());
     },
     vips() {
       return [...vips.values()].map((v) => v.status);
     },
     status() {
-      const fw = manager?.status();
+      const fw = forwarded().length > 0 ? manager.status() : undefined;
       const flowsOf = (v: VipRuntime, id: string): FlowCounts => v.flows.get(id) ?? { active: 0, total: 0 };
       return {
         site: config.site,
@@ -418,6 +680,7 @@ export function createAgent(opts: AgentOptions): Agent {
               };
             }),
             ...(fv !== undefined ? { forwarder: { ...fv, flows } } : {}),
+            ...(v.vipCheck !== undefined ? { vipCheck: { type: v.vipCheck.config.type, health: v.vipCheck.health.record } } : {}),
           };
         }),
         dns: reporter.status(),

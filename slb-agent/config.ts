@@ -11,13 +11,19 @@
  *   report.timeout               per-DNS-instance request timeout (default 1s)
  *   forwarder { cleanupOnExit }  agent-wide: on exit remove the kernel forwarding (true) or leave
  *                                it so traffic keeps flowing across a restart (false, default);
- *                                `--cleanup-on-exit` overrides it
+ *                                `--cleanup-on-exit` overrides it; { drainTimeout } how long an
+ *                                agent that handed over to a successor lets its open proxy flows
+ *                                finish (default 30s, DEFAULT_DRAIN_TIMEOUT_MS)
  *   vips[].forwarder             { mode, scheduler, interface, persistence, dscp, tunnel, vni, snat,
  *                                flowTimeout, shPorts (sh: hash address and port, L3+L4) }; a VIP without this block is health-checked and
  *                                reported only (the agent forwards nothing for it, as before the
  *                                forwarder existed), with it the agent runs the VIP's data plane:
  *                                the userspace proxy for `proxy`, nftables for the kernel modes
  *                                dsr | l3dsr-dscp | l3dsr-tunnel | nat
+ *   vips[].vipCheck              optional check of the VIP itself (its address and port, through the
+ *                                forwarder; same types and keys as `check`, nothing merged); after
+ *                                `fall` failures the VIP is reported down with the reason; its
+ *                                startState defaults to up (it takes a VIP down, never holds it)
  *   pinger                       optional MAC-keepalive pinger (schema and defaults: pinger/config.ts)
  *   vips[].check / realServers[].check   see CheckConfig; a real server's `check` without a `type`
  *                                (or with the VIP's type) is merged key by key over the VIP's
@@ -166,6 +172,9 @@ export interface ForwarderConfig {
   readonly shPorts?: boolean;
 }
 
+/** How long an agent that handed over lets its open proxy flows finish, unless `forwarder.drainTimeout` says. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
 /** The modes the kernel (nftables) data plane serves. */
 export const KERNEL_MODES: readonly ForwarderMode[] = ['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat'];
 
@@ -198,6 +207,8 @@ export interface VipConfig {
   readonly forwarder?: ForwarderConfig;
   /** the VIP-level check (real servers may override it) */
   readonly check: CheckConfig;
+  /** a check of the VIP's own address and port (through the forwarder) */
+  readonly vipCheck?: CheckConfig;
   readonly realServers: readonly RealServerConfig[];
 }
 
@@ -213,8 +224,8 @@ export interface AgentConfig {
   readonly dns: readonly string[];
   readonly report: { readonly intervalMs: number; readonly timeoutMs: number };
   readonly api: { readonly host: string; readonly port: number };
-  /** agent-wide forwarder settings */
-  readonly forwarder: { readonly cleanupOnExit: boolean };
+  /** agent-wide forwarder settings; drainTimeoutMs only when written (DEFAULT_DRAIN_TIMEOUT_MS) */
+  readonly forwarder: { readonly cleanupOnExit: boolean; readonly drainTimeoutMs?: number };
   readonly vips: readonly VipConfig[];
   /** the MAC-keepalive pinger, when the file has a `pinger:` block */
   readonly pinger?: PingerConfig;
@@ -305,6 +316,7 @@ const VipSchema = Type.Object({
   quorum: Type.Optional(Type.Integer({ minimum: 1 })),
   forwarder: Type.Optional(ForwarderSchema),
   check: Type.Optional(CheckSchema),
+  vipCheck: Type.Optional(CheckSchema),
   realServers: Type.Array(RealServerSchema),
 }, { additionalProperties: false });
 
@@ -321,6 +333,7 @@ export const AgentFileSchema = Type.Object({
   api: Type.Optional(Type.String()),
   forwarder: Type.Optional(Type.Object({
     cleanupOnExit: Type.Optional(Type.Boolean()),
+    drainTimeout: Type.Optional(Duration),
   }, { additionalProperties: false })),
   vips: Type.Array(VipSchema),
   pinger: Type.Optional(PingerSchema),
@@ -613,6 +626,9 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     timeoutMs: duration(['report', 'timeout'], input.report?.timeout, 1000),
   };
 
+  const drainTimeoutMs = input.forwarder?.drainTimeout === undefined ? undefined
+    : duration(['forwarder', 'drainTimeout'], input.forwarder.drainTimeout, DEFAULT_DRAIN_TIMEOUT_MS);
+
   let api = { host: '127.0.0.1', port: 9100 };
   if (input.api !== undefined) {
     const hp = parseHostPort(input.api);
@@ -700,6 +716,15 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     const vipCheck = resolveCheck(vipRaw, (k) => (v.check && vipRaw[k] !== undefined ? [...cAt, k] : cAt), fail);
     if (!vipCheck) ok = false;
 
+    // the VIP's own check: up until proven down, unless the file says otherwise
+    let ownCheck: CheckConfig | undefined;
+    if (v.vipCheck !== undefined) {
+      const ownRaw = { startState: 'up', ...(v.vipCheck as RawCheck) } as RawCheck;
+      const vcAt = [...at, 'vipCheck'];
+      ownCheck = resolveCheck(ownRaw, (k) => ((v.vipCheck as RawCheck)[k] !== undefined ? [...vcAt, k] : vcAt), fail);
+      if (!ownCheck) ok = false;
+    }
+
     // real servers
     const realServers: RealServerConfig[] = [];
     const rsSeen = new Map<string, number>();
@@ -757,6 +782,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
         quorum,
         ...(forwarder !== undefined ? { forwarder } : {}),
         check: vipCheck,
+        ...(ownCheck !== undefined ? { vipCheck: ownCheck } : {}),
         realServers,
       });
     }
@@ -777,7 +803,10 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     dns,
     report,
     api,
-    forwarder: { cleanupOnExit: input.forwarder?.cleanupOnExit ?? false },
+    forwarder: {
+      cleanupOnExit: input.forwarder?.cleanupOnExit ?? false,
+      ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
+    },
     vips,
     ...(pinger !== undefined ? { pinger } : {}),
   };

@@ -1,18 +1,26 @@
 #!/usr/bin/env node
 /**
  * slb-agent CLI wiring only: parse flags, load the config, build the agent and its API, run until
- * SIGTERM/SIGINT. Exit codes: 0 clean stop or valid config, 1 bad config or a port that cannot be
- * bound, 2 bad flags.
+ * SIGTERM/SIGINT (final report, then stop); SIGHUP reloads the file (an invalid one is logged,
+ * every `file:line: path: reason`, and the running config stays). Exit codes: 0 clean stop or
+ * valid config, 1 bad config or a port that cannot be bound, 2 bad flags.
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { AgentConfigError, loadAgentConfig } from './config.js';
+import { AgentConfigError, DEFAULT_DRAIN_TIMEOUT_MS, loadAgentConfig } from './config.js';
 import type { AgentConfig } from './config.js';
 import { runUntilSignal } from './lifecycle.js';
+import type { HandoverRequest } from './handover.js';
+
+/** Longest a successor waits for its first apply before asking the running agent to hand over. */
+const HANDOVER_READY_MAX_MS = 60_000;
+/** Longest it waits for the running agent to release its API. */
+const HANDOVER_ANSWER_MS = 5_000;
 
 const USAGE = `usage:
-  slb-agent --config site.yaml [--log-level LEVEL] [--cleanup-on-exit]
+  slb-agent --config site.yaml [--log-level LEVEL] [--cleanup-on-exit] [--run-dir DIR]
+      (SIGHUP reloads the file; started while an agent of the same site and name runs, it takes over)
   slb-agent check --config site.yaml
   slb-agent pinger --config pinger.yaml [--log-level LEVEL]   (MAC keepalive alone, for a real server)
   slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)`;
@@ -34,6 +42,13 @@ async function load(file: string): Promise<AgentConfig | undefined> {
   }
 }
 
+/** Logs every error of a config that failed to load, one `file:line: path: reason` line each. */
+function logConfigErrors(log: Logger, err: AgentConfigError, msg: string): void {
+  const lines = err.message.split('\n');
+  err.errors.forEach((e, i) => log.error({ file: e.file, ...(e.line !== undefined ? { line: e.line } : {}), path: e.path, reason: e.reason }, lines[i] ?? e.reason));
+  log.error({ file: err.errors[0]?.file, errors: err.errors.length }, msg);
+}
+
 async function check(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
   if (!values.config) throw new UsageError('check: --config FILE is required');
@@ -42,7 +57,8 @@ async function check(args: string[]): Promise<number> {
   const rs = config.vips.reduce((n, v) => n + v.realServers.length, 0);
   for (const v of config.vips) {
     const fw = v.forwarder ? `forwarder ${v.forwarder.mode}/${v.forwarder.scheduler}` : 'not forwarded';
-    process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}, ${fw}\n`);
+    const own = v.vipCheck ? `, vip check ${v.vipCheck.type}` : '';
+    process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}${own}, ${fw}\n`);
   }
   process.stdout.write(`OK: site ${config.site}, agent ${config.agent}, ${config.vips.length} VIPs, ${rs} real servers, ${config.dns.length} DNS instances\n`);
   return 0;
@@ -56,11 +72,16 @@ async function run(args: string[]): Promise<number> {
       'log-level': { type: 'string', default: 'info' },
       // remove the kernel forwarding on exit (overrides forwarder.cleanupOnExit in the file)
       'cleanup-on-exit': { type: 'boolean' },
+      // where the control socket of a running agent is found (handover); see handover.ts
+      'run-dir': { type: 'string' },
     },
     strict: true,
   });
   if (!values.config) throw new UsageError('--config FILE is required');
   const log = createLogger(values['log-level']!);
+  // until the run loop takes SIGHUP over (start-up, a handover's wait), it must not end the process
+  const earlyHup = (): void => log.warn({ signal: 'SIGHUP' }, 'SIGHUP during start-up ignored; send it again once the agent runs');
+  process.on('SIGHUP', earlyHup);
   const loaded = await load(values.config);
   if (!loaded) {
     log.fatal({ file: values.config }, 'config failed to load');
@@ -70,17 +91,97 @@ async function run(args: string[]): Promise<number> {
   // loaded here, not at the top: `rs-setup` and `pinger` runs need neither the agent nor fastify
   const { createAgent } = await import('./agent.js');
   const { createAgentApi } = await import('./api/app.js');
+  const { controlPath, defaultRunDir, findPredecessor, listenControl, removeControl } = await import('./handover.js');
+  const ctlPath = controlPath(values['run-dir'] ?? defaultRunDir(), config.site, config.agent);
+  const predecessor = await findPredecessor(ctlPath);
+  if (config.vips.some((v) => v.forwarder?.mode === 'proxy')) {
+    const { enableTcpMigrateReq, loadReusePort } = await import('./forwarder/proxy/reuseport.js');
+    if (loadReusePort().open !== undefined) {
+      // without it, connections queued on the listener a handing-over agent closes are reset
+      const m = enableTcpMigrateReq();
+      if (m.ok) log.info({ detail: m.detail }, 'net.ipv4.tcp_migrate_req is 1: queued connections move to the successor on a handover');
+      else log.warn({ detail: m.detail }, 'cannot set net.ipv4.tcp_migrate_req=1: on a handover, connections queued on the old listener are reset');
+    }
+  }
   const agent = createAgent({ config, logger: log });
   const app = await createAgentApi({ agent, logger: log });
-  await app.listen({ host: config.api.host, port: config.api.port });
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
-  log.info({ api: `${config.api.host}:${port}`, port }, 'api listening');
-  agent.start();
+  const listenApi = async (): Promise<void> => {
+    // after a handover the predecessor has just closed the port: a few tries, not one
+    for (let i = 0; ; i++) {
+      try {
+        await app.listen({ host: config.api.host, port: config.api.port });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || predecessor === undefined || i >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
+    log.info({ api: `${config.api.host}:${port}`, port }, 'api listening');
+  };
+  let handover: (req: HandoverRequest) => void = () => undefined;
+  const handedOver = new Promise<HandoverRequest>((resolve) => { handover = resolve; });
+  if (predecessor === undefined) {
+    await listenApi();
+    agent.start();
+  } else {
+    // the successor's side of handover.ts: serve beside the old agent, then take over
+    log.info({ control: ctlPath }, 'a running agent found: taking over once ready');
+    agent.start();
+    let readyTimer: NodeJS.Timeout | undefined;
+    await Promise.race([agent.ready(), new Promise((r) => { readyTimer = setTimeout(r, HANDOVER_READY_MAX_MS); })]);
+    clearTimeout(readyTimer);
+    const released = await predecessor.handOver(HANDOVER_ANSWER_MS);
+    predecessor.close();
+    if (!released) log.warn('the running agent did not confirm the handover; going on');
+    // the old agent is going away: failing now would leave nobody serving, so the API is optional here
+    await listenApi().catch((err: unknown) => log.error({ err: (err as Error).message }, 'api cannot listen after the handover; running without the local API'));
+  }
+  // without its control socket the agent still runs; only a later restart cannot take over from it
+  const control = await listenControl(ctlPath, (req) => handover(req)).catch((err: unknown) => {
+    log.warn({ control: ctlPath, err: (err as Error).message }, 'no control socket: a restart will not be able to take over from this agent');
+    return undefined;
+  });
+  if (predecessor !== undefined) log.info({ control: ctlPath }, 'handover complete');
+  const drainMs = config.forwarder.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
 
-  return runUntilSignal(log, async () => {
+  const reload = async (): Promise<void> => {
+    let next: AgentConfig;
+    try {
+      next = await loadAgentConfig(values.config!);
+    } catch (err) {
+      if (!(err instanceof AgentConfigError)) throw err;
+      logConfigErrors(log, err, 'reload failed: the file is invalid; the running config stays');
+      return;
+    }
+    if (values['cleanup-on-exit'] === true) next = { ...next, forwarder: { ...next.forwarder, cleanupOnExit: true } };
+    const r = agent.reload(next);
+    if (!r.ok) log.error({ reason: r.reason }, `reload refused: ${r.reason}; the running config stays`);
+    else log.info(r.summary, 'config reloaded');
+  };
+
+  process.off('SIGHUP', earlyHup);
+  return runUntilSignal<HandoverRequest>(log, async (cause) => {
+    if ('by' in cause) {
+      // a handover is not a stop: no final report; the successor gets the API port at once
+      log.info({ drainMs: agent.config.forwarder.drainTimeoutMs ?? drainMs }, 'handover: a successor took over; draining open flows');
+      control?.close();
+      await app.close();
+      cause.by.released();
+      await agent.stop({ kind: 'handover', drainMs: agent.config.forwarder.drainTimeoutMs ?? drainMs });
+      return;
+    }
+    if (control !== undefined) {
+      control.close();
+      removeControl(ctlPath);
+    }
     await agent.stop();
     await app.close();
+  }, {
+    reload,
+    until: handedOver,
+    deadlineMs: (cause) => ('by' in cause ? (agent.config.forwarder.drainTimeoutMs ?? drainMs) + 5_000 : 5_000),
   });
 }
 

@@ -20,6 +20,7 @@
  * so GSLB should send clients elsewhere (keepalived's quorum, HAProxy's backups only when no
  * active server is left).
  */
+import { MAX_REASON_CHARS } from '../shared/protocol/report.js';
 import type { MemberState, ReportMember } from '../shared/protocol/report.js';
 import type { AgentAdvice, HealthStatus } from './health/state.js';
 
@@ -64,6 +65,15 @@ export interface VipStatus {
   readonly total: number;
   readonly connections: number;
   readonly capacity: number;
+  /** why the VIP is down although its real servers may serve (forwarder not applied, VIP check failing, agent stopped) */
+  readonly reason?: string;
+  /** false: reported but no longer checked (the agent stopped, the kernel keeps forwarding) */
+  readonly checked?: boolean;
+}
+
+/** The status `s` forced down for `reason` (cut to the report's limit). */
+export function downFor(s: VipStatus, reason: string): VipStatus {
+  return { ...s, state: 'down', weight: 0, reason: reason.slice(0, MAX_REASON_CHARS) };
 }
 
 /** True when the real server takes new flows: health up, not drained, agent not refusing. */
@@ -124,7 +134,7 @@ export function deriveVip(vip: VipInput): VipStatus {
 /** True when two statuses would produce different reports. */
 export function vipStatusChanged(a: VipStatus | undefined, b: VipStatus): boolean {
   return a === undefined || a.state !== b.state || a.weight !== b.weight || a.healthy !== b.healthy ||
-    a.total !== b.total || a.connections !== b.connections || a.capacity !== b.capacity;
+    a.total !== b.total || a.connections !== b.connections || a.capacity !== b.capacity || a.reason !== b.reason || a.checked !== b.checked;
 }
 
 const STATE_RANK = { down: 0, drain: 1, up: 2 } as const;
@@ -140,10 +150,17 @@ export function mergeMembers(statuses: readonly VipStatus[]): ReportMember[] {
     if (!m) {
       byAddress.set(s.address, {
         address: s.address, state: s.state, weight: s.weight, connections: s.connections, capacity: s.capacity, healthy: s.healthy, total: s.total,
+        ...(s.reason !== undefined ? { reason: s.reason } : {}), ...(s.checked !== undefined ? { checked: s.checked } : {}),
       });
       continue;
     }
-    if (STATE_RANK[s.state] < STATE_RANK[m.state]) m.state = s.state;
+    if (STATE_RANK[s.state] < STATE_RANK[m.state]) {
+      m.state = s.state;
+      // the weakest VIP's reason is the address's
+      if (s.reason !== undefined) m.reason = s.reason; else delete m.reason;
+    }
+    // unchecked only when every VIP of the address is
+    if (s.checked !== false) delete m.checked;
     m.weight = Math.min(m.weight, s.weight);
     m.connections += s.connections;
     m.capacity = Math.min(m.capacity, s.capacity);

@@ -19,6 +19,9 @@ if (!FormatRegistry.Has('date-time')) {
   });
 }
 
+/** Longest `reason` a member may carry; senders cut theirs to it. */
+export const MAX_REASON_CHARS = 200;
+
 export const MemberStateSchema = Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('drain')]);
 
 export const ReportMemberSchema = Type.Object({
@@ -30,6 +33,13 @@ export const ReportMemberSchema = Type.Object({
   capacity: Type.Optional(Type.Integer({ minimum: 0 })),
   healthy: Type.Optional(Type.Integer({ minimum: 0 })),
   total: Type.Optional(Type.Integer({ minimum: 0 })),
+  /**
+   * false: the agent no longer checks this member (it stopped, the kernel keeps forwarding); the
+   * DNS rule: the member keeps its last state and leaves when the site goes stale. Absent: true.
+   */
+  checked: Type.Optional(Type.Boolean()),
+  /** why the member is down or drained (agent stopped, forwarder not applied, VIP check failing) */
+  reason: Type.Optional(Type.String({ maxLength: MAX_REASON_CHARS })),
 }, { additionalProperties: false });
 
 export const ReportSchema = Type.Object({

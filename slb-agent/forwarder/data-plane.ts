@@ -63,6 +63,17 @@ export interface BackendStats {
   readonly total: number;
 }
 
+/**
+ * An apply that failed for some VIPs only: `failed` maps each failed VIP's name to its reason;
+ * the plane's other VIPs of that apply are in place. A plain Error means every VIP failed.
+ */
+export class PlaneApplyError extends Error {
+  constructor(message: string, readonly failed: ReadonlyMap<string, string>) {
+    super(message);
+    this.name = 'PlaneApplyError';
+  }
+}
+
 /** A forwarder data plane: converges to a desired set of VIPs and reports per-backend counters. */
 export interface DataPlane {
   /** Converge to exactly these VIPs: start new ones, stop removed ones, swap changed backends for new flows; existing flows continue. */
@@ -71,6 +82,12 @@ export interface DataPlane {
   stats(): Promise<BackendStats[]>;
   /** Stop all listeners and end all flows. */
   close(): Promise<void>;
+  /**
+   * A successor took over: stop accepting new flows (its listeners serve them) and wait up to
+   * `ms` for the open ones to end; `close()` follows. Planes whose flows outlive the process
+   * (the kernel's) need not implement it.
+   */
+  drain?(ms: number): Promise<void>;
 }
 
 /**

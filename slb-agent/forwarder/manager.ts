@@ -8,16 +8,21 @@
  *   | changed(), nothing in flight | apply on the next setImmediate (changes of one tick coalesce)  |
  *   | changed(), apply in flight   | remembered; one more apply right after, with the latest state  |
  *   | apply fails                  | logged with the VIP names, counted, retried after a backoff    |
- *   |                              | (bounded, doubling); a new change retries at once              |
+ *   |                              | (200 ms doubling, capped at 1 s so a VIP is back within 2 s of  |
+ *   |                              | its cause going away); a new change retries at once            |
  *   | apply succeeds               | lastApplyMs = first unapplied change -> apply() resolved       |
  *
  * Never a timer between a health change and the data plane: the target is under 100 ms from a
  * health change to the plane. Each plane's apply and close is bounded by a timeout, so a hung
- * plane shows up as an error instead of stopping the loop.
+ * plane shows up as an error instead of stopping the loop. After every attempt `onApplied` hears
+ * which VIPs are in place and which failed (a plane may fail some VIPs only: PlaneApplyError), so
+ * the agent reports a VIP whose data plane is not in place as down. The VIPs (and so the planes)
+ * may change between applies: a reloaded config.
  */
 import type { Logger } from 'pino';
 import type { ForwarderConfig, RealServerConfig, VipConfig } from '../config.js';
 import type { AgentAdvice } from '../health/state.js';
+import { PlaneApplyError } from './data-plane.js';
 import type { BackendStats, DataPlane, ForwarderMode, RealServerSpec, VipSpec } from './data-plane.js';
 
 /** The two data plane implementations: the userspace proxy and the kernel (nftables) one. */
@@ -153,12 +158,29 @@ export interface ForwarderManagerOptions {
   readonly timeoutMs?: number;
   /** unix ms, for the status */
   readonly now?: () => number;
+  /** the retry timer (tests drive it); setTimeout/clearTimeout by default */
+  readonly timers?: RetryTimers;
+  /** after every apply attempt: the outcome of each VIP it included */
+  readonly onApplied?: (outcomes: ReadonlyMap<string, ApplyOutcome>) => void;
 }
+
+/** Schedules the retry after a failed apply. */
+export interface RetryTimers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const realTimers: RetryTimers = {
+  set: (fn, ms) => { const t = setTimeout(fn, ms); t.unref(); return t; },
+  clear: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /** Owns the data planes; see the table at the top. */
 export interface ForwarderManager {
-  /** the planes this config needs (empty: the manager does nothing) */
+  /** the planes the desired state needs or that are open (empty: the manager does nothing) */
   readonly planes: readonly PlaneKind[];
+  /** the outcome of the last apply that included VIP `name` (undefined before the first) */
+  outcome(name: string): ApplyOutcome | undefined;
   /** first apply (the planes are created on it) */
   start(): void;
   /** the desired state may have changed: converge soon (same tick changes coalesce) */
@@ -168,6 +190,8 @@ export interface ForwarderManager {
   status(): ForwarderManagerStatus;
   /** waits for the apply in flight (bounded), then closes the planes */
   close(): Promise<void>;
+  /** a successor took over: no more applies; planes that can stop accepting and let open flows finish, up to `ms` */
+  drain(ms: number): Promise<void>;
 }
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -188,14 +212,29 @@ function message(err: unknown): string {
 export function createForwarderManager(opts: ForwarderManagerOptions): ForwarderManager {
   const { logger } = opts;
   const now = opts.now ?? Date.now;
-  const retry = opts.retry ?? { initialMs: 200, maxMs: 10_000 };
+  const retry = opts.retry ?? { initialMs: 200, maxMs: 1000 };
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const initial = opts.desired();
-  // the modes are fixed by the config, so the set of planes is too
-  const planes: PlaneKind[] = (['proxy', 'nftables'] as const).filter((k) => initial.some((s) => planeOf(s.mode) === k));
   const live = new Map<PlaneKind, DataPlane>();
-  const vipStatus = new Map<string, { mode: ForwarderMode; scheduler: string; plane: PlaneKind; lastApply?: ApplyOutcome; lastApplyMs?: number }>(
-    initial.map((s) => [s.name, { mode: s.mode, scheduler: s.scheduler, plane: planeOf(s.mode) }]));
+  type VipState = { mode: ForwarderMode; scheduler: string; plane: PlaneKind; lastApply?: ApplyOutcome; lastApplyMs?: number };
+  const vipStatus = new Map<string, VipState>();
+  /** the planes of `specs`, and those open (a plane whose VIPs all went converges to none) */
+  const planesOf = (specs: readonly VipSpec[]): PlaneKind[] =>
+    (['proxy', 'nftables'] as const).filter((k) => live.has(k) || specs.some((s) => planeOf(s.mode) === k));
+  const syncVips = (specs: readonly VipSpec[]): void => {
+    const names = new Set(specs.map((s) => s.name));
+    for (const name of [...vipStatus.keys()]) if (!names.has(name)) vipStatus.delete(name);
+    for (const s of specs) {
+      const v = vipStatus.get(s.name);
+      if (v === undefined || v.mode !== s.mode) vipStatus.set(s.name, { mode: s.mode, scheduler: s.scheduler, plane: planeOf(s.mode) });
+      else v.scheduler = s.scheduler;
+    }
+  };
+  let planes: PlaneKind[] = [];
+  {
+    const initial = opts.desired();
+    planes = planesOf(initial);
+    syncVips(initial);
+  }
   const bucketCounts = LATENCY_BUCKETS_S.map(() => 0);
   let latencySum = 0;
   let latencyCount = 0;
@@ -206,7 +245,8 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
   let dirtySince: number | undefined;
   let tickQueued = false;
   let inFlight: Promise<void> | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
+  let retryTimer: unknown;
+  const timers = opts.timers ?? realTimers;
   let applies = 0;
   let applyErrors = 0;
   let consecutiveFailures = 0;
@@ -232,7 +272,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
   };
 
   const run = (): void => {
-    clearTimeout(retryTimer);
+    timers.clear(retryTimer);
     retryTimer = undefined;
     const since = dirtySince ?? performance.now();
     dirtySince = undefined;
@@ -258,29 +298,34 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     dirtySince = Math.min(dirtySince ?? since, since);
     if (closed) return;
     const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(consecutiveFailures - 1, 30));
-    retryTimer = setTimeout(() => { retryTimer = undefined; schedule(); }, delay);
-    retryTimer.unref();
+    retryTimer = timers.set(() => { retryTimer = undefined; schedule(); }, delay);
   };
 
   const applyAll = async (specs: readonly VipSpec[], since: number): Promise<void> => {
+    planes = planesOf(specs);
+    syncVips(specs);
     const results = await Promise.all(planes.map(async (kind) => {
       const mine = specs.filter((s) => planeOf(s.mode) === kind);
       try {
         await withTimeout(Promise.resolve().then(() => plane(kind).apply(mine)), timeoutMs, `${kind} apply`);
-        return { kind, mine, error: undefined };
+        return { kind, mine, error: undefined, only: undefined };
       } catch (err) {
-        return { kind, mine, error: message(err) };
+        return { kind, mine, error: message(err), only: err instanceof PlaneApplyError ? err.failed : undefined };
       }
     }));
     const ms = performance.now() - since;
     const at = now();
     let failed = false;
-    for (const { kind, mine, error } of results) {
+    const outcomes = new Map<string, ApplyOutcome>();
+    for (const { kind, mine, error, only } of results) {
       for (const s of mine) {
         const v = vipStatus.get(s.name);
         if (v === undefined) continue;
-        v.lastApply = error === undefined ? { ok: true, at } : { ok: false, at, error };
-        if (error === undefined) v.lastApplyMs = ms;
+        // a plane that failed some VIPs only names them; the others are in place
+        const mineError = only !== undefined ? only.get(s.name) : error;
+        v.lastApply = mineError === undefined ? { ok: true, at } : { ok: false, at, error: mineError };
+        if (mineError === undefined) v.lastApplyMs = ms;
+        outcomes.set(s.name, v.lastApply);
       }
       if (error !== undefined) {
         failed = true;
@@ -288,6 +333,11 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
         logger.error({ plane: kind, vips: mine.map((s) => s.name), err: error, attempt: consecutiveFailures + 1 },
           `forwarder: ${kind} apply failed for ${mine.map((s) => s.name).join(', ')}`);
       }
+    }
+    try {
+      opts.onApplied?.(outcomes);
+    } catch (err) {
+      logger.error({ err: message(err) }, 'forwarder: onApplied failed');
     }
     if (failed) {
       failedAttempt(since);
@@ -304,19 +354,24 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
   };
 
   return {
-    planes,
+    get planes() {
+      return planes;
+    },
+    outcome(name) {
+      return vipStatus.get(name)?.lastApply;
+    },
     start() {
-      if (started || closed || planes.length === 0) return;
+      if (started || closed) return;
       started = true;
       dirtySince ??= performance.now();
       schedule();
     },
     changed() {
-      if (closed || planes.length === 0) return;
+      if (closed) return;
       dirtySince ??= performance.now();
       // a change retries a failing apply at once; the backoff only paces retries without news
       if (retryTimer !== undefined) {
-        clearTimeout(retryTimer);
+        timers.clear(retryTimer);
         retryTimer = undefined;
       }
       schedule();
@@ -348,10 +403,26 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
         vips: Object.fromEntries([...vipStatus].map(([name, v]) => [name, { ...v }])),
       };
     },
+    async drain(ms) {
+      if (closed) return;
+      closed = true;
+      timers.clear(retryTimer);
+      retryTimer = undefined;
+      if (inFlight !== undefined) await withTimeout(inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
+      await Promise.all([...live.entries()].map(async ([kind, p]) => {
+        if (p.drain === undefined) return;
+        try {
+          await withTimeout(p.drain(ms), ms + 1000, `${kind} drain`);
+        } catch (err) {
+          logger.warn({ plane: kind, err: message(err) }, 'forwarder: draining the data plane failed');
+        }
+      }));
+      closed = false;
+    },
     async close() {
       if (closed) return;
       closed = true;
-      clearTimeout(retryTimer);
+      timers.clear(retryTimer);
       retryTimer = undefined;
       if (inFlight !== undefined) await withTimeout(inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
       await Promise.all([...live.entries()].map(async ([kind, p]) => {

@@ -1,6 +1,8 @@
 /**
  * `slb-agent pinger --config pinger.yaml [--log-level LEVEL]`: the pinger alone, for a real server
- * that runs no agent. Exit codes as the agent's: 0 clean stop, 1 bad config, a socket or port
+ * that runs no agent. SIGHUP re-reads the file: a changed `pinger:` block restarts the pinger with
+ * it (if the new one cannot start, the old config runs on); an invalid file is logged, every
+ * `file:line: path: reason`, and changes nothing; a changed `api` needs a restart. Exit codes as the agent's: 0 clean stop, 1 bad config, a socket or port
  * that cannot be opened (the addon missing for arp/icmp included), 2 bad flags.
  */
 import { parseArgs } from 'node:util';
@@ -11,6 +13,7 @@ import { createPingerApi } from './api.js';
 import { loadPingerFile } from './file.js';
 import type { PingerFileConfig } from './file.js';
 import { checkPingerAddon, createPinger } from './pinger.js';
+import type { Pinger } from './pinger.js';
 import { runUntilSignal } from '../lifecycle.js';
 
 export const PINGER_USAGE = 'slb-agent pinger --config pinger.yaml [--log-level LEVEL]   (MAC keepalive only; file: pinger: {...}, api: HOST:PORT)';
@@ -40,7 +43,7 @@ export async function pingerMain(args: string[]): Promise<number> {
     return 1;
   }
   const log = createLogger(values['log-level']!);
-  const pinger = createPinger({ config: config.pinger, logger: log });
+  let pinger: Pinger = createPinger({ config: config.pinger, logger: log });
   try {
     checkPingerAddon(config.pinger);
     await pinger.start();
@@ -49,7 +52,8 @@ export async function pingerMain(args: string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n`);
     return 1;
   }
-  const app = await createPingerApi(pinger, log);
+  // the API reads whichever pinger runs now (a reload replaces it)
+  const app = await createPingerApi({ start: () => pinger.start(), stop: () => pinger.stop(), status: () => pinger.status() }, log);
   try {
     await app.listen({ host: config.api.host, port: config.api.port });
   } catch (err) {
@@ -61,8 +65,45 @@ export async function pingerMain(args: string[]): Promise<number> {
   const port = typeof addr === 'object' && addr ? addr.port : config.api.port;
   log.info({ api: `${config.api.host}:${port}`, port }, 'pinger: api listening');
 
+  const file = values.config;
+  const reload = async (): Promise<void> => {
+    let next: PingerFileConfig;
+    try {
+      next = await loadPingerFile(file);
+    } catch (err) {
+      if (!(err instanceof AgentConfigError)) throw err;
+      const lines = err.message.split('\n');
+      err.errors.forEach((e, i) => log.error({ file: e.file, ...(e.line !== undefined ? { line: e.line } : {}), path: e.path, reason: e.reason }, lines[i] ?? e.reason));
+      log.error({ file, errors: err.errors.length }, 'reload failed: the file is invalid; the running config stays');
+      return;
+    }
+    if (next.api.host !== config.api.host || next.api.port !== config.api.port) {
+      log.error({ from: config.api, to: next.api }, 'reload refused: api changed; restart the pinger to move its API; the running config stays');
+      return;
+    }
+    if (JSON.stringify(next.pinger) === JSON.stringify(config.pinger)) {
+      log.info({ pinger: false }, 'config reloaded');
+      return;
+    }
+    const old = pinger;
+    const fresh = createPinger({ config: next.pinger, logger: log });
+    await old.stop();
+    try {
+      checkPingerAddon(next.pinger);
+      await fresh.start();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reload failed: the new pinger cannot start; the running config stays');
+      pinger = createPinger({ config: config.pinger, logger: log });
+      await pinger.start().catch((e: unknown) => log.error({ err: (e as Error).message }, 'pinger failed to restart'));
+      return;
+    }
+    pinger = fresh;
+    config = next;
+    log.info({ pinger: true }, 'config reloaded');
+  };
+
   return runUntilSignal(log, async () => {
     await pinger.stop();
     await app.close();
-  });
+  }, { reload });
 }

@@ -17,6 +17,11 @@
  * latest state, never a queue of stale reports. `seq` comes from the clock (unix microseconds,
  * strictly increasing within the process even if the clock steps back) so it keeps increasing
  * across agent restarts, as gslb-dns requires per (site, agent).
+ *
+ * `final()` ends the reporter with one last report to every instance at once (a graceful stop),
+ * bounded by its own short timeout. Members' optional `checked` and `reason` are newer than some
+ * gslb-dns instances: one that refuses a body carrying them (400 schema) gets them left out from
+ * then on.
  */
 import fetch from 'node-fetch';
 import type { Logger } from 'pino';
@@ -72,6 +77,11 @@ export interface Reporter {
   notify(): void;
   /** stops timers and aborts requests in flight; resolves when they settled */
   stop(): Promise<void>;
+  /**
+   * stops like `stop()`, then sends `members` once to every instance in parallel, each bounded by
+   * `timeoutMs`; resolves with how many instances accepted it
+   */
+  final(members: ReportMember[], timeoutMs: number): Promise<number>;
   /** per-instance delivery, in the order of `dns` */
   status(): DeliveryStatus[];
 }
@@ -108,7 +118,17 @@ interface Instance {
   dirty: boolean;
   timer: NodeJS.Timeout | undefined;
   backingOff: boolean;
+  /** refused `checked`/`reason` once (an older gslb-dns): they are left out of its bodies */
+  legacy: boolean;
 }
+
+/** A member without the fields older gslb-dns instances refuse. */
+function legacyMember(m: ReportMember): ReportMember {
+  const { checked: _c, reason: _r, ...rest } = m;
+  return rest;
+}
+
+const hasExtensions = (members: readonly ReportMember[]): boolean => members.some((m) => m.checked !== undefined || m.reason !== undefined);
 
 /** Creates a reporter; nothing is sent before `start()`. */
 export function createReporter(opts: ReporterOptions): Reporter {
@@ -121,15 +141,17 @@ export function createReporter(opts: ReporterOptions): Reporter {
   const instances: Instance[] = opts.dns.map((d) => ({
     url: reportUrl(d), sent: 0, failed: 0, consecutiveFailures: 0, lastStatus: undefined, lastSeq: undefined,
     lastLatencyMs: undefined, lastSuccessAt: undefined, lastError: undefined, lastErrorAt: undefined, nextAttemptAt: undefined, inFlight: undefined, abort: undefined,
-    dirty: false, timer: undefined, backingOff: false,
+    dirty: false, timer: undefined, backingOff: false, legacy: false,
   }));
   let started = false;
   let stopped = false;
 
-  const body = (): { text: string; seq: number } => {
+  const body = (inst: Instance, members: ReportMember[]): { text: string; seq: number; extended: boolean } => {
     const seq = nextSeq();
-    const report: Report = { site: opts.site, agent: opts.agent, seq, sentAt: new Date(now()).toISOString(), members: opts.members() };
-    return { text: JSON.stringify(report), seq };
+    const extended = !inst.legacy && hasExtensions(members);
+    const report: Report = { site: opts.site, agent: opts.agent, seq, sentAt: new Date(now()).toISOString(),
+      members: inst.legacy ? members.map(legacyMember) : members };
+    return { text: JSON.stringify(report), seq, extended };
   };
 
   const later = (inst: Instance, ms: number, backingOff: boolean): void => {
@@ -144,12 +166,12 @@ export function createReporter(opts: ReporterOptions): Reporter {
     }, ms);
   };
 
-  const attempt = async (inst: Instance): Promise<boolean> => {
-    const { text, seq } = body();
+  const attempt = async (inst: Instance, members: ReportMember[] = opts.members(), ms = timeoutMs): Promise<boolean> => {
+    const { text, seq, extended } = body(inst, members);
     const ts = String(Math.floor(now()));
     const abort = new AbortController();
     inst.abort = abort;
-    const t = setTimeout(() => abort.abort(), timeoutMs);
+    const t = setTimeout(() => abort.abort(), ms);
     const t0 = performance.now();
     try {
       const res = await fetch(inst.url, {
@@ -165,10 +187,14 @@ export function createReporter(opts: ReporterOptions): Reporter {
         inst.lastSeq = seq;
         return true;
       }
+      if (res.status === 400 && extended && /schema/.test(answer)) {
+        inst.legacy = true;
+        opts.logger?.warn({ dns: inst.url, answer: answer.slice(0, 200) }, 'report refused with member checked/reason: an older gslb-dns; sending them no more');
+      }
       throw new Error(`HTTP ${res.status}: ${answer.slice(0, 200)}`);
     } catch (err) {
       const aborted = abort.signal.aborted;
-      inst.lastError = aborted && !stopped ? `timeout after ${timeoutMs} ms` : (err as Error).message;
+      inst.lastError = aborted && !stopped ? `timeout after ${ms} ms` : (err as Error).message;
       inst.lastErrorAt = now();
       return false;
     } finally {
@@ -227,6 +253,22 @@ export function createReporter(opts: ReporterOptions): Reporter {
         if (inst.inFlight) pending.push(inst.inFlight);
       }
       await Promise.allSettled(pending);
+    },
+    async final(members, ms) {
+      await this.stop();
+      const t0 = performance.now();
+      const sent = await Promise.all(instances.map(async (inst) => {
+        // stopped: an abort is our own timeout here
+        let ok = await attempt(inst, members, ms);
+        // an older instance refused the new fields: once more without them, if time is left
+        const left = ms - (performance.now() - t0);
+        if (!ok && inst.legacy && left > 50 && inst.lastStatus === 400) ok = await attempt(inst, members, left);
+        if (ok) inst.sent++; else inst.failed++;
+        return ok;
+      }));
+      const accepted = sent.filter(Boolean).length;
+      opts.logger?.info({ accepted, dns: instances.length, ms: Math.round(performance.now() - t0) }, 'final report sent');
+      return accepted;
     },
     status() {
       return instances.map((i) => ({

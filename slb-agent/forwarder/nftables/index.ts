@@ -20,8 +20,8 @@ export interface NftablesOptions {
   readonly logger?: Logger;
   /** run every command inside this network namespace (`ip netns exec NAME`): labs and tests */
   readonly netns?: string;
-  /** on close(): remove the forwarding (true) or leave it in place for the next start (false, default) */
-  readonly cleanupOnClose?: boolean;
+  /** on close(): remove the forwarding (true) or leave it in place for the next start (false, default); read at close */
+  readonly cleanupOnClose?: boolean | (() => boolean);
 }
 
 /** The kernel plane, plus what tests and benchmarks look at. */
@@ -263,7 +263,8 @@ export function createNftablesDataPlane(opts: NftablesOptions = {}): NftablesDat
       if (closed) return;
       closed = true;
       if (refresher !== undefined) clearInterval(refresher);
-      if (opts.cleanupOnClose !== true) return;
+      const cleanup = typeof opts.cleanupOnClose === 'function' ? opts.cleanupOnClose() : opts.cleanupOnClose;
+      if (cleanup !== true) return;
       for (const family of FAMILIES) await host.run(['nft', 'delete', 'table', family, TABLE]).catch(() => undefined);
       // VIP addresses an earlier agent process added look like ours: host prefix, never preferred
       for (const vip of current) {

@@ -2,14 +2,17 @@
  * The userspace `proxy` data plane: no root, TCP via net.Server piping both ways, UDP via one
  * session socket per client address and port. `apply()` plans the difference against what runs
  * and then applies it; listeners that did not change are left alone so their flows never notice.
+ * With `reusePort` the listeners are SO_REUSEPORT sockets, so a successor agent can listen beside
+ * this one and `drain()` hands the traffic over: stop accepting, let open flows finish.
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { BackendStats, DataPlane, VipSpec } from '../data-plane.js';
-import { eligibleBackends } from '../data-plane.js';
+import { eligibleBackends, PlaneApplyError } from '../data-plane.js';
 import type { Backend, Flow, Scheduler } from '../model.js';
 import { createScheduler } from '../schedulers/index.js';
 import { createSerial } from '../serial.js';
+import type { ReusePortOpen } from './reuseport.js';
 
 /** Options of the proxy data plane; every field has a production default. */
 export interface ProxyOptions {
@@ -19,6 +22,8 @@ export interface ProxyOptions {
   readonly tcpIdleMs?: number;
   /** a UDP session with no packet either way for this long is dropped, unless the VIP sets flowTimeoutMs; default 30 s */
   readonly udpIdleMs?: number;
+  /** open listeners with SO_REUSEPORT (the addon); exclusive node listeners without */
+  readonly reusePort?: ReusePortOpen;
 }
 
 /** The proxy data plane; `listener()` exposes the live socket so callers can see it was not restarted. */
@@ -232,11 +237,13 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
 
   async function start(vip: RunningVip): Promise<void> {
     const host = listenHost(vip.spec);
+    // the addon throws EADDRINUSE like listen() when a socket without SO_REUSEPORT holds the port
+    const fd = opts.reusePort?.(vip.spec.protocol, host, vip.spec.port);
     if (vip.spec.protocol === 'tcp') {
       const server = net.createServer({ allowHalfOpen: true }, (c) => onTcpConnection(vip, c));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host, port: vip.spec.port, exclusive: true }, () => {
+        server.listen(fd !== undefined ? { fd } : { host, port: vip.spec.port, exclusive: true }, () => {
           server.off('error', reject);
           resolve();
         });
@@ -248,7 +255,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
-        socket.bind({ address: host, port: vip.spec.port, exclusive: true }, () => {
+        socket.bind(fd !== undefined ? { fd } : { address: host, port: vip.spec.port, exclusive: true }, () => {
           socket.off('error', reject);
           resolve();
         });
@@ -324,16 +331,19 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       syncCounters(vip);
     }
     const failures: string[] = [];
+    const failed = new Map<string, string>();
     await Promise.all(toStart.map(async (vip) => {
       try {
         await start(vip);
         running.set(vip.spec.name, vip);
       } catch (err) {
         // left out of `running`, so the next apply() tries again
+        const reason = `cannot listen on ${vip.spec.protocol} ${listenHost(vip.spec)}:${vip.spec.port}: ${(err as Error).message}`;
+        failed.set(vip.spec.name, reason);
         failures.push(`VIP ${vip.spec.name} (${vip.spec.protocol} ${listenHost(vip.spec)}:${vip.spec.port}): ${(err as Error).message}`);
       }
     }));
-    if (failures.length > 0) throw new Error(`proxy data plane: could not start ${failures.join('; ')}`);
+    if (failures.length > 0) throw new PlaneApplyError(`proxy data plane: could not start ${failures.join('; ')}`, failed);
   }
 
   return {
@@ -348,6 +358,14 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
     listener(name) {
       const vip = running.get(name);
       return vip?.tcp ?? vip?.udp;
+    },
+    async drain(ms) {
+      await serial.idle();
+      if (closed) return;
+      for (const vip of running.values()) retire(vip);
+      running.clear();
+      const t0 = performance.now();
+      while (sockets.size > 0 && performance.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
     },
     async close() {
       await serial.idle();

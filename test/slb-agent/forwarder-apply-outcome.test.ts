@@ -1,0 +1,137 @@
+/**
+ * A VIP whose data plane is not in place is reported down, with the reason, and up again on the
+ * next successful apply. The manager side: a plane that fails some VIPs only (PlaneApplyError)
+ * fails just those; the retry backoff doubles from 200 ms and is capped at 1 s (driven here by
+ * injected timers), so a VIP is back within 2 s of its cause going away. The agent side: the first
+ * report waits for the first apply, and carries `down` + reason while the apply fails.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Report } from '../../shared/protocol/report.js';
+import { createAgent } from '../../slb-agent/agent.js';
+import type { Agent } from '../../slb-agent/agent.js';
+import { parseAgentConfig } from '../../slb-agent/config.js';
+import { PlaneApplyError } from '../../slb-agent/forwarder/data-plane.js';
+import type { DataPlane, VipSpec } from '../../slb-agent/forwarder/data-plane.js';
+import { createForwarderManager } from '../../slb-agent/forwarder/manager.js';
+import type { ApplyOutcome, ForwarderManager, RetryTimers } from '../../slb-agent/forwarder/manager.js';
+
+const silent = pino({ level: 'silent' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond() && performance.now() < end) await sleep(2);
+  if (!cond()) throw new Error('condition not met in time');
+}
+
+/** Timers that only run when the test says so; remembers every delay asked for. */
+function manualTimers(): RetryTimers & { delays: number[]; fire(): void } {
+  let next: (() => void) | undefined;
+  const delays: number[] = [];
+  return {
+    delays,
+    set(fn, ms) { delays.push(ms); next = fn; return fn; },
+    clear(h) { if (h === next) next = undefined; },
+    fire() { const f = next; next = undefined; f?.(); },
+  };
+}
+
+/** A plane that fails the VIPs named in `failing` (PlaneApplyError), recording each apply. */
+function partialPlane(failing: Set<string>): DataPlane & { applies: string[][] } {
+  const applies: string[][] = [];
+  return {
+    applies,
+    async apply(specs: readonly VipSpec[]) {
+      applies.push(specs.map((s) => s.name));
+      const failed = new Map(specs.filter((s) => failing.has(s.name)).map((s) => [s.name, `cannot listen on tcp ${s.address}:${s.port}: listen EADDRINUSE`]));
+      if (failed.size > 0) throw new PlaneApplyError(`could not start ${[...failed.keys()].join(', ')}`, failed);
+    },
+    stats: async () => [],
+    close: async () => undefined,
+  };
+}
+
+const spec = (name: string, port: number): VipSpec => ({
+  name, address: '127.0.0.1', port, protocol: 'tcp', scheduler: 'wrr', persistenceMs: 0, mode: 'proxy', realServers: [],
+});
+
+let manager: ForwarderManager | undefined;
+let agent: Agent | undefined;
+let server: http.Server | undefined;
+afterEach(async () => {
+  await manager?.close();
+  manager = undefined;
+  await agent?.stop();
+  agent = undefined;
+  server?.closeAllConnections();
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = undefined;
+});
+
+describe('apply outcomes', () => {
+  it('a plane failing one VIP fails only that one; retries back off 200, 400, 800, then 1000 ms at most', async () => {
+    const failing = new Set(['b']);
+    const plane = partialPlane(failing);
+    const timers = manualTimers();
+    const heard: ReadonlyMap<string, ApplyOutcome>[] = [];
+    manager = createForwarderManager({
+      desired: () => [spec('a', 1001), spec('b', 1002)], createDataPlane: () => plane, logger: silent, timers,
+      onApplied: (o) => heard.push(o),
+    });
+    manager.start();
+    await until(() => heard.length === 1);
+    expect(heard[0]!.get('a')).toMatchObject({ ok: true });
+    expect(heard[0]!.get('b')).toMatchObject({ ok: false, error: expect.stringContaining('EADDRINUSE') as string });
+    expect(manager.outcome('b')!.ok).toBe(false);
+    for (let i = 2; i <= 5; i++) {
+      timers.fire();
+      await until(() => heard.length === i);
+    }
+    expect(timers.delays).toEqual([200, 400, 800, 1000, 1000]);
+    failing.clear();
+    timers.fire();
+    await until(() => heard.length === 6);
+    expect(heard[5]!.get('b')).toMatchObject({ ok: true });
+    expect(manager.status()).toMatchObject({ consecutiveFailures: 0, applies: 1 });
+  });
+
+  it('the agent reports a VIP whose plane failed as down with the reason, and up after the next successful apply', async () => {
+    const reports: Report[] = [];
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => { reports.push(JSON.parse(body) as Report); res.writeHead(200); res.end('{}'); });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const config = parseAgentConfig(`
+site: tokyo
+agent: lb1
+secret: env:S
+dns: [ "http://127.0.0.1:${(server.address() as AddressInfo).port}" ]
+report: { interval: 5s }
+vips:
+  - { name: web, address: 127.0.0.1, port: 8080, forwarder: { mode: proxy }, check: { type: tcp, interval: 100ms, timeout: 50ms, rise: 1 },
+      realServers: [ { address: 127.0.0.11, port: 8080 } ] }
+`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
+    const failing = new Set(['web']);
+    const timers = manualTimers();
+    agent = createAgent({
+      config, logger: silent, createChecker: () => async () => ({ ok: true, latencyMs: 1 }),
+      createDataPlane: () => partialPlane(failing), forwarder: { timers },
+    });
+    agent.start();
+    await until(() => reports.length > 0);
+    // the first report already knows the apply failed: never "up" before the plane is in place
+    expect(reports[0]!.members[0]).toMatchObject({ address: '127.0.0.1', state: 'down', weight: 0 });
+    expect(reports[0]!.members[0]!.reason).toMatch(/^forwarder: cannot listen on tcp 127\.0\.0\.1:8080: listen EADDRINUSE/);
+    expect(agent.status().vips[0]).toMatchObject({ state: 'down', healthy: 1 });
+    failing.clear();
+    timers.fire();
+    await until(() => reports.some((r) => r.members[0]!.state === 'up'));
+    const up = reports.find((r) => r.members[0]!.state === 'up')!.members[0]!;
+    expect(up.reason).toBeUndefined();
+    expect(agent.status().vips[0]!.forwarder!.lastApply).toMatchObject({ ok: true });
+  });
+});
