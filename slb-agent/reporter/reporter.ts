@@ -20,6 +20,8 @@
  */
 import fetch from 'node-fetch';
 import type { Logger } from 'pino';
+import { systemClock } from '../../shared/clock.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../shared/protocol/report.js';
 import type { Report, ReportMember } from '../../shared/protocol/report.js';
 import { signReport } from '../../shared/protocol/signature.js';
@@ -41,8 +43,10 @@ export interface ReporterOptions {
   readonly timeoutMs?: number;
   /** retry backoff; 100 ms doubling up to 5 s by default */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
-  /** unix ms; Date.now by default (also used for X-GSLB-Timestamp, sentAt and seq) */
+  /** unix ms; the clock's wallNow by default (also used for X-GSLB-Timestamp, sentAt and seq) */
   readonly now?: () => number;
+  /** heartbeat, backoff and request-timeout timers, latency; the system's by default */
+  readonly clock?: Clock;
   readonly logger?: Pick<Logger, 'info' | 'warn'>;
 }
 
@@ -106,15 +110,16 @@ interface Instance {
   inFlight: Promise<void> | undefined;
   abort: AbortController | undefined;
   dirty: boolean;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
   backingOff: boolean;
 }
 
 /** Creates a reporter; nothing is sent before `start()`. */
 export function createReporter(opts: ReporterOptions): Reporter {
-  const now = opts.now ?? Date.now;
-  // sub-millisecond when the clock is ours, so two reports (or a restart) in one ms still order
-  const nextSeq = createSeqSource(opts.now ?? (() => performance.timeOrigin + performance.now()));
+  const clock = opts.clock ?? systemClock;
+  const now = opts.now ?? clock.wallNow;
+  // sub-millisecond when the clock is the system's, so two reports (or a restart) in one ms still order
+  const nextSeq = createSeqSource(opts.now ?? (opts.clock ? opts.clock.wallNow : () => performance.timeOrigin + performance.now()));
   const timeoutMs = opts.timeoutMs ?? Math.min(2000, Math.max(200, opts.intervalMs));
   const initialMs = opts.backoff?.initialMs ?? 100;
   const maxMs = Math.max(initialMs, opts.backoff?.maxMs ?? 5000);
@@ -133,11 +138,11 @@ export function createReporter(opts: ReporterOptions): Reporter {
   };
 
   const later = (inst: Instance, ms: number, backingOff: boolean): void => {
-    clearTimeout(inst.timer);
+    clock.clearTimeout(inst.timer);
     if (stopped) return;
     inst.backingOff = backingOff;
     inst.nextAttemptAt = now() + ms;
-    inst.timer = setTimeout(() => {
+    inst.timer = clock.setTimeout(() => {
       inst.timer = undefined;
       inst.backingOff = false;
       send(inst);
@@ -149,8 +154,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
     const ts = String(Math.floor(now()));
     const abort = new AbortController();
     inst.abort = abort;
-    const t = setTimeout(() => abort.abort(), timeoutMs);
-    const t0 = performance.now();
+    const t = clock.setTimeout(() => abort.abort(), timeoutMs);
+    const t0 = clock.now();
     try {
       const res = await fetch(inst.url, {
         method: 'POST',
@@ -160,7 +165,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
       });
       const answer = await res.text();
       inst.lastStatus = res.status;
-      inst.lastLatencyMs = performance.now() - t0;
+      inst.lastLatencyMs = clock.now() - t0;
       if (res.ok) {
         inst.lastSeq = seq;
         return true;
@@ -172,7 +177,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
       inst.lastErrorAt = now();
       return false;
     } finally {
-      clearTimeout(t);
+      clock.clearTimeout(t);
       inst.abort = undefined;
     }
   };
@@ -180,7 +185,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   const send = (inst: Instance): void => {
     if (stopped) return;
     if (inst.inFlight) { inst.dirty = true; return; }
-    clearTimeout(inst.timer);
+    clock.clearTimeout(inst.timer);
     inst.timer = undefined;
     inst.dirty = false;
     inst.nextAttemptAt = undefined;
@@ -221,7 +226,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
       stopped = true;
       const pending: Promise<void>[] = [];
       for (const inst of instances) {
-        clearTimeout(inst.timer);
+        clock.clearTimeout(inst.timer);
         inst.timer = undefined;
         inst.abort?.abort();
         if (inst.inFlight) pending.push(inst.inFlight);
