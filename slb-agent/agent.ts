@@ -12,6 +12,8 @@
  * VIP's reported `connections`.
  */
 import type { Logger } from 'pino';
+import { systemClock, unrefTimer } from '../shared/clock.js';
+import type { Clock, TimerHandle } from '../shared/clock.js';
 import type { ReportMember } from '../shared/protocol/report.js';
 import type { AgentConfig, CheckConfig, RealServerConfig, VipConfig } from './config.js';
 import type { BackendStats, DataPlane } from './forwarder/data-plane.js';
@@ -38,8 +40,10 @@ export interface AgentOptions {
   readonly logger: Logger;
   /** the checker factory (tests inject fakes) */
   readonly createChecker?: (check: CheckConfig, vipName: string) => Checker;
-  /** unix ms */
+  /** unix ms; the clock's wallNow by default */
   readonly now?: () => number;
+  /** timers and clocks of the scheduler, reporter, pinger, hold-off and stats refresh; the system's by default */
+  readonly clock?: Clock;
   /** reporter knobs beyond the config (backoff, timeout) */
   readonly reporter?: Pick<ReporterOptions, 'backoff' | 'timeoutMs'>;
   /** the data plane factory (tests inject recording planes); default: proxy / nftables */
@@ -186,7 +190,8 @@ function defaultCreateDataPlane(config: AgentConfig, logger: Logger): (kind: Pla
 /** Builds the agent from a validated config; nothing runs before `start()`. */
 export function createAgent(opts: AgentOptions): Agent {
   const { config, logger } = opts;
-  const now = opts.now ?? Date.now;
+  const clock = opts.clock ?? systemClock;
+  const now = opts.now ?? clock.wallNow;
   const makeChecker = opts.createChecker ?? defaultCreateChecker;
   const startedAt = now();
   const vips = new Map<string, VipRuntime>();
@@ -216,6 +221,7 @@ export function createAgent(opts: AgentOptions): Agent {
     members: () => mergeMembers([...vips.values()].map((v) => v.status)),
     // only an injected clock replaces the reporter's own (sub-millisecond seq by default)
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
     logger,
   });
 
@@ -231,10 +237,10 @@ export function createAgent(opts: AgentOptions): Agent {
 
   // the MAC-keepalive pinger never probes the agent's own VIPs
   const pinger: Pinger | undefined = config.pinger === undefined ? undefined
-    : createPinger({ config: config.pinger, logger, exclude: config.vips.map((v) => v.address) });
+    : createPinger({ config: config.pinger, logger, exclude: config.vips.map((v) => v.address), clock });
 
   let statsRead: Promise<void> | undefined;
-  let statsTimer: NodeJS.Timeout | undefined;
+  let statsTimer: TimerHandle | undefined;
   const applyStats = (stats: readonly BackendStats[]): void => {
     const byVip = new Map<string, BackendStats[]>();
     for (const s of stats) {
@@ -254,9 +260,9 @@ export function createAgent(opts: AgentOptions): Agent {
     // one read at a time; callers in the meantime share it
     statsRead ??= manager.stats().then(applyStats, () => undefined).finally(() => { statsRead = undefined; });
     // an API request waits at most a second for a slow plane; it then shows the last counters
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([statsRead, new Promise<void>((r) => { timer = setTimeout(r, STATS_WAIT_MS); })])
-      .finally(() => clearTimeout(timer));
+    let timer: TimerHandle | undefined;
+    return Promise.race([statsRead, new Promise<void>((r) => { timer = clock.setTimeout(r, STATS_WAIT_MS); })])
+      .finally(() => clock.clearTimeout(timer));
   };
 
   // several real servers changing in one tick make one report, not one each
@@ -291,7 +297,7 @@ export function createAgent(opts: AgentOptions): Agent {
       timeoutMs: check.timeoutMs,
       jitter: check.jitter,
     };
-  }), (key, result) => agent.applyResult(key, result));
+  }), (key, result) => agent.applyResult(key, result), { clock });
 
   // a real server is settled once its state says something: up, failed, or `rise` checks done
   const isSettled = (rs: RsRuntime): boolean => {
@@ -304,15 +310,15 @@ export function createAgent(opts: AgentOptions): Agent {
   let started = false;
   let reporting = false;
   let startedMono = 0;
-  let holdTimer: NodeJS.Timeout | undefined;
+  let holdTimer: TimerHandle | undefined;
   // The data plane waits for the same moment: a restarted agent finds its kernel forwarding still
   // programmed, and applying before the first checks settle would program every real server as
   // down (their start state), resetting live flows and refusing new ones until they rise again.
   const startReporting = (why: string): void => {
     if (reporting || !started) return;
     reporting = true;
-    clearTimeout(holdTimer);
-    logger.info({ why, afterMs: Math.round(performance.now() - startedMono), settled, realServers: byKey.size }, 'reporting started');
+    clock.clearTimeout(holdTimer);
+    logger.info({ why, afterMs: Math.round(clock.now() - startedMono), settled, realServers: byKey.size }, 'reporting started');
     manager?.start();
     reporter.start();
   };
@@ -329,23 +335,22 @@ export function createAgent(opts: AgentOptions): Agent {
     start() {
       if (started) return;
       started = true;
-      startedMono = performance.now();
+      startedMono = clock.now();
       scheduler.start();
       // the pinger is an aid, not the agent's job: a pinger that cannot open its sockets is logged, the agent runs on
       pinger?.start().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pinger failed to start; running without it'));
       if (manager) {
-        statsTimer = setInterval(() => void refreshStats(), config.report.intervalMs);
-        statsTimer.unref();
+        statsTimer = unrefTimer(clock.setInterval(() => void refreshStats(), config.report.intervalMs));
       }
       logger.info({ site: config.site, agent: config.agent, vips: vips.size, realServers: byKey.size, dns: config.dns }, 'agent started');
       // reports wait until the first checks have settled (bounded), so that a restarted agent
       // does not report its VIPs down for the `rise` checks it takes to prove them up again
-      holdTimer = setTimeout(() => startReporting('hold-off expired'), holdOffMs);
+      holdTimer = clock.setTimeout(() => startReporting('hold-off expired'), holdOffMs);
       if (settled === byKey.size) startReporting('checks settled');
     },
     async stop() {
-      clearTimeout(holdTimer);
-      clearInterval(statsTimer);
+      clock.clearTimeout(holdTimer);
+      clock.clearInterval(statsTimer);
       await scheduler.stop();
       await pinger?.stop();
       await manager?.close();
