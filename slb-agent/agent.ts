@@ -38,8 +38,8 @@ import type { RealServerInput, VipStatus } from './vip.js';
 export interface AgentOptions {
   readonly config: AgentConfig;
   readonly logger: Logger;
-  /** the checker factory (tests inject fakes) */
-  readonly createChecker?: (check: CheckConfig, vipName: string) => Checker;
+  /** the checker factory (tests inject fakes); checkers time out on the agent's clock */
+  readonly createChecker?: (check: CheckConfig, vipName: string, clock: Clock) => Checker;
   /** unix ms; the clock's wallNow by default */
   readonly now?: () => number;
   /** timers and clocks of the scheduler, reporter, pinger, hold-off and stats refresh; the system's by default */
@@ -292,7 +292,7 @@ export function createAgent(opts: AgentOptions): Agent {
     return {
       key: rs.key,
       target: { address: rs.config.address, port: check.port !== undefined && check.port > 0 ? check.port : rs.config.port },
-      checker: makeChecker(check, rs.vip.config.name),
+      checker: makeChecker(check, rs.vip.config.name, clock),
       intervalMs: check.intervalMs,
       timeoutMs: check.timeoutMs,
       jitter: check.jitter,
