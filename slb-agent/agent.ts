@@ -233,6 +233,7 @@ export function createAgent(opts: AgentOptions): Agent {
     ...(opts.forwarder?.retry ? { retry: opts.forwarder.retry } : {}),
     ...(opts.forwarder?.timeoutMs !== undefined ? { timeoutMs: opts.forwarder.timeoutMs } : {}),
     now,
+    clock,
   });
 
   // the MAC-keepalive pinger never probes the agent's own VIPs
