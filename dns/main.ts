@@ -24,6 +24,7 @@ import type { EtcdLocation } from './gslb/overrides-etcd.js';
 import { parseAdminTokens } from './http/auth.js';
 import { parseDuration } from '../shared/config/values.js';
 import { startProbes } from './gslb/probe.js';
+import { startStaleTicker } from './gslb/stale-ticker.js';
 import { GslbState } from './gslb/state.js';
 import { createApiApp } from './http/app.js';
 import type { DnsMetricsSnapshot } from './http/metrics.js';
@@ -172,7 +173,7 @@ async function serve(args: string[]): Promise<number> {
   for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');
   for (const b of server.bound) log.info({ host: b.host, udp: b.udp, tcp: b.tcp, udpTransport: b.udpKind }, 'listening');
 
-  const staleTimer = setInterval(() => state.tick(), 250);
+  const staleTicker = startStaleTicker(state);
   let probes = startProbes(serving.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
   let app: Awaited<ReturnType<typeof createApiApp>> | undefined;
   if (api) {
@@ -223,7 +224,7 @@ async function serve(args: string[]): Promise<number> {
     log.info({ sig }, 'shutting down');
     watcher?.close();
     clearTimeout(timer);
-    clearInterval(staleTimer);
+    staleTicker.stop();
     probes.stop();
     await saver?.flush().catch(() => {});
     saver?.stop();

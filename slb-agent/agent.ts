@@ -12,6 +12,8 @@
  * VIP's reported `connections`.
  */
 import type { Logger } from 'pino';
+import { systemClock, unrefTimer } from '../shared/clock.js';
+import type { Clock, TimerHandle } from '../shared/clock.js';
 import type { ReportMember } from '../shared/protocol/report.js';
 import type { AgentConfig, CheckConfig, RealServerConfig, VipConfig } from './config.js';
 import type { BackendStats, DataPlane } from './forwarder/data-plane.js';
@@ -37,16 +39,18 @@ import type { RealServerInput, VipStatus } from './vip.js';
 export interface AgentOptions {
   readonly config: AgentConfig;
   readonly logger: Logger;
-  /** the checker factory (tests inject fakes) */
-  readonly createChecker?: (check: CheckConfig, vipName: string) => Checker;
-  /** unix ms */
+  /** the checker factory (tests inject fakes); checkers time out on the agent's clock */
+  readonly createChecker?: (check: CheckConfig, vipName: string, clock: Clock) => Checker;
+  /** unix ms; the clock's wallNow by default */
   readonly now?: () => number;
+  /** timers and clocks of the scheduler, reporter, pinger, hold-off and stats refresh; the system's by default */
+  readonly clock?: Clock;
   /** reporter knobs beyond the config (backoff, timeout) */
   readonly reporter?: Pick<ReporterOptions, 'backoff' | 'timeoutMs'>;
   /** the data plane factory (tests inject recording planes); default: proxy / nftables */
   readonly createDataPlane?: (kind: PlaneKind) => DataPlane;
-  /** forwarder manager knobs (retry backoff, plane timeouts) */
-  readonly forwarder?: Pick<ForwarderManagerOptions, 'retry' | 'timeoutMs' | 'timers'>;
+  /** forwarder manager knobs (retry backoff, plane timeouts, its own clock: the agent's by default) */
+  readonly forwarder?: Pick<ForwarderManagerOptions, 'retry' | 'timeoutMs' | 'clock'>;
 }
 
 /** Flows of one backend, as the data plane counts them. */
@@ -234,7 +238,8 @@ function defaultCreateDataPlane(logger: Logger, cleanup: () => boolean): (kind: 
 export function createAgent(opts: AgentOptions): Agent {
   const { logger } = opts;
   let config = opts.config;
-  const now = opts.now ?? Date.now;
+  const clock = opts.clock ?? systemClock;
+  const now = opts.now ?? clock.wallNow;
   const makeChecker = opts.createChecker ?? defaultCreateChecker;
   const startedAt = now();
   const vips = new Map<string, VipRuntime>();
@@ -250,8 +255,8 @@ export function createAgent(opts: AgentOptions): Agent {
 
   const checkSchedulerFor = (key: string, target: { address: string; port: number }, check: CheckConfig, vipName: string,
     sink: (result: CheckResult) => void): Scheduler => createScheduler([{
-    key, target, checker: makeChecker(check, vipName), intervalMs: check.intervalMs, timeoutMs: check.timeoutMs, jitter: check.jitter,
-  }], (_key, result) => sink(result));
+    key, target, checker: makeChecker(check, vipName, clock), intervalMs: check.intervalMs, timeoutMs: check.timeoutMs, jitter: check.jitter,
+  }], (_key, result) => sink(result), { clock });
 
   const rsTarget = (rc: RealServerConfig): { address: string; port: number } =>
     ({ address: rc.address, port: rc.check.port !== undefined && rc.check.port > 0 ? rc.check.port : rc.port });
@@ -309,6 +314,7 @@ export function createAgent(opts: AgentOptions): Agent {
     members: () => agent.members(),
     // only an injected clock replaces the reporter's own (sub-millisecond seq by default)
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
     logger,
   });
   let reporter: Reporter = makeReporter(config);
@@ -337,9 +343,9 @@ export function createAgent(opts: AgentOptions): Agent {
     logger,
     ...(opts.forwarder?.retry ? { retry: opts.forwarder.retry } : {}),
     ...(opts.forwarder?.timeoutMs !== undefined ? { timeoutMs: opts.forwarder.timeoutMs } : {}),
-    ...(opts.forwarder?.timers !== undefined ? { timers: opts.forwarder.timers } : {}),
     now,
     onApplied,
+    clock: opts.forwarder?.clock ?? clock,
   });
 
   for (const vc of config.vips) vips.set(vc.name, newVip(vc));
@@ -347,7 +353,7 @@ export function createAgent(opts: AgentOptions): Agent {
 
   // the MAC-keepalive pinger never probes the agent's own VIPs
   const makePinger = (c: AgentConfig): Pinger | undefined => (c.pinger === undefined ? undefined
-    : createPinger({ config: c.pinger, logger, exclude: c.vips.map((v) => v.address) }));
+    : createPinger({ config: c.pinger, logger, exclude: c.vips.map((v) => v.address), clock }));
   let pinger: Pinger | undefined = makePinger(config);
   const startPinger = (p: Pinger | undefined): void => {
     // the pinger is an aid, not the agent's job: a pinger that cannot open its sockets is logged, the agent runs on
@@ -355,7 +361,7 @@ export function createAgent(opts: AgentOptions): Agent {
   };
 
   let statsRead: Promise<void> | undefined;
-  let statsTimer: NodeJS.Timeout | undefined;
+  let statsTimer: TimerHandle | undefined;
   const applyStats = (stats: readonly BackendStats[]): void => {
     const byVip = new Map<string, BackendStats[]>();
     for (const s of stats) {
@@ -375,9 +381,9 @@ export function createAgent(opts: AgentOptions): Agent {
     // one read at a time; callers in the meantime share it
     statsRead ??= manager.stats().then(applyStats, () => undefined).finally(() => { statsRead = undefined; });
     // an API request waits at most a second for a slow plane; it then shows the last counters
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([statsRead, new Promise<void>((r) => { timer = setTimeout(r, STATS_WAIT_MS); })])
-      .finally(() => clearTimeout(timer));
+    let timer: TimerHandle | undefined;
+    return Promise.race([statsRead, new Promise<void>((r) => { timer = clock.setTimeout(r, STATS_WAIT_MS); })])
+      .finally(() => clock.clearTimeout(timer));
   };
 
   // several real servers changing in one tick make one report, not one each
@@ -419,15 +425,15 @@ export function createAgent(opts: AgentOptions): Agent {
   // the longest any real server needs to settle: rise full intervals plus a timeout, plus slack
   const holdOffMs = Math.max(0, ...[...byKey.values()].map((rs) => rs.config.check.intervalMs * (rs.config.check.rise + 1) + rs.config.check.timeoutMs));
   let startedMono = 0;
-  let holdTimer: NodeJS.Timeout | undefined;
+  let holdTimer: TimerHandle | undefined;
   // The data plane waits for the same moment: a restarted agent finds its kernel forwarding still
   // programmed, and applying before the first checks settle would program every real server as
   // down (their start state), resetting live flows and refusing new ones until they rise again.
   const startReporting = (why: string): void => {
     if (reporting || !started || stopping) return;
     reporting = true;
-    clearTimeout(holdTimer);
-    logger.info({ why, afterMs: Math.round(performance.now() - startedMono), settled, realServers: byKey.size }, 'reporting started');
+    clock.clearTimeout(holdTimer);
+    logger.info({ why, afterMs: Math.round(clock.now() - startedMono), settled, realServers: byKey.size }, 'reporting started');
     manager.start();
     // VIP checks go through the forwarder: they start with it
     for (const v of vips.values()) v.vipCheck?.scheduler.start();
@@ -470,23 +476,22 @@ export function createAgent(opts: AgentOptions): Agent {
     start() {
       if (started) return;
       started = true;
-      startedMono = performance.now();
+      startedMono = clock.now();
       for (const v of vips.values()) for (const rs of v.realServers) rs.scheduler.start();
       startPinger(pinger);
-      statsTimer = setInterval(() => void refreshStats(), config.report.intervalMs);
-      statsTimer.unref();
+      statsTimer = unrefTimer(clock.setInterval(() => void refreshStats(), config.report.intervalMs));
       logger.info({ site: config.site, agent: config.agent, vips: vips.size, realServers: byKey.size, dns: config.dns }, 'agent started');
       // reports wait until the first checks have settled (bounded), so that a restarted agent
       // does not report its VIPs down for the `rise` checks it takes to prove them up again
-      holdTimer = setTimeout(() => startReporting('hold-off expired'), holdOffMs);
+      holdTimer = clock.setTimeout(() => startReporting('hold-off expired'), holdOffMs);
       if (settled === byKey.size) startReporting('checks settled');
     },
     ready: () => readyPromise,
     async stop(how = { kind: 'stop' }) {
       if (stopping) return;
       stopping = true;
-      clearTimeout(holdTimer);
-      clearInterval(statsTimer);
+      clock.clearTimeout(holdTimer);
+      clock.clearInterval(statsTimer);
       await Promise.all(allSchedulers().map((s) => s.stop()));
       await pinger?.stop();
       if (how.kind === 'stop' && reporting && firstApplied) {

@@ -20,6 +20,8 @@
  * may change between applies: a reloaded config.
  */
 import type { Logger } from 'pino';
+import { systemClock, unrefTimer } from '../../shared/clock.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { ForwarderConfig, RealServerConfig, VipConfig } from '../config.js';
 import type { AgentAdvice } from '../health/state.js';
 import { PlaneApplyError } from './data-plane.js';
@@ -158,22 +160,11 @@ export interface ForwarderManagerOptions {
   readonly timeoutMs?: number;
   /** unix ms, for the status */
   readonly now?: () => number;
-  /** the retry timer (tests drive it); setTimeout/clearTimeout by default */
-  readonly timers?: RetryTimers;
+  /** retry and plane-timeout timers, apply latency; the system's by default */
+  readonly clock?: Clock;
   /** after every apply attempt: the outcome of each VIP it included */
   readonly onApplied?: (outcomes: ReadonlyMap<string, ApplyOutcome>) => void;
 }
-
-/** Schedules the retry after a failed apply. */
-export interface RetryTimers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-const realTimers: RetryTimers = {
-  set: (fn, ms) => { const t = setTimeout(fn, ms); t.unref(); return t; },
-  clear: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 /** Owns the data planes; see the table at the top. */
 export interface ForwarderManager {
@@ -196,12 +187,12 @@ export interface ForwarderManager {
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+function withTimeout<T>(clock: Clock, p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: TimerHandle | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    timer = clock.setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
   });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([p, timeout]).finally(() => clock.clearTimeout(timer));
 }
 
 function message(err: unknown): string {
@@ -211,7 +202,8 @@ function message(err: unknown): string {
 /** Builds the manager; nothing is created or applied before `start()`. */
 export function createForwarderManager(opts: ForwarderManagerOptions): ForwarderManager {
   const { logger } = opts;
-  const now = opts.now ?? Date.now;
+  const clock = opts.clock ?? systemClock;
+  const now = opts.now ?? clock.wallNow;
   const retry = opts.retry ?? { initialMs: 200, maxMs: 1000 };
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const live = new Map<PlaneKind, DataPlane>();
@@ -241,12 +233,11 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
 
   let started = false;
   let closed = false;
-  /** performance.now() of the oldest change no apply has included yet */
+  /** clock.now() of the oldest change no apply has included yet */
   let dirtySince: number | undefined;
   let tickQueued = false;
   let inFlight: Promise<void> | undefined;
-  let retryTimer: unknown;
-  const timers = opts.timers ?? realTimers;
+  let retryTimer: TimerHandle | undefined;
   let applies = 0;
   let applyErrors = 0;
   let consecutiveFailures = 0;
@@ -272,9 +263,9 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
   };
 
   const run = (): void => {
-    timers.clear(retryTimer);
+    clock.clearTimeout(retryTimer);
     retryTimer = undefined;
-    const since = dirtySince ?? performance.now();
+    const since = dirtySince ?? clock.now();
     dirtySince = undefined;
     let specs: readonly VipSpec[];
     try {
@@ -298,7 +289,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     dirtySince = Math.min(dirtySince ?? since, since);
     if (closed) return;
     const delay = Math.min(retry.maxMs, retry.initialMs * 2 ** Math.min(consecutiveFailures - 1, 30));
-    retryTimer = timers.set(() => { retryTimer = undefined; schedule(); }, delay);
+    retryTimer = unrefTimer(clock.setTimeout(() => { retryTimer = undefined; schedule(); }, delay));
   };
 
   const applyAll = async (specs: readonly VipSpec[], since: number): Promise<void> => {
@@ -307,13 +298,13 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     const results = await Promise.all(planes.map(async (kind) => {
       const mine = specs.filter((s) => planeOf(s.mode) === kind);
       try {
-        await withTimeout(Promise.resolve().then(() => plane(kind).apply(mine)), timeoutMs, `${kind} apply`);
+        await withTimeout(clock, Promise.resolve().then(() => plane(kind).apply(mine)), timeoutMs, `${kind} apply`);
         return { kind, mine, error: undefined, only: undefined };
       } catch (err) {
         return { kind, mine, error: message(err), only: err instanceof PlaneApplyError ? err.failed : undefined };
       }
     }));
-    const ms = performance.now() - since;
+    const ms = clock.now() - since;
     const at = now();
     let failed = false;
     const outcomes = new Map<string, ApplyOutcome>();
@@ -363,15 +354,15 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     start() {
       if (started || closed) return;
       started = true;
-      dirtySince ??= performance.now();
+      dirtySince ??= clock.now();
       schedule();
     },
     changed() {
       if (closed) return;
-      dirtySince ??= performance.now();
+      dirtySince ??= clock.now();
       // a change retries a failing apply at once; the backoff only paces retries without news
       if (retryTimer !== undefined) {
-        timers.clear(retryTimer);
+        clock.clearTimeout(retryTimer);
         retryTimer = undefined;
       }
       schedule();
@@ -380,7 +371,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
       const out: BackendStats[] = [];
       await Promise.all([...live.entries()].map(async ([kind, p]) => {
         try {
-          out.push(...await withTimeout(p.stats(), timeoutMs, `${kind} stats`));
+          out.push(...await withTimeout(clock, p.stats(), timeoutMs, `${kind} stats`));
         } catch (err) {
           logger.warn({ plane: kind, err: message(err) }, 'forwarder: stats failed');
         }
@@ -406,13 +397,13 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     async drain(ms) {
       if (closed) return;
       closed = true;
-      timers.clear(retryTimer);
+      clock.clearTimeout(retryTimer);
       retryTimer = undefined;
-      if (inFlight !== undefined) await withTimeout(inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
+      if (inFlight !== undefined) await withTimeout(clock, inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
       await Promise.all([...live.entries()].map(async ([kind, p]) => {
         if (p.drain === undefined) return;
         try {
-          await withTimeout(p.drain(ms), ms + 1000, `${kind} drain`);
+          await withTimeout(clock, p.drain(ms), ms + 1000, `${kind} drain`);
         } catch (err) {
           logger.warn({ plane: kind, err: message(err) }, 'forwarder: draining the data plane failed');
         }
@@ -422,12 +413,12 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     async close() {
       if (closed) return;
       closed = true;
-      timers.clear(retryTimer);
+      clock.clearTimeout(retryTimer);
       retryTimer = undefined;
-      if (inFlight !== undefined) await withTimeout(inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
+      if (inFlight !== undefined) await withTimeout(clock, inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
       await Promise.all([...live.entries()].map(async ([kind, p]) => {
         try {
-          await withTimeout(p.close(), timeoutMs, `${kind} close`);
+          await withTimeout(clock, p.close(), timeoutMs, `${kind} close`);
         } catch (err) {
           logger.warn({ plane: kind, err: message(err) }, 'forwarder: closing the data plane failed');
         }

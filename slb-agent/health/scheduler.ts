@@ -5,6 +5,8 @@
  * reported as a timeout and its signal aborted). The first run of each check is spread uniformly over one interval and every
  * later interval is jittered by +-`jitter`, so 1,000 checks do not fire in step.
  */
+import { sleep, systemClock } from '../../shared/clock.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { CheckResult, CheckTarget, Checker } from './checkers/types.js';
 
 /** One check the scheduler runs. */
@@ -19,8 +21,10 @@ export interface ScheduledCheck {
   readonly jitter?: number;
 }
 
-/** Scheduler knobs (tests inject randomness). */
+/** Scheduler knobs (tests inject randomness and the clock). */
 export interface SchedulerOptions {
+  /** timers and the monotonic clock; the system's by default */
+  readonly clock?: Clock;
   /** relative jitter of each interval, 0..0.5; 0.05 by default */
   readonly jitter?: number;
   /** uniform [0, 1); Math.random by default */
@@ -51,7 +55,7 @@ const STOP_WAIT_MS = 2000;
 
 interface Slot {
   readonly check: ScheduledCheck;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
   running: Promise<void> | undefined;
   // one controller per slot, replaced only when aborted: at 1,000 checks/s a controller and a
   // timer per run are measurable; checkers enforce their own timeout (the Checker contract)
@@ -62,6 +66,7 @@ interface Slot {
 export function createScheduler(checks: readonly ScheduledCheck[], onResult: ResultSink, opts: SchedulerOptions = {}): Scheduler {
   const jitter = Math.min(0.5, Math.max(0, opts.jitter ?? 0.05));
   const random = opts.random ?? Math.random;
+  const clock = opts.clock ?? systemClock;
   const slots: Slot[] = checks.map((check) => ({ check, timer: undefined, running: undefined, abort: new AbortController() }));
   let started = false;
   let stopped = false;
@@ -77,19 +82,19 @@ export function createScheduler(checks: readonly ScheduledCheck[], onResult: Res
 
   const runOnce = (slot: Slot): Promise<void> => new Promise<void>((resolve) => {
     const { check } = slot;
-    const t0 = performance.now();
+    const t0 = clock.now();
     let settled = false;
     const settle = (result: CheckResult): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(hard);
+      clock.clearTimeout(hard);
       if (!stopped) deliver(check.key, result);
       resolve();
     };
     // the backstop for a checker that overruns its timeout: report a timeout, abort it, and give
     // the slot a fresh signal so the next run is not born aborted
-    const hard = setTimeout(() => {
-      settle({ ok: false, latencyMs: performance.now() - t0, error: `timeout after ${check.timeoutMs} ms` });
+    const hard = clock.setTimeout(() => {
+      settle({ ok: false, latencyMs: clock.now() - t0, error: `timeout after ${check.timeoutMs} ms` });
       slot.abort.abort(new Error('timeout'));
       slot.abort = new AbortController();
     }, check.timeoutMs + HARD_TIMEOUT_GRACE_MS);
@@ -99,23 +104,23 @@ export function createScheduler(checks: readonly ScheduledCheck[], onResult: Res
     } catch (err) {
       p = Promise.reject(err);
     }
-    p.then(settle, (err: unknown) => settle({ ok: false, latencyMs: performance.now() - t0, error: err instanceof Error ? err.message : String(err) }));
+    p.then(settle, (err: unknown) => settle({ ok: false, latencyMs: clock.now() - t0, error: err instanceof Error ? err.message : String(err) }));
   });
 
   const schedule = (slot: Slot, delayMs: number): void => {
     if (stopped) return;
-    const now = Date.now();
+    const now = clock.now();
     const due = Math.ceil((now + delayMs) / TICK_MS) * TICK_MS;
-    slot.timer = setTimeout(() => {
+    slot.timer = clock.setTimeout(() => {
       slot.timer = undefined;
-      const start = performance.now();
+      const start = clock.now();
       inFlight++;
       slot.running = runOnce(slot).finally(() => {
         inFlight--;
         slot.running = undefined;
         const j = Math.min(0.5, Math.max(0, slot.check.jitter ?? jitter));
         const period = slot.check.intervalMs * (1 + j * (random() * 2 - 1));
-        schedule(slot, Math.max(0, period - (performance.now() - start)));
+        schedule(slot, Math.max(0, period - (clock.now() - start)));
       });
     }, due - now);
   };
@@ -133,14 +138,14 @@ export function createScheduler(checks: readonly ScheduledCheck[], onResult: Res
       stopped = true;
       const pending: Promise<void>[] = [];
       for (const slot of slots) {
-        clearTimeout(slot.timer);
+        clock.clearTimeout(slot.timer);
         slot.timer = undefined;
         slot.abort.abort(new Error('stopped'));
         if (slot.running) pending.push(slot.running);
       }
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled(pending), new Promise<void>((r) => { t = setTimeout(r, STOP_WAIT_MS); })]);
-      clearTimeout(t);
+      const settledAll = new AbortController();
+      await Promise.race([Promise.allSettled(pending).then(() => settledAll.abort()), sleep(clock, STOP_WAIT_MS, settledAll.signal)]);
+      settledAll.abort();
     },
     get inFlight() {
       return inFlight;

@@ -12,37 +12,29 @@
  * start() and kept; nothing forks.
  */
 import type { Logger } from 'pino';
+import { systemClock, unrefTimer } from '../../shared/clock.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { PingerConfig, PingerInterfaceConfig, PingerMethod } from './config.js';
 import { addonMissing, loadPingerAddon, openNativeTransport } from './native.js';
 import { autoPeers, localAddresses as defaultLocal, readNeighbours } from './neighbours.js';
 import type { Neighbour } from './neighbours.js';
 import { PeerState } from './peer-state.js';
 import type { PeerEvent, PeerStatus, PendingProbe } from './peer-state.js';
-import { monoNow } from './transport.js';
 import type { Answer, ProbeTransport, TransportFactory } from './transport.js';
 import { openUdpTransport } from './udp.js';
 
 /** Probes due within this many ms of each other go out in one timer callback. */
 const MIN_TICK_MS = 20;
 
-/** Timer functions (tests inject fakes). */
-export interface PingerTimers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
 /** How the pinger is built; everything but config and logger has a production default. */
 export interface PingerOptions {
   readonly config: PingerConfig;
   readonly logger: Logger;
   readonly openTransport?: TransportFactory;
-  /** monotonic ms, the transports' clock */
-  readonly now?: () => number;
-  /** unix ms */
-  readonly wallNow?: () => number;
+  /** timers, monotonic ms (the transports' clock: uv_hrtime) and unix ms; the system's by default */
+  readonly clock?: Clock;
   /** uniform [0, 1) */
   readonly random?: () => number;
-  readonly timers?: PingerTimers;
   readonly neighbours?: () => readonly Neighbour[];
   readonly localAddresses?: () => ReadonlySet<string>;
   /** more addresses `auto` never picks (the agent's VIPs) */
@@ -108,20 +100,24 @@ class InterfaceRunner {
   private seq = 0;
   private queue: Queued[] = [];
   private head = 0;
-  private timer: unknown;
+  private timer: TimerHandle;
   private stopped = true;
 
   constructor(readonly cfg: PingerInterfaceConfig, private readonly o: Required<Omit<PingerOptions, 'exclude' | 'config'>> & { failAfter: number; exclude: ReadonlySet<string> }) {}
 
+  private now(): number {
+    return this.o.clock.now();
+  }
+
   start(): void {
     this.stopped = false;
-    this.newRound(this.o.now());
+    this.newRound(this.now());
     this.tick();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer !== undefined) this.o.timers.clear(this.timer);
+    if (this.timer !== undefined) this.o.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -169,7 +165,7 @@ class InterfaceRunner {
     this.seq = (this.seq + 1) & 0xffff;
     // unicast to the known MAC; after a miss broadcast, in case the peer's MAC changed
     const mac = p.consecutiveFailures === 0 ? this.tableMac.get(addr) ?? p.mac ?? undefined : undefined;
-    const sentAt = this.o.now();
+    const sentAt = this.now();
     const probe: PendingProbe = { seq: this.seq, sentAt, deadline: sentAt + this.cfg.timeoutMs };
     const err = this.transport.send(addr, this.seq, mac);
     this.emit(p, p.onSent(probe, err));
@@ -179,7 +175,7 @@ class InterfaceRunner {
   private tick(): void {
     this.timer = undefined;
     if (this.stopped) return;
-    const t = this.o.now();
+    const t = this.now();
     // deadlines grow with send time (one timeout per interface): the queue is in deadline order
     while (this.head < this.queue.length && this.queue[this.head]!.probe.deadline <= t) {
       const q = this.queue[this.head++]!;
@@ -195,7 +191,7 @@ class InterfaceRunner {
     let next = this.idx < n ? this.roundStart + this.idx * step : this.roundStart + this.roundLen;
     const q = this.queue[this.head];
     if (q !== undefined && q.probe.deadline < next) next = q.probe.deadline;
-    this.timer = this.o.timers.set(() => this.tick(), Math.max(MIN_TICK_MS, next - t));
+    this.timer = unrefTimer(this.o.clock.setTimeout(() => this.tick(), Math.max(MIN_TICK_MS, next - t)));
   }
 
   private emit(p: PeerState, ev: PeerEvent): void {
@@ -218,20 +214,14 @@ class InterfaceRunner {
   }
 }
 
-const defaultTimers: PingerTimers = {
-  set: (fn, ms) => { const t = setTimeout(fn, ms); t.unref(); return t; },
-  clear: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 /** Builds the pinger; nothing opens before start(). */
 export function createPinger(opts: PingerOptions): Pinger {
   const { config, logger } = opts;
-  const now = opts.now ?? monoNow;
-  const wallNow = opts.wallNow ?? Date.now;
+  const clock = opts.clock ?? systemClock;
   const exclude = new Set([...config.exclude, ...(opts.exclude ?? [])]);
   const openTransport = opts.openTransport ?? defaultOpenTransport;
   const shared = {
-    logger, now, wallNow, random: opts.random ?? Math.random, timers: opts.timers ?? defaultTimers,
+    logger, clock, random: opts.random ?? Math.random,
     neighbours: opts.neighbours ?? (() => readNeighbours()),
     localAddresses: opts.localAddresses ?? defaultLocal,
     openTransport, failAfter: config.failAfter, exclude,
@@ -262,8 +252,8 @@ export function createPinger(opts: PingerOptions): Pinger {
       for (const r of runners) { r.stop(); r.transport?.close(); r.transport = undefined; }
     },
     status() {
-      const monoNowV = now();
-      const wallV = wallNow();
+      const monoNowV = clock.now();
+      const wallV = clock.wallNow();
       const wall = (mono: number): number => wallV - (monoNowV - mono);
       return { running, failAfter: config.failAfter, interfaces: runners.map((r) => r.status(wall)) };
     },

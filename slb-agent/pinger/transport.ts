@@ -39,9 +39,7 @@ export type TransportFactory = (opts: {
 }) => Promise<ProbeTransport>;
 
 /** Monotonic milliseconds on the same clock as libuv's uv_hrtime (the addon's receive stamps). */
-export function monoNow(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
+export { monotonicNow as monoNow } from '../../shared/clock.js';
 
 /** `a.b.c.d` -> host-order uint32. */
 export function ipv4ToInt(text: string): number {

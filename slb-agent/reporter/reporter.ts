@@ -25,6 +25,8 @@
  */
 import fetch from 'node-fetch';
 import type { Logger } from 'pino';
+import { systemClock } from '../../shared/clock.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../shared/protocol/report.js';
 import type { Report, ReportMember } from '../../shared/protocol/report.js';
 import { signReport } from '../../shared/protocol/signature.js';
@@ -46,8 +48,10 @@ export interface ReporterOptions {
   readonly timeoutMs?: number;
   /** retry backoff; 100 ms doubling up to 5 s by default */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
-  /** unix ms; Date.now by default (also used for X-GSLB-Timestamp, sentAt and seq) */
+  /** unix ms; the clock's wallNow by default (also used for X-GSLB-Timestamp, sentAt and seq) */
   readonly now?: () => number;
+  /** heartbeat, backoff and request-timeout timers, latency; the system's by default */
+  readonly clock?: Clock;
   readonly logger?: Pick<Logger, 'info' | 'warn'>;
 }
 
@@ -116,7 +120,7 @@ interface Instance {
   inFlight: Promise<void> | undefined;
   abort: AbortController | undefined;
   dirty: boolean;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
   backingOff: boolean;
   /** refused `checked`/`reason` once (an older gslb-dns): they are left out of its bodies */
   legacy: boolean;
@@ -132,9 +136,10 @@ const hasExtensions = (members: readonly ReportMember[]): boolean => members.som
 
 /** Creates a reporter; nothing is sent before `start()`. */
 export function createReporter(opts: ReporterOptions): Reporter {
-  const now = opts.now ?? Date.now;
-  // sub-millisecond when the clock is ours, so two reports (or a restart) in one ms still order
-  const nextSeq = createSeqSource(opts.now ?? (() => performance.timeOrigin + performance.now()));
+  const clock = opts.clock ?? systemClock;
+  const now = opts.now ?? clock.wallNow;
+  // sub-millisecond when the clock is the system's, so two reports (or a restart) in one ms still order
+  const nextSeq = createSeqSource(opts.now ?? (opts.clock ? opts.clock.wallNow : () => performance.timeOrigin + performance.now()));
   const timeoutMs = opts.timeoutMs ?? Math.min(2000, Math.max(200, opts.intervalMs));
   const initialMs = opts.backoff?.initialMs ?? 100;
   const maxMs = Math.max(initialMs, opts.backoff?.maxMs ?? 5000);
@@ -155,11 +160,11 @@ export function createReporter(opts: ReporterOptions): Reporter {
   };
 
   const later = (inst: Instance, ms: number, backingOff: boolean): void => {
-    clearTimeout(inst.timer);
+    clock.clearTimeout(inst.timer);
     if (stopped) return;
     inst.backingOff = backingOff;
     inst.nextAttemptAt = now() + ms;
-    inst.timer = setTimeout(() => {
+    inst.timer = clock.setTimeout(() => {
       inst.timer = undefined;
       inst.backingOff = false;
       send(inst);
@@ -171,8 +176,8 @@ export function createReporter(opts: ReporterOptions): Reporter {
     const ts = String(Math.floor(now()));
     const abort = new AbortController();
     inst.abort = abort;
-    const t = setTimeout(() => abort.abort(), ms);
-    const t0 = performance.now();
+    const t = clock.setTimeout(() => abort.abort(), ms);
+    const t0 = clock.now();
     try {
       const res = await fetch(inst.url, {
         method: 'POST',
@@ -182,7 +187,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
       });
       const answer = await res.text();
       inst.lastStatus = res.status;
-      inst.lastLatencyMs = performance.now() - t0;
+      inst.lastLatencyMs = clock.now() - t0;
       if (res.ok) {
         inst.lastSeq = seq;
         return true;
@@ -198,7 +203,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
       inst.lastErrorAt = now();
       return false;
     } finally {
-      clearTimeout(t);
+      clock.clearTimeout(t);
       inst.abort = undefined;
     }
   };
@@ -206,7 +211,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
   const send = (inst: Instance): void => {
     if (stopped) return;
     if (inst.inFlight) { inst.dirty = true; return; }
-    clearTimeout(inst.timer);
+    clock.clearTimeout(inst.timer);
     inst.timer = undefined;
     inst.dirty = false;
     inst.nextAttemptAt = undefined;
@@ -247,7 +252,7 @@ export function createReporter(opts: ReporterOptions): Reporter {
       stopped = true;
       const pending: Promise<void>[] = [];
       for (const inst of instances) {
-        clearTimeout(inst.timer);
+        clock.clearTimeout(inst.timer);
         inst.timer = undefined;
         inst.abort?.abort();
         if (inst.inFlight) pending.push(inst.inFlight);
@@ -256,18 +261,18 @@ export function createReporter(opts: ReporterOptions): Reporter {
     },
     async final(members, ms) {
       await this.stop();
-      const t0 = performance.now();
+      const t0 = clock.now();
       const sent = await Promise.all(instances.map(async (inst) => {
         // stopped: an abort is our own timeout here
         let ok = await attempt(inst, members, ms);
         // an older instance refused the new fields: once more without them, if time is left
-        const left = ms - (performance.now() - t0);
+        const left = ms - (clock.now() - t0);
         if (!ok && inst.legacy && left > 50 && inst.lastStatus === 400) ok = await attempt(inst, members, left);
         if (ok) inst.sent++; else inst.failed++;
         return ok;
       }));
       const accepted = sent.filter(Boolean).length;
-      opts.logger?.info({ accepted, dns: instances.length, ms: Math.round(performance.now() - t0) }, 'final report sent');
+      opts.logger?.info({ accepted, dns: instances.length, ms: Math.round(clock.now() - t0) }, 'final report sent');
       return accepted;
     },
     status() {

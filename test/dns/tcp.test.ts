@@ -47,7 +47,7 @@ describe('DNS over TCP', () => {
 
   it('closes idle connections', async () => {
     const s = net.connect(server.port, '127.0.0.1');
-    expect(await waitClose(s, 3000)).toBe(true);
+    expect(await waitClose(s, 20_000)).toBe(true); // idleMs is 300: a deadline for a busy machine, not a bound
   });
 
   it('caps concurrent connections', async () => {

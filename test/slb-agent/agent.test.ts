@@ -11,6 +11,7 @@ import type { Report } from '../../shared/protocol/report.js';
 import { createAgent } from '../../slb-agent/agent.js';
 import type { Agent } from '../../slb-agent/agent.js';
 import { parseAgentConfig } from '../../slb-agent/config.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let server: http.Server | undefined;
@@ -51,46 +52,65 @@ vips:
 `, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
 }
 
+/** Waits (real time) for `pred`: the reports are real HTTP round trips. */
+async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!pred()) {
+    if (performance.now() > end) throw new Error(`${what}: not met within ${ms} ms`);
+    await sleep(5);
+  }
+}
+
 describe('agent runtime', () => {
   it('holds the first report until the checks settled, then reports up; changes and drains go out at once', async () => {
     const dns = await fakeDns();
+    const clock = new ManualClock();
     const healthy = new Set(['127.0.0.11', '127.0.0.12']);
+    const logs: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
+    let checks = 0;
     agent = createAgent({
-      config: config(dns.url), logger: pino({ level: 'silent' }),
-      createChecker: () => async (t) => (healthy.has(t.address) ? { ok: true, latencyMs: 1 } : { ok: false, latencyMs: 1, error: 'refused' }),
+      config: config(dns.url), logger, clock,
+      createChecker: () => async (t) => { checks++; return healthy.has(t.address) ? { ok: true, latencyMs: 1 } : { ok: false, latencyMs: 1, error: 'refused' }; },
     });
-    const t0 = performance.now();
     agent.start();
-    const end = performance.now() + 3000;
-    while (dns.reports.length === 0 && performance.now() < end) await sleep(10);
-    // rise 3 at 100 ms: the VIP is proven up after about 200-300 ms, and that is the first report
+    // rise 3 at 100 ms: after 150 ms each real server has passed at most twice, nothing is reported
+    await clock.tick(150);
+    expect(checks).toBeGreaterThanOrEqual(2);
+    expect(logs.find((l) => l['msg'] === 'reporting started')).toBeUndefined();
+    expect(agent.status().dns[0]).toMatchObject({ sent: 0, failed: 0, inFlight: false });
+    // the third pass of each (before the 450 ms hold-off) proves the VIP up, and that is the first report
+    await clock.tick(250);
+    expect(logs.find((l) => l['msg'] === 'reporting started')).toMatchObject({ why: 'checks settled', settled: 2 });
+    await until(() => dns.reports.length >= 1, 'the first report');
     expect(dns.reports[0]!.report.members).toEqual([{ address: '192.0.2.1', state: 'up', weight: 100, connections: 0, capacity: 0, healthy: 2, total: 2 }]);
-    expect(dns.reports[0]!.at - t0).toBeGreaterThan(150);
     // a real server fails (fall 1): the change is reported without waiting for the 5 s heartbeat
+    // (the clock moves one check interval, far from the heartbeat)
     healthy.delete('127.0.0.12');
     const n = dns.reports.length;
-    const end2 = performance.now() + 2000;
-    while (!dns.reports.slice(n).some((r) => r.report.members[0]!.weight === 50) && performance.now() < end2) await sleep(10);
+    await clock.tick(110);
+    await until(() => dns.reports.slice(n).some((r) => r.report.members[0]!.weight === 50), 'the change');
     expect(dns.reports.at(-1)!.report.members[0]).toMatchObject({ state: 'up', weight: 50, healthy: 1 });
-    // the operator drains the last one: drain, reported at once
+    // the operator drains the last one: drain, reported at once (the clock stands still)
     expect(agent.drainRealServer({ vip: 'web', address: '127.0.0.11', port: 8080 }, true)).toEqual({ ok: true, changed: true });
-    const end3 = performance.now() + 2000;
-    while (dns.reports.at(-1)!.report.members[0]!.state !== 'drain' && performance.now() < end3) await sleep(10);
+    await until(() => dns.reports.at(-1)!.report.members[0]!.state === 'drain', 'the drain');
     expect(dns.reports.at(-1)!.report.members[0]).toMatchObject({ state: 'drain', weight: 0, healthy: 0 });
+    await until(() => !agent!.status().dns[0]!.inFlight, 'the last report answered');
     expect(agent.status().dns[0]!.sent).toBe(dns.reports.length);
   });
 
   it('a failing real server settles at its first failure: the first report is not held for it', async () => {
     const dns = await fakeDns();
+    const clock = new ManualClock();
     const logs: Record<string, unknown>[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
     agent = createAgent({
-      config: config(dns.url), logger,
+      config: config(dns.url), logger, clock,
       createChecker: () => async (t) => (t.address === '127.0.0.11' ? { ok: true, latencyMs: 1 } : { ok: false, latencyMs: 1, error: 'refused' }),
     });
     agent.start();
-    const end = performance.now() + 3000;
-    while (dns.reports.length === 0 && performance.now() < end) await sleep(10);
+    await clock.tick(400);
+    await until(() => dns.reports.length >= 1, 'the first report');
     expect(dns.reports[0]!.report.members[0]).toMatchObject({ state: 'up', weight: 50, healthy: 1, total: 2 });
     // reporting began because every real server settled, not because the hold-off ran out
     expect(logs.find((l) => l['msg'] === 'reporting started')).toMatchObject({ why: 'checks settled', settled: 2 });

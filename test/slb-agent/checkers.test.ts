@@ -10,11 +10,14 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../shared/clock.js';
+import type { Clock } from '../../shared/clock.js';
 import type { CheckConfig } from '../../slb-agent/config.js';
 import { createChecker, parseAgentReply } from '../../slb-agent/health/checkers/index.js';
 import type { CheckResult } from '../../slb-agent/health/checkers/index.js';
 import { buildDnsQuery, parseDnsReply } from '../../slb-agent/health/checkers/dns.js';
 import { createIcmpChecker } from '../../slb-agent/health/checkers/icmp.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const LOCAL = '127.0.0.1';
 const COMMON = { intervalMs: 2000, timeoutMs: 400, rise: 2, fall: 2, startState: 'down', jitter: 0.1 } as const;
@@ -56,8 +59,15 @@ async function hangingServer(): Promise<number> {
   return listen(createNetServer(() => { /* silence */ }));
 }
 
-async function probe(check: CheckConfig, port: number, address = LOCAL, vip = 'web', signal?: AbortSignal): Promise<CheckResult> {
-  const r = await createChecker(check, vip)({ address, port }, signal ?? new AbortController().signal);
+/**
+ * Timeouts run on `clock`: by default one that never moves, so a verdict is the server's and not a
+ * deadline met by a busy machine; the timeout cases pass the real clock (their server never answers).
+ */
+const still = new ManualClock();
+const real = systemClock;
+
+async function probe(check: CheckConfig, port: number, address = LOCAL, vip = 'web', signal?: AbortSignal, clock: Clock = still): Promise<CheckResult> {
+  const r = await createChecker(check, vip, clock)({ address, port }, signal ?? new AbortController().signal);
   expect(r.latencyMs).toBeGreaterThanOrEqual(0);
   return r;
 }
@@ -139,13 +149,13 @@ describe('http', () => {
   });
 
   it('a body that never ends is a timeout when the body is matched, a pass when it is not', async () => {
-    expect(await probe(http({ path: '/slow-body', body: 'never' }), port)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
+    expect(await probe(http({ path: '/slow-body', body: 'never' }), port, LOCAL, 'web', undefined, real)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
     expect(await probe(http({ path: '/slow-body' }), port)).toMatchObject({ ok: true });
   });
 
   it('refused and hanging servers fail', async () => {
     expect(await probe(http(), await closedPort())).toMatchObject({ ok: false, error: 'connection refused' });
-    expect(await probe(http(), await hangingServer())).toMatchObject({ ok: false, error: 'timeout after 400ms' });
+    expect(await probe(http(), await hangingServer(), LOCAL, 'web', undefined, real)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
   });
 
   it('a flapping server gives alternating results', async () => {
@@ -194,7 +204,7 @@ describe('https', () => {
   });
 
   it('a server that never completes the handshake times out', async () => {
-    expect(await probe(https({ insecure: true }), await hangingServer())).toMatchObject({ ok: false, error: 'timeout after 400ms' });
+    expect(await probe(https({ insecure: true }), await hangingServer(), LOCAL, 'web', undefined, real)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
   });
 });
 
@@ -276,11 +286,11 @@ describe('dns', () => {
   });
 
   it('a server that never answers times out; a closed port is refused', async () => {
-    expect(await probe(dns({ name: 'silent.example.test' }), port)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
+    expect(await probe(dns({ name: 'silent.example.test' }), port, LOCAL, 'web', undefined, real)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
     const silent = createSocket('udp4');
     await new Promise<void>((resolve) => silent.bind(0, LOCAL, resolve));
     cleanups.push(() => new Promise<void>((resolve) => silent.close(() => resolve())));
-    expect(await probe(dns({}), silent.address().port)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
+    expect(await probe(dns({}), silent.address().port, LOCAL, 'web', undefined, real)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
     // ICMP port unreachable reaches a connected UDP socket on loopback
     const closed = createSocket('udp4');
     await new Promise<void>((resolve) => closed.bind(0, LOCAL, resolve));
@@ -337,9 +347,13 @@ describe('exec', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'slb-agent-exec-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const pidFile = path.join(dir, 'pid');
-    const r = await probe(exec(['sh', '-c', `sleep 30 & echo $! > ${pidFile}; sleep 30`], { timeoutMs: 300 }), 80);
+    // the deadline passes once the command has started its background child, however long that took
+    const clock = new ManualClock();
+    const pending = probe(exec(['sh', '-c', `sleep 30 & echo $! > ${pidFile}; sleep 30`], { timeoutMs: 300 }), 80, LOCAL, 'web', undefined, clock);
+    await expect.poll(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', { timeout: 10_000 }).toBe(true);
+    await clock.tick(300);
+    const r = await pending;
     expect(r).toMatchObject({ ok: false, error: 'timeout after 300ms' });
-    expect(existsSync(pidFile)).toBe(true);
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     // killed: gone, or a zombie waiting for an init that may not reap promptly in a container
     await expect.poll(() => {
@@ -394,7 +408,7 @@ describe('agent', () => {
   it('closed without a reply, refused, and hanging agents fail', async () => {
     expect(await probe(agent(await agentServer([''])), 1)).toMatchObject({ ok: false, error: 'agent closed the connection without a reply' });
     expect(await probe(agent(await closedPort()), 1)).toMatchObject({ ok: false, error: 'connection refused' });
-    expect(await probe(agent(await hangingServer()), 1)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
+    expect(await probe(agent(await hangingServer()), 1, LOCAL, 'web', undefined, real)).toMatchObject({ ok: false, error: 'timeout after 400ms' });
   });
 
   it('a flapping agent gives alternating results', async () => {
@@ -419,7 +433,7 @@ describe('no leaks', () => {
       { ...COMMON, timeoutMs: 200, type: 'agent', port: hang },
       { ...COMMON, timeoutMs: 200, type: 'dns', name: 'x.test', qtype: 'A', qtypeCode: 1, rcode: 'NOERROR' },
     ];
-    for (const c of checks) expect((await probe(c, hang)).ok).toBe(false);
+    for (const c of checks) expect((await probe(c, hang, LOCAL, 'web', undefined, real)).ok).toBe(false);
     await expect.poll(() => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length, { timeout: 5000 })
       .toBeLessThanOrEqual(before);
   });

@@ -2,7 +2,7 @@
  * A VIP whose data plane is not in place is reported down, with the reason, and up again on the
  * next successful apply. The manager side: a plane that fails some VIPs only (PlaneApplyError)
  * fails just those; the retry backoff doubles from 200 ms and is capped at 1 s (driven here by
- * injected timers), so a VIP is back within 2 s of its cause going away. The agent side: the first
+ * an injected clock), so a VIP is back within 2 s of its cause going away. The agent side: the first
  * report waits for the first apply, and carries `down` + reason while the apply fails.
  */
 import http from 'node:http';
@@ -16,7 +16,9 @@ import { parseAgentConfig } from '../../slb-agent/config.js';
 import { PlaneApplyError } from '../../slb-agent/forwarder/data-plane.js';
 import type { DataPlane, VipSpec } from '../../slb-agent/forwarder/data-plane.js';
 import { createForwarderManager } from '../../slb-agent/forwarder/manager.js';
-import type { ApplyOutcome, ForwarderManager, RetryTimers } from '../../slb-agent/forwarder/manager.js';
+import type { ApplyOutcome, ForwarderManager } from '../../slb-agent/forwarder/manager.js';
+import { systemClock } from '../../shared/clock.js';
+import type { Clock } from '../../shared/clock.js';
 
 const silent = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,14 +28,26 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
   if (!cond()) throw new Error('condition not met in time');
 }
 
-/** Timers that only run when the test says so; remembers every delay asked for. */
-function manualTimers(): RetryTimers & { delays: number[]; fire(): void } {
+/** Plane timeouts and the stats refresh use real timers here: at or above this, a timer is not the retry's. */
+const PLANE_TIMEOUT_MS = 60_000;
+
+/**
+ * A clock whose retry timers (below PLANE_TIMEOUT_MS) run only when the test says so, remembering
+ * every delay asked for; longer timers (plane timeouts) are the system's, and never fire in a test.
+ */
+function manualRetryClock(): Clock & { delays: number[]; fire(): void } {
   let next: (() => void) | undefined;
   const delays: number[] = [];
   return {
+    ...systemClock,
     delays,
-    set(fn, ms) { delays.push(ms); next = fn; return fn; },
-    clear(h) { if (h === next) next = undefined; },
+    setTimeout(fn, ms) {
+      if (ms >= PLANE_TIMEOUT_MS) return systemClock.setTimeout(fn, ms);
+      delays.push(ms);
+      next = fn;
+      return fn;
+    },
+    clearTimeout(h) { if (h === next) next = undefined; else systemClock.clearTimeout(h); },
     fire() { const f = next; next = undefined; f?.(); },
   };
 }
@@ -74,10 +88,10 @@ describe('apply outcomes', () => {
   it('a plane failing one VIP fails only that one; retries back off 200, 400, 800, then 1000 ms at most', async () => {
     const failing = new Set(['b']);
     const plane = partialPlane(failing);
-    const timers = manualTimers();
+    const timers = manualRetryClock();
     const heard: ReadonlyMap<string, ApplyOutcome>[] = [];
     manager = createForwarderManager({
-      desired: () => [spec('a', 1001), spec('b', 1002)], createDataPlane: () => plane, logger: silent, timers,
+      desired: () => [spec('a', 1001), spec('b', 1002)], createDataPlane: () => plane, logger: silent, clock: timers, timeoutMs: PLANE_TIMEOUT_MS,
       onApplied: (o) => heard.push(o),
     });
     manager.start();
@@ -116,10 +130,10 @@ vips:
       realServers: [ { address: 127.0.0.11, port: 8080 } ] }
 `, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
     const failing = new Set(['web']);
-    const timers = manualTimers();
+    const timers = manualRetryClock();
     agent = createAgent({
       config, logger: silent, createChecker: () => async () => ({ ok: true, latencyMs: 1 }),
-      createDataPlane: () => partialPlane(failing), forwarder: { timers },
+      createDataPlane: () => partialPlane(failing), forwarder: { clock: timers, timeoutMs: PLANE_TIMEOUT_MS },
     });
     agent.start();
     await until(() => reports.length > 0);

@@ -4,9 +4,14 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../shared/clock.js';
 import type { CheckConfig } from '../../slb-agent/config.js';
 import { createChecker } from '../../slb-agent/health/checkers/index.js';
 import { parseResponse } from '../../slb-agent/health/checkers/http-keepalive.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+
+/** Checks time out on a clock that never moves, except the timeout case (real clock, a server that never answers). */
+const still = new ManualClock();
 
 const servers: (Server | NetServer)[] = [];
 afterAll(async () => { await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r(undefined))))); });
@@ -33,14 +38,14 @@ const signal = () => new AbortController().signal;
 describe('http checks on a kept-alive connection', () => {
   it('sends every check on one connection', async () => {
     const srv = await counting((_req, res) => { res.writeHead(200); res.end('ok'); });
-    const c = createChecker(check(), 'web');
+    const c = createChecker(check(), 'web', still);
     for (let i = 0; i < 5; i++) expect(await c(target(srv.port), signal())).toMatchObject({ ok: true });
     expect(srv.connections()).toBe(1);
   });
 
   it('opens a fresh connection every reuseConnection checks', async () => {
     const srv = await counting((_req, res) => { res.writeHead(200); res.end('ok'); });
-    const c = createChecker(check({ reuseConnection: 2 }), 'web');
+    const c = createChecker(check({ reuseConnection: 2 }), 'web', still);
     for (let i = 0; i < 6; i++) expect(await c(target(srv.port), signal())).toMatchObject({ ok: true });
     expect(srv.connections()).toBe(3);
   });
@@ -58,7 +63,7 @@ describe('http checks on a kept-alive connection', () => {
     servers.push(srv);
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as AddressInfo).port;
-    const c = createChecker(check(), 'web');
+    const c = createChecker(check(), 'web', still);
     expect(await c(target(port), signal())).toMatchObject({ ok: true });
     await new Promise((r) => setTimeout(r, 150));
     expect(await c(target(port), signal())).toMatchObject({ ok: true });
@@ -68,11 +73,11 @@ describe('http checks on a kept-alive connection', () => {
   it('reports a bad status and a body mismatch, and reads chunked bodies', async () => {
     let status = 503;
     const srv = await counting((_req, res) => { res.writeHead(status); res.write('he'); res.end('althy'); });
-    const c = createChecker(check({ body: 'healthy' }), 'web');
+    const c = createChecker(check({ body: 'healthy' }), 'web', still);
     expect(await c(target(srv.port), signal())).toMatchObject({ ok: false, error: 'status 503' });
     status = 200;
     expect(await c(target(srv.port), signal())).toMatchObject({ ok: true });
-    const c2 = createChecker(check({ body: 'sick' }), 'web');
+    const c2 = createChecker(check({ body: 'sick' }), 'web', still);
     expect(await c2(target(srv.port), signal())).toMatchObject({ ok: false, error: 'body does not match /sick/' });
   });
 
@@ -82,7 +87,7 @@ describe('http checks on a kept-alive connection', () => {
     servers.push(hang);
     await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
     const port = (hang.address() as AddressInfo).port;
-    const c = createChecker(check({ timeoutMs: 100 }), 'web');
+    const c = createChecker(check({ timeoutMs: 100 }), 'web', systemClock);
     expect(await c(target(port), signal())).toMatchObject({ ok: false, error: 'timeout after 100ms' });
     expect(await c(target(port), signal())).toMatchObject({ ok: false, error: 'timeout after 100ms' });
     expect(sockets).toBe(2);
@@ -93,7 +98,7 @@ describe('http checks on a kept-alive connection', () => {
     const port = srv.port;
     await new Promise((r) => srv.server.close(r));
     servers.splice(servers.indexOf(srv.server), 1);
-    expect(await createChecker(check(), 'web')(target(port), signal())).toMatchObject({ ok: false, error: 'connection refused' });
+    expect(await createChecker(check(), 'web', still)(target(port), signal())).toMatchObject({ ok: false, error: 'connection refused' });
   });
 });
 

@@ -7,6 +7,8 @@
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import { sleep, systemClock, unrefTimer } from '../../../shared/clock.js';
+import type { Clock, TimerHandle } from '../../../shared/clock.js';
 import type { BackendStats, DataPlane, VipSpec } from '../data-plane.js';
 import { eligibleBackends, PlaneApplyError } from '../data-plane.js';
 import type { Backend, Flow, Scheduler } from '../model.js';
@@ -24,6 +26,8 @@ export interface ProxyOptions {
   readonly udpIdleMs?: number;
   /** open listeners with SO_REUSEPORT (the addon); exclusive node listeners without */
   readonly reusePort?: ReusePortOpen;
+  /** UDP idle expiry, persistence idle time and the persistence sweep; the system's by default */
+  readonly clock?: Clock;
 }
 
 /** The proxy data plane; `listener()` exposes the live socket so callers can see it was not restarted. */
@@ -37,7 +41,8 @@ interface Counter { active: number; total: number }
 /** A persistence entry: the client's backend, kept while it has open flows or was used within persistenceMs. */
 interface Sticky { readonly backendId: string; lastUsed: number; open: number }
 
-interface UdpSession { readonly timer: NodeJS.Timeout; readonly send: (msg: Buffer) => void; readonly end: () => void }
+/** A UDP flow; `lastSeen` (clock.now() of its last packet either way) is checked when its idle timer fires. */
+interface UdpSession { lastSeen: number; readonly send: (msg: Buffer) => void; readonly end: () => void }
 
 interface RunningVip {
   spec: VipSpec;
@@ -62,6 +67,7 @@ const STICKY_SWEEP_MS = 5_000;
 export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
   const tcpIdleMs = opts.tcpIdleMs ?? DEFAULT_TCP_IDLE_MS;
   const udpIdleMs = opts.udpIdleMs ?? DEFAULT_UDP_IDLE_MS;
+  const clock = opts.clock ?? systemClock;
   const running = new Map<string, RunningVip>();
   /** every TCP socket of every flow, including flows of removed VIPs, so close() can end them */
   const sockets = new Set<net.Socket>();
@@ -71,15 +77,14 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
   let closed = false;
 
   // Persistence entries are checked lazily on lookup; the sweep only bounds memory.
-  const sweep = setInterval(() => {
-    const now = Date.now();
+  const sweep = unrefTimer(clock.setInterval(() => {
+    const now = clock.now();
     for (const vip of running.values()) {
       for (const [client, s] of vip.sticky) {
         if (s.open === 0 && now - s.lastUsed >= vip.spec.persistenceMs) vip.sticky.delete(client);
       }
     }
-  }, STICKY_SWEEP_MS);
-  sweep.unref();
+  }, STICKY_SWEEP_MS));
 
   const listenHost = (spec: VipSpec): string => opts.bindHost ?? spec.address;
   const listenKeyOf = (spec: VipSpec): string => `${spec.protocol}|${listenHost(spec)}|${spec.port}`;
@@ -105,7 +110,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
   /** Place a new flow and count it; the returned release() must run exactly once when the flow ends. */
   function openFlow(vip: RunningVip, flow: Flow): { backend: Backend; release: () => void } | undefined {
     const persistenceMs = vip.spec.persistenceMs;
-    const now = Date.now();
+    const now = clock.now();
     let backend: Backend | undefined;
     let sticky: Sticky | undefined;
     if (persistenceMs > 0) {
@@ -147,7 +152,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
         if (s !== undefined) {
           s.open--;
           // idle time for persistence counts from the end of the client's last flow
-          s.lastUsed = Date.now();
+          s.lastUsed = clock.now();
         }
       },
     };
@@ -200,21 +205,28 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       // packets that arrive before connect() completes are queued, not lost
       let pending: Buffer[] | undefined = [];
       let ended = false;
+      const idleMs = vip.spec.flowTimeoutMs ?? udpIdleMs;
+      let timer: TimerHandle;
       const end = (): void => {
         if (ended) return;
         ended = true;
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         vip.sessions.delete(key);
         pending = undefined;
         socket.close();
         placed.release();
       };
-      const timer = setTimeout(end, vip.spec.flowTimeoutMs ?? udpIdleMs);
-      timer.unref();
+      // one timer per session, re-armed only when it fires early: a packet just stamps lastSeen
+      const expire = (): void => {
+        const idle = clock.now() - s.lastSeen;
+        if (idle >= idleMs) end();
+        else timer = unrefTimer(clock.setTimeout(expire, idleMs - idle));
+      };
+      timer = unrefTimer(clock.setTimeout(expire, idleMs));
       socket.on('error', end);
       socket.on('message', (reply) => {
         if (vip.retired) return;
-        timer.refresh();
+        s.lastSeen = clock.now();
         listener.send(reply, rinfo.port, rinfo.address);
       });
       // connect() makes the kernel drop datagrams that do not come from the backend
@@ -228,10 +240,11 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
         if (pending !== undefined) pending.push(m);
         else if (!ended) socket.send(m);
       };
-      session = { timer, send, end };
+      const s: UdpSession = { lastSeen: clock.now(), send, end };
+      session = s;
       vip.sessions.set(key, session);
     }
-    session.timer.refresh();
+    session.lastSeen = clock.now();
     session.send(msg);
   }
 
@@ -364,14 +377,14 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       if (closed) return;
       for (const vip of running.values()) retire(vip);
       running.clear();
-      const t0 = performance.now();
-      while (sockets.size > 0 && performance.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
+      const t0 = clock.now();
+      while (sockets.size > 0 && clock.now() - t0 < ms) await sleep(clock, 50);
     },
     async close() {
       await serial.idle();
       if (closed) return;
       closed = true;
-      clearInterval(sweep);
+      clock.clearInterval(sweep);
       const servers: Promise<void>[] = [];
       for (const vip of running.values()) {
         vip.retired = true;

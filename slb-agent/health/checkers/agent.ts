@@ -14,6 +14,8 @@
  */
 import type { AgentCheckConfig } from '../../config.js';
 import { openTcp } from './tcp.js';
+import { systemClock } from '../../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import { describeError, runProbe } from './deadline.js';
 import type { ProbeOutcome } from './deadline.js';
 import type { CheckResult, Checker } from './types.js';
@@ -50,8 +52,8 @@ export function parseAgentReply(line: string): ProbeOutcome {
 }
 
 /** A checker that reads one line from the agent port (always `check.port`). */
-export function createAgentChecker(check: AgentCheckConfig): Checker {
-  return (target, signal) => runProbe(check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
+export function createAgentChecker(check: AgentCheckConfig, clock: Clock = systemClock): Checker {
+  return (target, signal) => runProbe(clock, check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
     let sock;
     try {
       sock = await openTcp(target.address, check.port, s);

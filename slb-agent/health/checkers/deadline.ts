@@ -2,19 +2,20 @@
  * The frame every checker runs in: one deadline, the caller's AbortSignal, latency measured, and
  * exceptions turned into failures, so that each checker only writes its probe.
  */
+import type { Clock } from '../../../shared/clock.js';
 import type { CheckResult } from './types.js';
 
 /** What a probe returns; latency and the timeout are added by runProbe. */
 export type ProbeOutcome = Omit<CheckResult, 'latencyMs'>;
 
 /**
- * Runs `probe` with a signal that aborts after `timeoutMs` or when `signal` aborts, and resolves
+ * Runs `probe` with a signal that aborts after `timeoutMs` on `clock` or when `signal` aborts, and resolves
  * (never rejects) with the probe's outcome or a timeout/abort failure, whichever comes first.
  * The probe must release its sockets, timers and processes when its signal aborts.
  */
-export function runProbe(timeoutMs: number, signal: AbortSignal, probe: (signal: AbortSignal) => Promise<ProbeOutcome>): Promise<CheckResult> {
-  const start = performance.now();
-  const latency = (): number => Math.round((performance.now() - start) * 1000) / 1000;
+export function runProbe(clock: Clock, timeoutMs: number, signal: AbortSignal, probe: (signal: AbortSignal) => Promise<ProbeOutcome>): Promise<CheckResult> {
+  const start = clock.now();
+  const latency = (): number => Math.round((clock.now() - start) * 1000) / 1000;
   if (signal.aborted) return Promise.resolve({ ok: false, latencyMs: 0, error: 'aborted' });
   const inner = new AbortController();
   return new Promise<CheckResult>((resolve) => {
@@ -22,7 +23,7 @@ export function runProbe(timeoutMs: number, signal: AbortSignal, probe: (signal:
     const finish = (r: ProbeOutcome, probeDone: boolean): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       // a probe still running is told to stop and clean up; its late answer is ignored. A probe
       // that finished has cleaned up already: aborting it anyway costs a DOMException per check.
@@ -30,7 +31,7 @@ export function runProbe(timeoutMs: number, signal: AbortSignal, probe: (signal:
       resolve({ ...r, latencyMs: latency() });
     };
     const onAbort = (): void => finish({ ok: false, error: 'aborted' }, false);
-    const timer = setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs}ms` }, false), timeoutMs);
+    const timer = clock.setTimeout(() => finish({ ok: false, error: `timeout after ${timeoutMs}ms` }, false), timeoutMs);
     signal.addEventListener('abort', onAbort, { once: true });
     let p: Promise<ProbeOutcome>;
     try {

@@ -7,6 +7,8 @@ import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import type { DnsCheckConfig } from '../../config.js';
+import { systemClock } from '../../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import { describeError, runProbe } from './deadline.js';
 import type { ProbeOutcome } from './deadline.js';
 import type { Checker } from './types.js';
@@ -71,8 +73,8 @@ export function parseDnsReply(msg: Buffer): { id: number; qr: boolean; tc: boole
 }
 
 /** A checker that sends one query from a fresh UDP socket and waits for the matching reply. */
-export function createDnsChecker(check: DnsCheckConfig): Checker {
-  return (target, signal) => runProbe(check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
+export function createDnsChecker(check: DnsCheckConfig, clock: Clock = systemClock): Checker {
+  return (target, signal) => runProbe(clock, check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
     const id = randomInt(0, 0x10000);
     const query = buildDnsQuery(id, check.name, check.qtypeCode);
     const sock = createSocket(isIP(target.address) === 6 ? 'udp6' : 'udp4');

@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import type { ExecCheckConfig } from '../../config.js';
+import { systemClock } from '../../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import { describeError, runProbe } from './deadline.js';
 import type { ProbeOutcome } from './deadline.js';
 import type { Checker } from './types.js';
@@ -64,8 +66,8 @@ export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, sign
 }
 
 /** A checker that runs the command once per probe. */
-export function createExecChecker(check: ExecCheckConfig, vipName: string): Checker {
-  return (target, signal) => runProbe(check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
+export function createExecChecker(check: ExecCheckConfig, vipName: string, clock: Clock = systemClock): Checker {
+  return (target, signal) => runProbe(clock, check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
     const env = {
       ...process.env,
       REAL_SERVER_ADDRESS: target.address,

@@ -8,6 +8,8 @@
 import { connect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { HttpCheckConfig } from '../../config.js';
+import { systemClock } from '../../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import { describeError, runProbe } from './deadline.js';
 import type { ProbeOutcome } from './deadline.js';
 import type { Checker } from './types.js';
@@ -86,7 +88,7 @@ function headerValue(lowerHead: string, name: string): string | undefined {
 }
 
 /** An HTTP checker that keeps one connection per target; see the module comment. */
-export function createKeepAliveHttpChecker(check: HttpCheckConfig): Checker {
+export function createKeepAliveHttpChecker(check: HttpCheckConfig, clock: Clock = systemClock): Checker {
   const body = check.body === undefined ? undefined : new RegExp(check.body);
   const expect = new Set(check.expect);
   const head = check.method === 'HEAD';
@@ -184,6 +186,6 @@ export function createKeepAliveHttpChecker(check: HttpCheckConfig): Checker {
   return (target, signal) => {
     const port = check.port ?? target.port;
     const key = `${target.address}|${port}`;
-    return runProbe(check.timeoutMs, signal, (s) => attempt(target.address, port, key, s, false));
+    return runProbe(clock, check.timeoutMs, signal, (s) => attempt(target.address, port, key, s, false));
   };
 }

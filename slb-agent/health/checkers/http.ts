@@ -8,6 +8,8 @@ import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, isIP } from 'node:net';
 import type { HttpCheckConfig } from '../../config.js';
+import { systemClock } from '../../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import { describeError, runProbe } from './deadline.js';
 import { createKeepAliveHttpChecker } from './http-keepalive.js';
 import type { ProbeOutcome } from './deadline.js';
@@ -17,12 +19,12 @@ import type { Checker } from './types.js';
 const MAX_BODY = 64 * 1024;
 
 /** A checker that sends one request on a new connection and closes it. */
-export function createHttpChecker(check: HttpCheckConfig): Checker {
+export function createHttpChecker(check: HttpCheckConfig, clock: Clock = systemClock): Checker {
   const body = check.body === undefined ? undefined : new RegExp(check.body);
   const expect = new Set(check.expect);
   const tls = check.type === 'https';
-  if (!tls) return check.reuseConnection > 0 ? createKeepAliveHttpChecker(check) : createPlainHttpChecker(check, expect, body);
-  return (target, signal) => runProbe(check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
+  if (!tls) return check.reuseConnection > 0 ? createKeepAliveHttpChecker(check, clock) : createPlainHttpChecker(check, expect, body, clock);
+  return (target, signal) => runProbe(clock, check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
     const port = check.port ?? target.port;
     const hostPort = isIP(target.address) === 6 ? `[${target.address}]:${port}` : `${target.address}:${port}`;
     const host = check.host ?? hostPort;
@@ -77,7 +79,7 @@ export function createHttpChecker(check: HttpCheckConfig): Checker {
  * regex needs it. node:http's agent, parser and header objects cost more than the probe itself
  * at a thousand checks a second (bench:agent), and a health check needs none of them.
  */
-function createPlainHttpChecker(check: HttpCheckConfig, expect: ReadonlySet<number>, body: RegExp | undefined): Checker {
+function createPlainHttpChecker(check: HttpCheckConfig, expect: ReadonlySet<number>, body: RegExp | undefined, clock: Clock): Checker {
   const requests = new Map<string, Buffer>();
   const requestFor = (address: string, port: number): Buffer => {
     const key = `${address}|${port}`;
@@ -90,7 +92,7 @@ function createPlainHttpChecker(check: HttpCheckConfig, expect: ReadonlySet<numb
     return r;
   };
   const wantBody = body !== undefined && check.method !== 'HEAD';
-  return (target, signal) => runProbe(check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
+  return (target, signal) => runProbe(clock, check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
     const port = check.port ?? target.port;
     const sock = connect({ host: target.address, port });
     let settled = false;

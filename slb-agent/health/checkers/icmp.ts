@@ -5,16 +5,18 @@
 import { isIP } from 'node:net';
 import type { IcmpCheckConfig } from '../../config.js';
 import { runCommand } from './exec.js';
+import { systemClock } from '../../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import { describeError, runProbe } from './deadline.js';
 import type { ProbeOutcome } from './deadline.js';
 import type { Checker } from './types.js';
 
 /** A checker that sends one echo request and waits for the reply. */
-export function createIcmpChecker(check: IcmpCheckConfig, ping = 'ping'): Checker {
+export function createIcmpChecker(check: IcmpCheckConfig, ping = 'ping', clock: Clock = systemClock): Checker {
   // ping's own deadline (seconds, decimals allowed by iputils) is a backstop: the probe's
   // deadline kills it anyway
   const wait = Math.max(0.001, check.timeoutMs / 1000).toFixed(3);
-  return (target, signal) => runProbe(check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
+  return (target, signal) => runProbe(clock, check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
     const argv = [ping, isIP(target.address) === 6 ? '-6' : '-4', '-c', '1', '-W', wait, '-n', '-q', target.address];
     try {
       const r = await runCommand(argv, { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' }, s);

@@ -1,4 +1,6 @@
 /** Checker factory: one place maps a check's `type` to its implementation. */
+import { systemClock } from '../../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import type { CheckConfig } from '../../config.js';
 import { createAgentChecker } from './agent.js';
 import { createDnsChecker } from './dns.js';
@@ -11,15 +13,15 @@ import type { Checker } from './types.js';
 export type { CheckResult, CheckTarget, Checker } from './types.js';
 export { parseAgentReply } from './agent.js';
 
-/** The checker for `check`; `vipName` is passed to exec checks as VIP_NAME. */
-export function createChecker(check: CheckConfig, vipName: string): Checker {
+/** The checker for `check`; `vipName` is passed to exec checks as VIP_NAME; timeouts run on `clock`. */
+export function createChecker(check: CheckConfig, vipName: string, clock: Clock = systemClock): Checker {
   switch (check.type) {
-    case 'tcp': return createTcpChecker(check);
+    case 'tcp': return createTcpChecker(check, clock);
     case 'http':
-    case 'https': return createHttpChecker(check);
-    case 'dns': return createDnsChecker(check);
-    case 'icmp': return createIcmpChecker(check);
-    case 'exec': return createExecChecker(check, vipName);
-    case 'agent': return createAgentChecker(check);
+    case 'https': return createHttpChecker(check, clock);
+    case 'dns': return createDnsChecker(check, clock);
+    case 'icmp': return createIcmpChecker(check, 'ping', clock);
+    case 'exec': return createExecChecker(check, vipName, clock);
+    case 'agent': return createAgentChecker(check, clock);
   }
 }

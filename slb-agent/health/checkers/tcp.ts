@@ -2,6 +2,8 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { TcpCheckConfig } from '../../config.js';
+import { systemClock } from '../../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import { describeError, runProbe } from './deadline.js';
 import type { ProbeOutcome } from './deadline.js';
 import type { Checker } from './types.js';
@@ -29,8 +31,8 @@ export function openTcp(address: string, port: number, signal: AbortSignal): Pro
 }
 
 /** A checker that connects and closes at once. */
-export function createTcpChecker(check: TcpCheckConfig): Checker {
-  return (target, signal) => runProbe(check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
+export function createTcpChecker(check: TcpCheckConfig, clock: Clock = systemClock): Checker {
+  return (target, signal) => runProbe(clock, check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
     try {
       const sock = await openTcp(target.address, check.port ?? target.port, s);
       // a reset instead of FIN: nothing was sent, and the server need not keep TIME_WAIT state

@@ -1,7 +1,9 @@
 /**
  * gslb-dns's own probes against real sockets on 127.0.0.1: probeOnce for tcp and http, then
  * startProbes feeding a GslbState (rise/fall applied by the state, not the probe) and stop().
- * Waits poll with a deadline; no test asserts how long anything took.
+ * Intervals and timeouts run on a manual clock the tests move (a clock that never moves cannot
+ * time a probe out, so a pass or a fail is the server's answer); the sockets are real, and waits
+ * for them poll with a deadline. No test asserts how long anything took.
  */
 import http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -12,6 +14,7 @@ import type { GslbConfig, ProbeConfig } from '../../../dns/gslb/model.js';
 import { probeOnce, startProbes } from '../../../dns/gslb/probe.js';
 import { GslbState } from '../../../dns/gslb/state.js';
 import type { MemberStatus } from '../../../dns/gslb/state.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 
 const HOST = '127.0.0.1';
 
@@ -89,7 +92,8 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A clock that never moves: probeOnce then ends only on the server's answer, never on its timeout. */
+const still = new ManualClock();
 
 describe('probeOnce: tcp', () => {
   it('passes against a listening port, and hangs up', async () => {
@@ -100,44 +104,44 @@ describe('probeOnce: tcp', () => {
       sock.resume();
     });
     const port = await listen(server);
-    expect(await probeOnce(tcpProbe(port), HOST, 4)).toBe(true);
+    expect(await probeOnce(tcpProbe(port), HOST, 4, still)).toBe(true);
     await until(() => closed.length === 1, 'the connection');
     await closed[0];
   });
 
   it('fails against a closed port', async () => {
-    expect(await probeOnce(tcpProbe(await closedPort()), HOST, 4)).toBe(false);
+    expect(await probeOnce(tcpProbe(await closedPort()), HOST, 4, still)).toBe(false);
   });
 });
 
 describe('probeOnce: http', () => {
   it('passes on 200', async () => {
     const { port } = await httpServer(200);
-    expect(await probeOnce(httpProbe(port), HOST, 4)).toBe(true);
+    expect(await probeOnce(httpProbe(port), HOST, 4, still)).toBe(true);
   });
 
   it('fails on 500 unless 500 is expected', async () => {
     const { port } = await httpServer(500);
-    expect(await probeOnce(httpProbe(port), HOST, 4)).toBe(false);
-    expect(await probeOnce(httpProbe(port, { expect: [200, 500] }), HOST, 4)).toBe(true);
+    expect(await probeOnce(httpProbe(port), HOST, 4, still)).toBe(false);
+    expect(await probeOnce(httpProbe(port, { expect: [200, 500] }), HOST, 4, still)).toBe(true);
   });
 
   it('fails on a status that is not expected, and follows no redirect', async () => {
     const { port, seen } = await httpServer(301);
-    expect(await probeOnce(httpProbe(port), HOST, 4)).toBe(false);
+    expect(await probeOnce(httpProbe(port), HOST, 4, still)).toBe(false);
     expect(seen).toHaveLength(1);
-    expect(await probeOnce(httpProbe(port, { expect: [200] }), HOST, 4)).toBe(false);
+    expect(await probeOnce(httpProbe(port, { expect: [200] }), HOST, 4, still)).toBe(false);
     const ok = await httpServer(204);
-    expect(await probeOnce(httpProbe(ok.port, { expect: [204] }), HOST, 4)).toBe(true);
+    expect(await probeOnce(httpProbe(ok.port, { expect: [204] }), HOST, 4, still)).toBe(true);
   });
 
   it('fails against a closed port', async () => {
-    expect(await probeOnce(httpProbe(await closedPort()), HOST, 4)).toBe(false);
+    expect(await probeOnce(httpProbe(await closedPort()), HOST, 4, still)).toBe(false);
   });
 
   it('sends a GET for the configured path with a Host header', async () => {
     const { port, seen } = await httpServer(200);
-    expect(await probeOnce(httpProbe(port, { path: '/health/check?deep=1' }), HOST, 4)).toBe(true);
+    expect(await probeOnce(httpProbe(port, { path: '/health/check?deep=1' }), HOST, 4, still)).toBe(true);
     expect(seen).toHaveLength(1);
     expect(seen[0]!.method).toBe('GET');
     expect(seen[0]!.url).toBe('/health/check?deep=1');
@@ -156,7 +160,15 @@ describe('probeOnce: http', () => {
       sock.resume();
     });
     const port = await listen(server);
-    expect(await probeOnce(httpProbe(port, { timeoutMs: 100 }), HOST, 4)).toBe(false);
+    const clock = new ManualClock();
+    let result: boolean | undefined;
+    const probing = probeOnce(httpProbe(port, { timeoutMs: 100 }), HOST, 4, clock).then((ok) => { result = ok; });
+    await until(() => sockets.length === 1, 'the connection');
+    await clock.tick(99);
+    expect(result).toBeUndefined();
+    await clock.tick(1);
+    await probing;
+    expect(result).toBe(false);
     expect(sockets).toHaveLength(1);
     // the probe closed its end: no connection is left behind
     await closed[0];
@@ -165,7 +177,7 @@ describe('probeOnce: http', () => {
   it('passes once the status line arrives, without waiting for a body that never ends', { timeout: 5000 }, async () => {
     const server = http.createServer((_req, res) => { res.writeHead(200); res.write('partial'); });
     const port = await listen(server);
-    expect(await probeOnce(httpProbe(port, { timeoutMs: 2000 }), HOST, 4)).toBe(true);
+    expect(await probeOnce(httpProbe(port, { timeoutMs: 2000 }), HOST, 4, still)).toBe(true);
   });
 });
 
@@ -193,31 +205,37 @@ pools:
     names: [www]
     members: [{ site: lab, address: ${HOST} }]
 `);
-    const state = new GslbState(config);
+    const clock = new ManualClock();
+    const state = new GslbState(config, clock.wallNow);
     /** each observation and the member's state right after the state applied it */
     const log: { pass: boolean; status: MemberStatus }[] = [];
     const probes = startProbes(config, (site, address, pass) => {
       expect([site, address]).toEqual(['lab', HOST]);
       state.applyProbe(site, address, pass);
       log.push({ pass, status: statusOf(state, site, address) });
-    });
+    }, { clock });
     cleanups.push(() => probes.stop());
     const serving = () => state.view.pools.get('web')!.members[0]!.up;
+    /** moves the clock to the next probe and waits for its observation */
+    const round = async (): Promise<void> => {
+      const n = log.length;
+      await clock.next();
+      await until(() => log.length === n + 1, `observation ${n + 1}`);
+    };
 
-    await until(serving, 'the member to serve');
-    expect(log.slice(0, 2)).toEqual([{ pass: true, status: 'unknown' }, { pass: true, status: 'up' }]);
+    await round();
+    expect(serving()).toBe(false);
+    await round();
+    expect(serving()).toBe(true);
+    expect(log).toEqual([{ pass: true, status: 'unknown' }, { pass: true, status: 'up' }]);
 
     await close(server);
-    const mark = log.length;
-    await until(() => !serving(), 'the member to stop serving');
-    const after = log.slice(mark);
-    const first = after.findIndex((x) => x.status === 'down');
-    // a probe already under way when the listener closed may still pass; what counts is that
-    // the member went down on the second failure in a row, and not before
-    expect(first).toBeGreaterThanOrEqual(1);
-    expect(after.slice(0, first).every((x) => x.status === 'up')).toBe(true);
-    expect(after[first - 1]).toEqual({ pass: false, status: 'up' });
-    expect(after[first]).toEqual({ pass: false, status: 'down' });
+    await round();
+    // the first failure leaves it up (fall 2), the second takes it down
+    expect(serving()).toBe(true);
+    await round();
+    expect(serving()).toBe(false);
+    expect(log.slice(2)).toEqual([{ pass: false, status: 'up' }, { pass: false, status: 'down' }]);
     expect(statusOf(state, 'lab', HOST)).toBe('down');
   });
 
@@ -234,16 +252,47 @@ pools:
     names: [www]
     members: [{ site: one, address: ${HOST} }, { site: two, address: ${HOST} }]
 `);
+    const clock = new ManualClock();
     const seen: string[] = [];
-    const probes = startProbes(config, (site) => { seen.push(site); });
+    // random() = 0.5: both members' first probes at 50 ms, every next one 100 ms after a result
+    const probes = startProbes(config, (site) => { seen.push(site); }, { clock, random: () => 0.5 });
     cleanups.push(() => probes.stop());
-    await until(() => seen.includes('one') && seen.includes('two') && seen.length >= 4, 'both members probed repeatedly');
+    for (const [i, ms] of [50, 100].entries()) {
+      await clock.tick(ms);
+      await until(() => seen.length === 2 * (i + 1), `round ${i + 1}`);
+    }
+    expect(seen.filter((x) => x === 'one')).toHaveLength(2);
+    expect(clock.pending).toBe(2);
     probes.stop();
-    const n = seen.length;
-    // a few intervals: any timer left (or a probe under way when stopped) would have reported
-    await sleep(350);
-    expect(seen.length).toBe(n);
+    // no timer is left to fire
+    expect(clock.pending).toBe(0);
+    await clock.tick(1000);
+    expect(seen).toHaveLength(4);
+    expect(a.seen).toHaveLength(2);
     probes.stop();
+  });
+
+  it('a probe under way when stopped reports nothing', async () => {
+    const sockets: net.Socket[] = [];
+    // accepts and never answers: the probe ends on its timeout
+    const server = net.createServer((sock) => { sockets.push(sock); sock.on('error', () => {}); sock.resume(); });
+    const port = await listen(server);
+    const config = probeConfig(`
+sites:
+  lab: { probe: { type: http, port: ${port}, interval: 100ms, timeout: 50ms } }
+pools:
+  web: { names: [www], members: [{ site: lab, address: ${HOST} }] }
+`);
+    const clock = new ManualClock();
+    const seen: boolean[] = [];
+    const probes = startProbes(config, (_s, _a, pass) => { seen.push(pass); }, { clock, random: () => 0 });
+    cleanups.push(() => probes.stop());
+    await clock.tick(0);
+    await until(() => sockets.length === 1, 'the probe connection');
+    probes.stop();
+    await clock.tick(50);
+    expect(clock.pending).toBe(0);
+    expect(seen).toEqual([]);
   });
 
   it('stop() right after start: no probe ever reports', async () => {
@@ -254,10 +303,13 @@ sites:
 pools:
   web: { names: [www], members: [{ site: lab, address: ${HOST} }] }
 `);
+    const clock = new ManualClock();
     const seen: boolean[] = [];
-    const probes = startProbes(config, (_s, _a, pass) => { seen.push(pass); });
+    const probes = startProbes(config, (_s, _a, pass) => { seen.push(pass); }, { clock });
+    expect(clock.pending).toBe(1);
     probes.stop();
-    await sleep(250);
+    expect(clock.pending).toBe(0);
+    await clock.tick(1000);
     expect(seen).toEqual([]);
     expect(requests).toEqual([]);
   });
@@ -273,15 +325,21 @@ pools:
   a: { names: [a], members: [{ site: lab, address: ${HOST} }, { site: agent, address: 127.0.0.2 }] }
   b: { names: [b], members: [{ site: lab, address: ${HOST} }] }
 `);
+    const clock = new ManualClock();
     const seen: string[] = [];
-    // random() = 0: every member's first probe fires at once, the next one an interval later
-    const probes = startProbes(config, (site, address, pass) => { seen.push(`${site} ${address} ${pass}`); }, () => 0);
+    // random() = 0: every member's first probe is due at once
+    const probes = startProbes(config, (site, address, pass) => { seen.push(`${site} ${address} ${pass}`); }, { clock, random: () => 0 });
     cleanups.push(() => probes.stop());
+    // one member probed: one timer (a duplicate would be a second one, due with the first)
+    expect(clock.pending).toBe(1);
+    await clock.tick(0);
     await until(() => seen.length >= 1, 'the first probe');
-    // a duplicate would have fired together with the first; the next round is >= 90 ms away
-    await sleep(30);
     expect(seen).toEqual([`lab ${HOST} true`]);
-    await until(() => seen.length >= 3, 'more rounds');
+    expect(clock.pending).toBe(1);
+    for (let k = 2; k <= 3; k++) {
+      await clock.next();
+      await until(() => seen.length === k, `round ${k}`);
+    }
     expect(new Set(seen)).toEqual(new Set([`lab ${HOST} true`]));
   });
 });

@@ -10,6 +10,7 @@ import { eligibleBackends } from '../../../slb-agent/forwarder/data-plane.js';
 import { createProxyDataPlane } from '../../../slb-agent/forwarder/proxy/proxy.js';
 import type { ProxyDataPlane } from '../../../slb-agent/forwarder/proxy/proxy.js';
 import type { SchedulerKind } from '../../../slb-agent/forwarder/schedulers/index.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 import { connect, dataPlaneSuite, udpRequest as udpRequestTo, until } from './suite.js';
 
 const udpRequest = (c: dgram.Socket, port: number, payload: string): Promise<string> => udpRequestTo(c, HOST, port, payload);
@@ -125,7 +126,8 @@ dataPlaneSuite(proxyEnv());
 
 describe('proxy data plane specifics', () => {
   it('expires idle UDP sessions', async () => {
-    const dp = createProxyDataPlane({ udpIdleMs: 100 });
+    const clock = new ManualClock();
+    const dp = createProxyDataPlane({ udpIdleMs: 100, clock });
     const u = await udpBackend('U1');
     const port = await freeUdpPort();
     const c = dgram.createSocket('udp4');
@@ -133,7 +135,13 @@ describe('proxy data plane specifics', () => {
       await dp.apply([vip(port, [rs('U1', u.port)], { protocol: 'udp' })]);
       expect(await udpRequest(c, port, 'a')).toBe('U1:a');
       expect((await dp.stats())[0]?.active).toBe(1);
-      await until(async () => (await dp.stats())[0]?.active === 0, 'session expiry');
+      clock.advance(60);
+      // a packet restarts the idle time
+      expect(await udpRequest(c, port, 'a2')).toBe('U1:a2');
+      clock.advance(99);
+      expect((await dp.stats())[0]?.active).toBe(1);
+      clock.advance(1);
+      expect((await dp.stats())[0]?.active).toBe(0);
       expect(await udpRequest(c, port, 'b')).toBe('U1:b');
       expect((await dp.stats())[0]).toMatchObject({ active: 1, total: 2 });
     } finally {
@@ -144,15 +152,16 @@ describe('proxy data plane specifics', () => {
   });
 
   it('forgets a persistence entry after persistenceMs idle', async () => {
-    const dp = createProxyDataPlane();
+    const clock = new ManualClock();
+    const dp = createProxyDataPlane({ clock });
     const [a, b] = await Promise.all([tcpBackend('A'), tcpBackend('B')]);
     const port = await freeTcpPort();
     try {
       await dp.apply([vip(port, [rs('A', a.port), rs('B', b.port)], { persistenceMs: 50 })]);
       expect(await served(port)).toBe('A');
       await until(async () => (await dp.stats()).every((s) => s.active === 0), 'flow released');
-      // idle well past persistenceMs; the entry's clock starts when the flow ends
-      await new Promise((r) => setTimeout(r, 200));
+      // idle for persistenceMs; the entry's clock starts when the flow ends
+      clock.advance(50);
       expect(await served(port)).toBe('B');
     } finally {
       await dp.close();

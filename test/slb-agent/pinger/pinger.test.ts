@@ -12,36 +12,15 @@ import type { Neighbour } from '../../../slb-agent/pinger/neighbours.js';
 import { PeerState } from '../../../slb-agent/pinger/peer-state.js';
 import { checkPingerAddon, createPinger } from '../../../slb-agent/pinger/pinger.js';
 import type { Answer, ProbeTransport, TransportFactory } from '../../../slb-agent/pinger/transport.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 
-class FakeClock {
-  t = 1000;
-  private timers: { id: number; at: number; fn: () => void }[] = [];
-  private nextId = 1;
-  readonly timerApi = {
-    set: (fn: () => void, ms: number): unknown => { const id = this.nextId++; this.timers.push({ id, at: this.t + ms, fn }); return id; },
-    clear: (h: unknown): void => { this.timers = this.timers.filter((x) => x.id !== h); },
-  };
-  now = (): number => this.t;
-  /** runs every timer due up to t + ms, in time order (bounded) */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (let guard = 0; guard < 100_000; guard++) {
-      this.timers.sort((a, b) => a.at - b.at);
-      const next = this.timers[0];
-      if (!next || next.at > end) break;
-      this.timers.shift();
-      this.t = Math.max(this.t, next.at);
-      next.fn();
-    }
-    this.t = end;
-  }
-  get pending(): number { return this.timers.length; }
-}
+/** The pinger's tests' clock: monotonic 1000 at start, the wall clock 1_700_000_000_000 + monotonic. */
+const newClock = (): ManualClock => new ManualClock(1000, 1_700_000_000_000 + 1000);
 
 interface Sent { at: number; address: string; seq: number; mac: string | undefined }
 
 /** A transport whose peers answer after `rttMs` unless listed in `silent`. */
-function fakeNet(clock: FakeClock, rttMs = 2) {
+function fakeNet(clock: ManualClock, rttMs = 2) {
   const sent: Sent[] = [];
   const silent = new Set<string>();
   const macs = new Map<string, string>();
@@ -51,9 +30,9 @@ function fakeNet(clock: FakeClock, rttMs = 2) {
     const t: ProbeTransport = {
       method: o.method,
       send(address, seq, mac) {
-        sent.push({ at: clock.t, address, seq, mac });
+        sent.push({ at: clock.now(), address, seq, mac });
         if (!silent.has(address)) {
-          clock.timerApi.set(() => onAnswer?.({ address, at: clock.t, seq, ...(macs.has(address) ? { mac: macs.get(address)! } : {}) }), rttMs);
+          clock.setTimeout(() => onAnswer?.({ address, at: clock.now(), seq, ...(macs.has(address) ? { mac: macs.get(address)! } : {}) }), rttMs);
         }
         return undefined;
       },
@@ -76,12 +55,12 @@ function iface(o: Partial<PingerInterfaceConfig> = {}): PingerInterfaceConfig {
 }
 
 function setup(cfg: Partial<PingerConfig> & { interfaces: PingerInterfaceConfig[] }, extra: { neighbours?: Neighbour[]; local?: string[]; exclude?: string[]; random?: () => number } = {}) {
-  const clock = new FakeClock();
+  const clock = newClock();
   const net = fakeNet(clock);
   const log = logCapture();
   const pinger = createPinger({
     config: { exclude: [], failAfter: 3, ...cfg }, logger: log.logger, openTransport: net.factory,
-    now: clock.now, wallNow: () => 1_700_000_000_000 + clock.t, random: extra.random ?? (() => 0.5), timers: clock.timerApi,
+    clock, random: extra.random ?? (() => 0.5),
     neighbours: () => extra.neighbours ?? [], localAddresses: () => new Set(extra.local ?? []),
     ...(extra.exclude ? { exclude: extra.exclude } : {}),
   });
@@ -218,11 +197,11 @@ describe('auto peers', () => {
 
   it('probes the interface\'s neighbours, never the VIPs, excluded or local addresses, and follows the table each round', async () => {
     let table = parseProcArp(arp);
-    const clock = new FakeClock();
+    const clock = newClock();
     const net = fakeNet(clock);
     const pinger = createPinger({
       config: { interfaces: [iface({ peers: ['10.0.0.9'], auto: true })], exclude: ['10.0.0.50'], failAfter: 3 },
-      logger: logCapture().logger, openTransport: net.factory, now: clock.now, random: () => 0.5, timers: clock.timerApi,
+      logger: logCapture().logger, openTransport: net.factory, clock, random: () => 0.5,
       neighbours: () => table, localAddresses: () => new Set(['10.0.0.11']), exclude: ['10.0.0.100'],
     });
     await pinger.start();
@@ -242,10 +221,10 @@ describe('auto peers', () => {
 describe('start-up', () => {
   it('a transport that cannot open fails start() and closes the ones already open', async () => {
     let closed = 0;
-    const clock = new FakeClock();
+    const clock = newClock();
     const pinger = createPinger({
       config: { interfaces: [iface({ name: 'a', peers: ['10.0.0.1'] }), iface({ name: 'b', peers: ['10.0.0.1'] })], exclude: [], failAfter: 3 },
-      logger: logCapture().logger, now: clock.now, timers: clock.timerApi, neighbours: () => [], localAddresses: () => new Set(),
+      logger: logCapture().logger, clock, neighbours: () => [], localAddresses: () => new Set(),
       openTransport: async (o) => {
         if (o.ifname === 'b') throw new Error('no such device');
         return { method: 'arp', send: () => undefined, forget() {}, close() { closed++; } };
