@@ -22,21 +22,18 @@ import { createNftablesDataPlane } from './forwarder/nftables/index.js';
 import { createProxyDataPlane } from './forwarder/proxy/proxy.js';
 import { loadReusePort } from './forwarder/proxy/reuseport.js';
 import { createChecker as defaultCreateChecker } from './health/checkers/index.js';
-import type { CheckResult } from './health/checkers/types.js';
 import { createPinger } from './pinger/pinger.js';
 import type { Pinger } from './pinger/pinger.js';
 import { createReporter } from './reporter/reporter.js';
 import type { Reporter } from './reporter/reporter.js';
-import { vipStatusChanged } from './vip.js';
-import type { VipStatus } from './vip.js';
 import { vipFullStatus } from './agent/api-status.js';
-import { applyFlowStats } from './agent/flow-stats.js';
+import { createFlowStatsReader } from './agent/flow-stats.js';
 import { refuseReload, reloadVips, servicesChanged } from './agent/reload.js';
 import { finalMembers, liveMembers } from './agent/report-members.js';
-import { allSchedulers, createRuntimeBuilder, findRealServer } from './agent/runtime.js';
-import type { RsRuntime, VipRuntime } from './agent/runtime.js';
+import { allSchedulers } from './agent/runtime.js';
 import type { Agent, AgentOptions } from './agent/types.js';
-import { liveRealServer, reportedStatus } from './agent/vip-status.js';
+import { createVipTable, settleHoldOffMs } from './agent/vip-table.js';
+import { liveRealServer } from './agent/vip-status.js';
 
 export type {
   Agent, AgentOptions, AgentStatus, DrainOutcome, FlowCounts, RealServerRef, RealServerStatus, ReloadOutcome, ReloadSummary,
@@ -85,12 +82,6 @@ function startPinger(p: Pinger | undefined, logger: Logger): void {
   p?.start().catch((err: unknown) => logger.error({ err: (err as Error).message }, 'pinger failed to start; running without it'));
 }
 
-// a real server is settled once its state says something: up, failed, or `rise` checks done
-function isSettled(rs: RsRuntime): boolean {
-  const r = rs.health.record;
-  return r.state === 'up' || r.failures > 0 || r.checks >= rs.config.check.rise;
-}
-
 /** Builds the agent from a validated config; nothing runs before `start()`. */
 export function createAgent(opts: AgentOptions): Agent {
   const { logger } = opts;
@@ -98,21 +89,18 @@ export function createAgent(opts: AgentOptions): Agent {
   const clock = opts.clock ?? systemClock;
   const now = opts.now ?? clock.wallNow;
   const startedAt = now();
-  const vips = new Map<string, VipRuntime>();
-  const byKey = new Map<string, RsRuntime>();
-  /** addresses of VIPs a reload removed: reported down so DNS does not keep their last state */
-  const removedAddresses = new Set<string>();
   let started = false;
   let reporting = false;
   let stopping = false;
 
-  const forwarded = (): VipRuntime[] => [...vips.values()].filter((v) => v.config.forwarder !== undefined);
-  const build = createRuntimeBuilder({
-    makeChecker: opts.createChecker ?? defaultCreateChecker, clock, now,
+  const table = createVipTable({
+    config, logger, makeChecker: opts.createChecker ?? defaultCreateChecker, clock, now,
     onRealServerResult: (key, result) => agent.applyResult(key, result),
-    onVipCheckResult: (v, result) => applyVipCheckResult(v, result),
+    outcome: (name) => manager.outcome(name),
+    planeChanged: () => manager.changed(),
+    reportChanged: () => reporter.notify(),
   });
-  const derive = (v: VipRuntime): VipStatus => reportedStatus(v, (name) => manager.outcome(name));
+  const { vips, byKey, removedAddresses, forwarded } = table;
 
   let reporter: Reporter = createAgentReporter(config, opts, () => agent.members());
 
@@ -123,7 +111,7 @@ export function createAgent(opts: AgentOptions): Agent {
   const onApplied = (outcomes: ReadonlyMap<string, ApplyOutcome>): void => {
     for (const name of outcomes.keys()) {
       const v = vips.get(name);
-      if (v !== undefined) recompute(v, false);
+      if (v !== undefined) table.recompute(v, false);
     }
     if (!firstApplied) {
       firstApplied = true;
@@ -143,66 +131,18 @@ export function createAgent(opts: AgentOptions): Agent {
     onApplied,
     clock: opts.forwarder?.clock ?? clock,
   });
-
-  for (const vc of config.vips) {
-    const v = build.newVip(vc);
-    for (const rs of v.realServers) byKey.set(rs.key, rs);
-    vips.set(vc.name, v);
-  }
-  for (const v of vips.values()) v.status = derive(v);
+  for (const v of vips.values()) v.status = table.derive(v);
 
   let pinger: Pinger | undefined = createAgentPinger(config, logger, clock);
 
-  let statsRead: Promise<void> | undefined;
   let statsTimer: TimerHandle | undefined;
-  const refreshStats = (): Promise<void> => {
-    if (forwarded().length === 0) return Promise.resolve();
-    // one read at a time; callers in the meantime share it
-    statsRead ??= manager.stats().then((stats) => {
-      const fw = forwarded();
-      applyFlowStats(fw, stats);
-      // connections alone do not trigger a report: the heartbeat carries them
-      for (const v of fw) v.status = derive(v);
-    }, () => undefined).finally(() => { statsRead = undefined; });
-    // an API request waits at most a second for a slow plane; it then shows the last counters
-    let timer: TimerHandle | undefined;
-    return Promise.race([statsRead, new Promise<void>((r) => { timer = clock.setTimeout(r, STATS_WAIT_MS); })])
-      .finally(() => clock.clearTimeout(timer));
-  };
+  const refreshStats = createFlowStatsReader({
+    forwarded, read: () => manager.stats(), clock, waitMs: STATS_WAIT_MS,
+    // connections alone do not trigger a report: the heartbeat carries them
+    onRead: (fw) => { for (const v of fw) v.status = table.derive(v); },
+  });
 
-  // several real servers changing in one tick make one report, not one each
-  let notifyQueued = false;
-  const notify = (): void => {
-    if (notifyQueued) return;
-    notifyQueued = true;
-    setImmediate(() => { notifyQueued = false; reporter.notify(); });
-  };
-
-  /** re-derives the VIP; `plane`: the data plane hears of it too (not when the plane itself told us) */
-  const recompute = (v: VipRuntime, plane = true): void => {
-    // the data plane hears of every change, also those that leave the report as it was
-    if (plane && v.config.forwarder !== undefined) manager.changed();
-    const next = derive(v);
-    const prev = v.status;
-    v.status = next;
-    if (!vipStatusChanged(prev, next)) return;
-    if (prev.state !== next.state || prev.reason !== next.reason) {
-      logger.info({ vip: v.config.name, address: v.config.address, from: prev.state, to: next.state, weight: next.weight, on: next.on,
-        healthy: next.healthy, total: next.total, ...(next.reason !== undefined ? { reason: next.reason } : {}) }, `vip ${v.config.name} ${next.state}`);
-    }
-    notify();
-  };
-
-  const applyVipCheckResult = (v: VipRuntime, result: CheckResult): void => {
-    if (v.vipCheck === undefined || vips.get(v.config.name) !== v) return;
-    const t = v.vipCheck.health.apply(result);
-    if (t) logger.info({ vip: v.config.name, from: t.from, to: t.to, err: v.vipCheck.health.record.lastError }, `vip check of ${v.config.name} ${t.to}`);
-    if (t) recompute(v, false);
-  };
-
-  let settled = [...byKey.values()].filter(isSettled).length;
-  // the longest any real server needs to settle: rise full intervals plus a timeout, plus slack
-  const holdOffMs = Math.max(0, ...[...byKey.values()].map((rs) => rs.config.check.intervalMs * (rs.config.check.rise + 1) + rs.config.check.timeoutMs));
+  const holdOffMs = settleHoldOffMs(byKey.values());
   let startedMono = 0;
   let holdTimer: TimerHandle | undefined;
   // The data plane waits for the same moment: a restarted agent finds its kernel forwarding still
@@ -212,7 +152,7 @@ export function createAgent(opts: AgentOptions): Agent {
     if (reporting || !started || stopping) return;
     reporting = true;
     clock.clearTimeout(holdTimer);
-    logger.info({ why, afterMs: Math.round(clock.now() - startedMono), settled, realServers: byKey.size }, 'reporting started');
+    logger.info({ why, afterMs: Math.round(clock.now() - startedMono), settled: table.settled, realServers: byKey.size }, 'reporting started');
     manager.start();
     // VIP checks go through the forwarder: they start with it
     for (const v of vips.values()) v.vipCheck?.scheduler.start();
@@ -238,7 +178,7 @@ export function createAgent(opts: AgentOptions): Agent {
       // reports wait until the first checks have settled (bounded), so that a restarted agent
       // does not report its VIPs down for the `rise` checks it takes to prove them up again
       holdTimer = clock.setTimeout(() => startReporting('hold-off expired'), holdOffMs);
-      if (settled === byKey.size) startReporting('checks settled');
+      if (table.settled === byKey.size) startReporting('checks settled');
     },
     ready: () => readyPromise,
     async stop(how = { kind: 'stop' }) {
@@ -265,7 +205,7 @@ export function createAgent(opts: AgentOptions): Agent {
       const refused = refuseReload(config, next);
       if (refused !== undefined) return { ok: false, reason: refused };
       const services = servicesChanged(config, next);
-      const { stopped, touched, ...lists } = reloadVips({ vips, byKey, removedAddresses, build, started, reporting }, next);
+      const { stopped, touched, ...lists } = reloadVips({ vips, byKey, removedAddresses, build: table.build, started, reporting }, next);
       void Promise.all(stopped.map((s) => s.stop()));
       if (services.reporter) {
         const old = reporter;
@@ -280,49 +220,20 @@ export function createAgent(opts: AgentOptions): Agent {
         if (old === undefined && started) startPinger(pinger, logger);
       }
       config = next;
-      settled = [...byKey.values()].filter(isSettled).length;
-      for (const v of touched) recompute(v);
+      table.recount();
+      for (const v of touched) table.recompute(v);
       manager.changed();
-      notify();
-      if (started && !reporting && settled === byKey.size) startReporting('checks settled');
+      table.notify();
+      if (started && !reporting && table.settled === byKey.size) startReporting('checks settled');
       return { ok: true, summary: { ...lists, ...services } };
     },
     refreshStats,
     applyResult(key, result) {
-      const rs = byKey.get(key);
-      if (!rs || stopping) return;
-      if (result.ok) rs.passes++; else rs.fails++;
-      const before = rs.health.record.agent;
-      const wasSettled = isSettled(rs);
-      const transition = rs.health.apply(result);
-      const after = rs.health.record.agent;
-      if (transition) {
-        const rec = rs.health.record;
-        const fields = { vip: rs.vip.config.name, realServer: rs.key, from: transition.from, to: transition.to, latencyMs: result.latencyMs };
-        logger.info(rec.state === 'down' ? { ...fields, err: rec.lastError } : fields, `real server ${rs.key} ${transition.to}`);
-      }
-      if (transition || before?.state !== after?.state || before?.weightPct !== after?.weightPct) recompute(rs.vip);
-      // after recompute: the first report must carry this result
-      if (!wasSettled && isSettled(rs) && ++settled === byKey.size) startReporting('checks settled');
+      if (stopping) return;
+      if (table.applyResult(key, result)) startReporting('checks settled');
     },
-    drainRealServer(ref, drained) {
-      const rs = findRealServer(vips, ref);
-      if (!('key' in rs)) return rs;
-      if (rs.drained === drained) return { ok: true, changed: false };
-      rs.drained = drained;
-      logger.info({ vip: ref.vip, realServer: rs.key }, `real server ${rs.key} ${drained ? 'drained' : 'undrained'} by the operator`);
-      recompute(rs.vip);
-      return { ok: true, changed: true };
-    },
-    drainVip(name, drained) {
-      const v = vips.get(name);
-      if (!v) return { ok: false, reason: `no VIP named "${name}"` };
-      if (v.drained === drained) return { ok: true, changed: false };
-      v.drained = drained;
-      logger.info({ vip: name }, `vip ${name} ${drained ? 'drained' : 'undrained'} by the operator`);
-      recompute(v);
-      return { ok: true, changed: true };
-    },
+    drainRealServer: (ref, drained) => table.drainRealServer(ref, drained),
+    drainVip: (name, drained) => table.drainVip(name, drained),
     members() {
       return liveMembers([...vips.values()], removedAddresses);
     },
