@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { createUdpResolver } from './lib/dns-udp.mjs';
 import { intEnv } from './lib/env.mjs';
 import { postReport, signReport, startGslbDns } from './lib/gslb-dns.mjs';
-import { cleanUpOnExit, removeTmp, runBench } from './lib/lifecycle.mjs';
+import { alive, cleanUpOnExit, killGroup, removeTmp, runBench } from './lib/lifecycle.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
@@ -51,15 +51,6 @@ const now = () => performance.now();
 
 // ------------------------------------------------------------------ clean-up
 const state = { tmp: null, child: null, timers: [] };
-
-function alive(c) {
-  return c !== null && c.exitCode === null && c.signalCode === null;
-}
-
-function killGroup(c, signal) {
-  if (!alive(c) || c.pid === undefined) return;
-  try { process.kill(-c.pid, signal); } catch { /* already gone */ }
-}
 
 function cleanupSync() {
   for (const t of state.timers) clearInterval(t);
