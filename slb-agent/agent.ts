@@ -32,6 +32,7 @@ import { refuseReload, reloadVips, servicesChanged } from './agent/reload.js';
 import { finalMembers, liveMembers } from './agent/report-members.js';
 import { allSchedulers } from './agent/runtime.js';
 import type { Agent, AgentOptions } from './agent/types.js';
+import { createReportGate } from './agent/report-gate.js';
 import { createVipTable, settleHoldOffMs } from './agent/vip-table.js';
 import { liveRealServer } from './agent/vip-status.js';
 
@@ -90,7 +91,6 @@ export function createAgent(opts: AgentOptions): Agent {
   const now = opts.now ?? clock.wallNow;
   const startedAt = now();
   let started = false;
-  let reporting = false;
   let stopping = false;
 
   const table = createVipTable({
@@ -104,20 +104,13 @@ export function createAgent(opts: AgentOptions): Agent {
 
   let reporter: Reporter = createAgentReporter(config, opts, () => agent.members());
 
-  // the first report waits for the data plane's first apply, so it tells whether the VIP is in place
-  let firstApplied = false;
-  let resolveReady: () => void = () => undefined;
-  const readyPromise = new Promise<void>((r) => { resolveReady = r; });
   const onApplied = (outcomes: ReadonlyMap<string, ApplyOutcome>): void => {
     for (const name of outcomes.keys()) {
       const v = vips.get(name);
       if (v !== undefined) table.recompute(v, false);
     }
-    if (!firstApplied) {
-      firstApplied = true;
-      resolveReady();
-      if (reporting && !stopping) reporter.start();
-    }
+    // the first report waits for the data plane's first apply, so it tells whether the VIP is in place
+    gate.onApplied();
   };
 
   let handingOver = false;
@@ -142,26 +135,21 @@ export function createAgent(opts: AgentOptions): Agent {
     onRead: (fw) => { for (const v of fw) v.status = table.derive(v); },
   });
 
-  const holdOffMs = settleHoldOffMs(byKey.values());
-  let startedMono = 0;
-  let holdTimer: TimerHandle | undefined;
-  // The data plane waits for the same moment: a restarted agent finds its kernel forwarding still
-  // programmed, and applying before the first checks settle would program every real server as
-  // down (their start state), resetting live flows and refusing new ones until they rise again.
-  const startReporting = (why: string): void => {
-    if (reporting || !started || stopping) return;
-    reporting = true;
-    clock.clearTimeout(holdTimer);
-    logger.info({ why, afterMs: Math.round(clock.now() - startedMono), settled: table.settled, realServers: byKey.size }, 'reporting started');
-    manager.start();
-    // VIP checks go through the forwarder: they start with it
-    for (const v of vips.values()) v.vipCheck?.scheduler.start();
-    if (forwarded().length === 0 && !firstApplied) {
-      firstApplied = true;
-      resolveReady();
-    }
-    if (firstApplied) reporter.start();
-  };
+  // reports and the data plane wait until the first checks have settled (bounded), so that a
+  // restarted agent neither reports its VIPs down nor programs its real servers down meanwhile
+  const gate = createReportGate({
+    clock, logger, holdOffMs: settleHoldOffMs(byKey.values()),
+    settled: () => ({ settled: table.settled, total: byKey.size }),
+    mayOpen: () => started && !stopping,
+    mayReport: () => !stopping,
+    forwards: () => forwarded().length > 0,
+    onOpen: () => {
+      manager.start();
+      // VIP checks go through the forwarder: they start with it
+      for (const v of vips.values()) v.vipCheck?.scheduler.start();
+    },
+    startReporter: () => reporter.start(),
+  });
 
   const agent: Agent = {
     get config() {
@@ -170,25 +158,22 @@ export function createAgent(opts: AgentOptions): Agent {
     start() {
       if (started) return;
       started = true;
-      startedMono = clock.now();
+      const since = clock.now();
       for (const v of vips.values()) for (const rs of v.realServers) rs.scheduler.start();
       startPinger(pinger, logger);
       statsTimer = unrefTimer(clock.setInterval(() => void refreshStats(), config.report.intervalMs));
       logger.info({ site: config.site, agent: config.agent, vips: vips.size, realServers: byKey.size, dns: config.dns }, 'agent started');
-      // reports wait until the first checks have settled (bounded), so that a restarted agent
-      // does not report its VIPs down for the `rise` checks it takes to prove them up again
-      holdTimer = clock.setTimeout(() => startReporting('hold-off expired'), holdOffMs);
-      if (table.settled === byKey.size) startReporting('checks settled');
+      gate.arm(since);
     },
-    ready: () => readyPromise,
+    ready: () => gate.ready(),
     async stop(how = { kind: 'stop' }) {
       if (stopping) return;
       stopping = true;
-      clock.clearTimeout(holdTimer);
+      gate.disarm();
       clock.clearInterval(statsTimer);
       await Promise.all(allSchedulers(vips.values()).map((s) => s.stop()));
       await pinger?.stop();
-      if (how.kind === 'stop' && reporting && firstApplied) {
+      if (how.kind === 'stop' && gate.open && gate.applied) {
         // before the data plane closes: DNS stops answering what is about to refuse connections
         await reporter.final(finalMembers([...vips.values()], removedAddresses, config.forwarder.cleanupOnExit), Math.min(FINAL_REPORT_TIMEOUT_MS, config.report.timeoutMs));
       } else {
@@ -205,13 +190,13 @@ export function createAgent(opts: AgentOptions): Agent {
       const refused = refuseReload(config, next);
       if (refused !== undefined) return { ok: false, reason: refused };
       const services = servicesChanged(config, next);
-      const { stopped, touched, ...lists } = reloadVips({ vips, byKey, removedAddresses, build: table.build, started, reporting }, next);
+      const { stopped, touched, ...lists } = reloadVips({ vips, byKey, removedAddresses, build: table.build, started, reporting: gate.open }, next);
       void Promise.all(stopped.map((s) => s.stop()));
       if (services.reporter) {
         const old = reporter;
         reporter = createAgentReporter(next, opts, () => agent.members());
         void old.stop();
-        if (reporting && firstApplied) reporter.start();
+        if (gate.open && gate.applied) reporter.start();
       }
       if (services.pinger) {
         const old = pinger;
@@ -224,13 +209,13 @@ export function createAgent(opts: AgentOptions): Agent {
       for (const v of touched) table.recompute(v);
       manager.changed();
       table.notify();
-      if (started && !reporting && table.settled === byKey.size) startReporting('checks settled');
+      if (started && !gate.open && table.settled === byKey.size) gate.tryOpen('checks settled');
       return { ok: true, summary: { ...lists, ...services } };
     },
     refreshStats,
     applyResult(key, result) {
       if (stopping) return;
-      if (table.applyResult(key, result)) startReporting('checks settled');
+      if (table.applyResult(key, result)) gate.tryOpen('checks settled');
     },
     drainRealServer: (ref, drained) => table.drainRealServer(ref, drained),
     drainVip: (name, drained) => table.drainVip(name, drained),
