@@ -5,17 +5,13 @@
  */
 import type { AgentConfig, VipConfig } from '../config.js';
 import type { Scheduler } from '../health/scheduler.js';
-import type { RsRuntime, RuntimeBuilder, VipRuntime } from './runtime.js';
+import type { RsRuntime, VipRuntime } from './runtime.js';
 import { realServerKey } from './runtime.js';
 import type { ReloadSummary } from './types.js';
+import type { VipTable } from './vip-table.js';
 
 /** The runtimes a reload edits in place, and which timers already run. */
-export interface ReloadTarget {
-  readonly vips: Map<string, VipRuntime>;
-  readonly byKey: Map<string, RsRuntime>;
-  /** addresses of VIPs a reload removed (reported down until a VIP uses them again) */
-  readonly removedAddresses: Set<string>;
-  readonly build: RuntimeBuilder;
+export interface ReloadTarget extends Pick<VipTable, 'vips' | 'byKey' | 'removedAddresses' | 'build'> {
   /** real-server checks run: new ones start at once */
   readonly started: boolean;
   /** reports (and with them VIP checks) run: new VIP checks start at once */
