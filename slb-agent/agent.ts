@@ -94,7 +94,7 @@ export function createAgent(opts: AgentOptions): Agent {
   let stopping = false;
 
   const table = createVipTable({
-    config, logger, makeChecker: opts.createChecker ?? defaultCreateChecker, clock, now,
+    logger, makeChecker: opts.createChecker ?? defaultCreateChecker, clock, now,
     onRealServerResult: (key, result) => agent.applyResult(key, result),
     outcome: (name) => manager.outcome(name),
     planeChanged: () => manager.changed(),
@@ -124,6 +124,9 @@ export function createAgent(opts: AgentOptions): Agent {
     onApplied,
     clock: opts.forwarder?.clock ?? clock,
   });
+  // after the manager, which reads the desired state when it is built: its status lists the VIPs
+  // and planes from its first apply on
+  table.load(config.vips);
   for (const v of vips.values()) v.status = table.derive(v);
 
   let pinger: Pinger | undefined = createAgentPinger(config, logger, clock);

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../../shared/clock.js';
-import type { AgentConfig, CheckConfig } from '../config.js';
+import type { CheckConfig, VipConfig } from '../config.js';
 import type { ApplyOutcome } from '../forwarder/manager.js';
 import type { CheckResult, Checker } from '../health/checkers/types.js';
 import { vipStatusChanged } from '../vip.js';
@@ -17,8 +17,6 @@ import type { DrainOutcome, RealServerRef } from './types.js';
 import { reportedStatus } from './vip-status.js';
 
 export interface VipTableOptions {
-  /** the VIPs to start with */
-  readonly config: AgentConfig;
   readonly logger: Logger;
   readonly makeChecker: (check: CheckConfig, vipName: string, clock: Clock) => Checker;
   readonly clock: Clock;
@@ -41,6 +39,8 @@ export interface VipTable {
   readonly build: RuntimeBuilder;
   /** real servers whose state says something (see isSettled) */
   readonly settled: number;
+  /** builds the runtimes of the configured VIPs (checks stopped, statuses not derived yet) */
+  load(vcs: readonly VipConfig[]): void;
   forwarded(): VipRuntime[];
   derive(v: VipRuntime): VipStatus;
   /** re-derives the VIP; `plane`: the data plane hears of it too (not when the plane itself told us) */
@@ -108,17 +108,20 @@ export function createVipTable(opts: VipTableOptions): VipTable {
     onRealServerResult: opts.onRealServerResult,
     onVipCheckResult: applyVipCheckResult,
   });
-  for (const vc of opts.config.vips) {
-    const v = build.newVip(vc);
-    for (const rs of v.realServers) byKey.set(rs.key, rs);
-    vips.set(vc.name, v);
-  }
-  let settled = countSettled();
+  let settled = 0;
 
   return {
     vips, byKey, removedAddresses: new Set<string>(), build,
     get settled() {
       return settled;
+    },
+    load(vcs) {
+      for (const vc of vcs) {
+        const v = build.newVip(vc);
+        for (const rs of v.realServers) byKey.set(rs.key, rs);
+        vips.set(vc.name, v);
+      }
+      settled = countSettled();
     },
     forwarded: () => [...vips.values()].filter((v) => v.config.forwarder !== undefined),
     derive, recompute, notify,
