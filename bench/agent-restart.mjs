@@ -25,7 +25,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { intEnv } from './lib/env.mjs';
-import { cleanUpOnExit, removeTmp, runBench } from './lib/lifecycle.mjs';
+import { cleanUpOnExit, killGroup, releaseAll, runBench } from './lib/lifecycle.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const AGENT_MAIN = path.join(REPO, 'dist', 'slb-agent', 'main.js');
@@ -43,19 +43,7 @@ const log = (msg) => process.stderr.write(`[bench:agent-restart] ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const state = { tmp: null, children: new Set(), servers: [], timers: [] };
-const alive = (c) => c.exitCode === null && c.signalCode === null;
-function killGroup(child, signal) {
-  if (!alive(child) || child.pid === undefined) return;
-  try { process.kill(-child.pid, signal); } catch { /* gone */ }
-}
-function cleanupSync() {
-  for (const t of state.timers) clearInterval(t);
-  for (const c of state.children) killGroup(c, 'SIGKILL');
-  state.children.clear();
-  for (const s of state.servers) { s.closeAllConnections?.(); s.close(); }
-  state.servers = [];
-  removeTmp(state, log);
-}
+const cleanupSync = () => releaseAll(state, log);
 cleanUpOnExit(cleanupSync, log);
 
 /** Starts an agent; `ready` resolves on the first stdout JSON line `pred` accepts, `exited` on exit. */

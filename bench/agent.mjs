@@ -20,7 +20,7 @@
 // is stopped by that PGID; the temp dir is removed on exit, on error and on SIGINT/SIGTERM.
 // Exit status 1 when a trial missed its deadline or the measurement failed.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -28,7 +28,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { intEnv } from './lib/env.mjs';
-import { cleanUpOnExit, removeTmp, runBench } from './lib/lifecycle.mjs';
+import { signReport } from './lib/gslb-dns.mjs';
+import { alive, cleanUpOnExit, killGroup, releaseAll, runBench } from './lib/lifecycle.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DNS_MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
@@ -59,15 +60,6 @@ const now = () => performance.now();
 // ------------------------------------------------------------------ clean-up
 const state = { tmp: null, children: new Set(), timers: [], servers: [] };
 
-function alive(c) {
-  return c.exitCode === null && c.signalCode === null;
-}
-
-function killGroup(child, signal) {
-  if (!alive(child) || child.pid === undefined) return;
-  try { process.kill(-child.pid, signal); } catch { /* already gone */ }
-}
-
 /** SIGTERM to the child's group, SIGKILL after graceMs. */
 async function stopChild(child, graceMs = 5000, signal = 'SIGTERM') {
   if (!alive(child)) { state.children.delete(child); return; }
@@ -79,14 +71,7 @@ async function stopChild(child, graceMs = 5000, signal = 'SIGTERM') {
   state.children.delete(child);
 }
 
-function cleanupSync() {
-  for (const t of state.timers) clearInterval(t);
-  for (const c of state.children) killGroup(c, 'SIGKILL');
-  state.children.clear();
-  for (const s of state.servers) { s.closeAllConnections?.(); s.close(); }
-  state.servers = [];
-  removeTmp(state, log);
-}
+const cleanupSync = () => releaseAll(state, log);
 cleanUpOnExit(cleanupSync, log);
 
 /**
@@ -285,8 +270,7 @@ let osakaSeq = 0;
 async function postOsaka(apiPort, secret) {
   const ts = Date.now();
   osakaSeq = Math.max(osakaSeq + 1, ts * 1000);
-  const body = JSON.stringify({ site: 'osaka', agent: 'bench', seq: osakaSeq, sentAt: new Date(ts).toISOString(), members: [{ address: OSAKA, state: 'up', weight: 100 }] });
-  const sig = `sha256=${createHmac('sha256', secret).update(`${ts}.`).update(body).digest('hex')}`;
+  const { body, sig } = signReport(secret, { site: 'osaka', agent: 'bench', seq: osakaSeq, members: [{ address: OSAKA, state: 'up' }] }, ts);
   const res = await fetch(`http://127.0.0.1:${apiPort}/api/v1/reports`, {
     method: 'POST', body, signal: AbortSignal.timeout(5000),
     headers: { 'content-type': 'application/json', 'x-gslb-timestamp': String(ts), 'x-gslb-signature': sig },

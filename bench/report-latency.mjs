@@ -16,16 +16,16 @@
 // Exit status 1 when a trial missed its deadline or the measurement failed. Loopback only;
 // the server runs in its own process group and is stopped by that PGID; the temp dir is
 // removed on exit, on error and on SIGINT/SIGTERM.
-import { execFile, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { createUdpResolver } from './lib/dns-udp.mjs';
 import { intEnv } from './lib/env.mjs';
+import { postReport, signReport, startGslbDns } from './lib/gslb-dns.mjs';
 import { cleanUpOnExit, removeTmp, runBench } from './lib/lifecycle.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -116,27 +116,8 @@ function writeConfig(dir) {
 
 /** Starts the server (own process group) and resolves with { udp, api } from its log lines. */
 function startServer(zones) {
-  const child = spawn(process.execPath, [MAIN, '--zones', zones, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0'], {
-    detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  state.child = child;
-  const tail = [];
-  const keep = (line) => { tail.push(line); if (tail.length > 30) tail.shift(); };
-  readline.createInterface({ input: child.stderr }).on('line', keep);
-  return new Promise((resolve, reject) => {
-    let udp;
-    let api;
-    const timer = setTimeout(() => reject(new Error(`the server did not log its ports within ${START_TIMEOUT_MS} ms:\n${tail.join('\n')}`)), START_TIMEOUT_MS);
-    child.once('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`the server exited (${code ?? sig}) during start-up:\n${tail.join('\n')}`)); });
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      keep(line);
-      let j;
-      try { j = JSON.parse(line); } catch { return; }
-      if (j.msg === 'listening' && typeof j.udp === 'number') udp = j.udp;
-      if (j.msg === 'api listening' && typeof j.port === 'number') api = j.port;
-      if (udp !== undefined && api !== undefined) { clearTimeout(timer); resolve({ udp, api }); }
-    });
-  });
+  const args = ['--zones', zones, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0'];
+  return startGslbDns(MAIN, args, { startTimeoutMs: START_TIMEOUT_MS, onSpawn: (child) => { state.child = child; } });
 }
 
 // ------------------------------------------------------------------ reports
@@ -144,97 +125,19 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 const lastSeq = new Map();
 
 /** POSTs a signed report; resolves with { status, ms } (ms: the round trip from the call). */
-function postReport(apiPort, site, secret, members) {
+function sendReport(apiPort, site, secret, members) {
   const ts = Date.now();
   const seq = Math.max(ts, (lastSeq.get(site) ?? 0) + 1);
   lastSeq.set(site, seq);
-  const body = JSON.stringify({
-    site, agent: 'latency-bench', seq, sentAt: new Date(ts).toISOString(),
-    members: members.map((m) => ({ address: m.address, state: m.state, weight: 100 })),
-  });
-  const sig = `sha256=${createHmac('sha256', secret).update(`${ts}.`).update(body).digest('hex')}`;
-  const t0 = now();
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      agent, host: '127.0.0.1', port: apiPort, path: '/api/v1/reports', method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-gslb-timestamp': String(ts), 'x-gslb-signature': sig },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, ms: now() - t0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.setTimeout(5000, () => req.destroy(new Error('report POST timed out after 5 s')));
-    req.on('error', reject);
-    req.end(body);
-  });
+  return postReport(apiPort, signReport(secret, { site, agent: 'latency-bench', seq, members }, ts), { agent, timeoutMs: 5000 });
 }
 
 // ------------------------------------------------------------------ DNS over node:dgram
-function encodeQuery(id, name) {
-  const labels = name.split('.').filter(Boolean);
-  const q = Buffer.alloc(12 + labels.reduce((n, l) => n + 1 + l.length, 1) + 4);
-  q.writeUInt16BE(id, 0);
-  q.writeUInt16BE(0x0000, 2); // QUERY, RD=0
-  q.writeUInt16BE(1, 4);
-  let o = 12;
-  for (const l of labels) { q[o++] = l.length; o += q.write(l, o, 'ascii'); }
-  q[o++] = 0;
-  q.writeUInt16BE(1, o); // A
-  q.writeUInt16BE(1, o + 2); // IN
-  return q;
-}
-
-function skipName(b, o) {
-  for (let hops = 0; hops < 128; hops++) {
-    if (o >= b.length) return -1;
-    const len = b[o];
-    if (len === 0) return o + 1;
-    if ((len & 0xc0) === 0xc0) return o + 2;
-    o += 1 + len;
-  }
-  return -1;
-}
-
-/** { id, rcode, addrs } of a reply, or undefined when it is not a well-formed reply. */
-function decodeReply(b) {
-  if (b.length < 12 || (b[2] & 0x80) === 0) return undefined;
-  const id = b.readUInt16BE(0);
-  const rcode = b[3] & 0x0f;
-  const qd = b.readUInt16BE(4);
-  const an = b.readUInt16BE(6);
-  let o = 12;
-  for (let i = 0; i < qd; i++) { o = skipName(b, o); if (o < 0) return undefined; o += 4; }
-  const addrs = [];
-  for (let i = 0; i < an; i++) {
-    o = skipName(b, o);
-    if (o < 0 || o + 10 > b.length) return undefined;
-    const type = b.readUInt16BE(o);
-    const rdlen = b.readUInt16BE(o + 8);
-    o += 10;
-    if (o + rdlen > b.length) return undefined;
-    if (type === 1 && rdlen === 4) addrs.push(`${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`);
-    o += rdlen;
-  }
-  return { id, rcode, addrs };
-}
-
-function createResolver(port) {
-  const sock = dgram.createSocket('udp4');
-  let nextId = randomBytes(2).readUInt16BE(0);
-  let waiting = null;
-  sock.on('message', (m) => {
-    const r = decodeReply(m);
-    if (r && waiting && r.id === waiting.id) { const w = waiting; waiting = null; clearTimeout(w.timer); w.resolve(r); }
-  });
-  /** one query; resolves with the reply's addresses joined by "," (or "" / "timeout" / "rcode N") */
-  const query = () => new Promise((resolve) => {
-    const id = (nextId = (nextId + 1) & 0xffff);
-    const timer = setTimeout(() => { waiting = null; resolve('timeout'); }, QUERY_TIMEOUT_MS);
-    waiting = { id, timer, resolve: (r) => resolve(r.rcode === 0 ? r.addrs.join(',') : `rcode ${r.rcode}`) };
-    sock.send(encodeQuery(id, QNAME), port, '127.0.0.1');
-  });
-  return { query, close: () => sock.close() };
-}
+/** One query's answer: the addresses joined by "," (or "" / "timeout" / "rcode N"). */
+const createResolver = (port) => createUdpResolver(port, QNAME, {
+  timeoutMs: QUERY_TIMEOUT_MS,
+  format: (r) => (r.rcode === 0 ? r.addrs.join(',') : `rcode ${r.rcode}`),
+});
 
 function digOnce(port) {
   return new Promise((resolve) => {
@@ -289,7 +192,7 @@ async function main() {
   const heartbeat = async (site) => {
     const members = site === 'a' ? [{ address: PRIMARY, state: primaryUp ? 'up' : 'down' }] : [{ address: BACKUP, state: 'up' }];
     try {
-      const r = await postReport(api, site, secrets[site], members);
+      const r = await sendReport(api, site, secrets[site], members);
       if (r.status !== 200) { heartbeatErrors++; log(`heartbeat ${site}: ${r.status} ${r.body}`); }
     } catch (e) {
       heartbeatErrors++;
@@ -315,7 +218,7 @@ async function main() {
     primaryUp = !primaryUp;
     const want = primaryUp ? PRIMARY : BACKUP;
     const t0 = now();
-    const post = postReport(api, 'a', secrets.a, [{ address: PRIMARY, state: primaryUp ? 'up' : 'down' }]);
+    const post = sendReport(api, 'a', secrets.a, [{ address: PRIMARY, state: primaryUp ? 'up' : 'down' }]);
     const seen = kind === 'udp'
       ? await pollUntil(resolver.query, want, t0, UDP_DEADLINE_MS)
       : await pollUntil(() => digOnce(udp), want, t0, DIG_DEADLINE_MS);

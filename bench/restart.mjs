@@ -19,17 +19,16 @@
 // Knobs (env): ROUNDS (3), QUERIES (200), QUERY_GAP_MS (10), HEARTBEAT_MS (1000),
 // RESTART_SIGNAL (SIGKILL), TOTAL_TIMEOUT (300 s), KEEP_TMP=1. Loopback only; every server
 // runs in its own process group and is stopped by that PGID; the temp dir is removed on exit.
-import { spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { createUdpResolver } from './lib/dns-udp.mjs';
 import { intEnv } from './lib/env.mjs';
-import { cleanUpOnExit, removeTmp, runBench } from './lib/lifecycle.mjs';
+import { postReport, signReport, startGslbDns } from './lib/gslb-dns.mjs';
+import { alive, cleanUpOnExit, killGroup, removeTmp, runBench } from './lib/lifecycle.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
@@ -52,15 +51,6 @@ const now = () => performance.now();
 
 // ------------------------------------------------------------------ clean-up
 const state = { tmp: null, child: null, timers: [] };
-
-function alive(c) {
-  return c !== null && c.exitCode === null && c.signalCode === null;
-}
-
-function killGroup(c, signal) {
-  if (!alive(c) || c.pid === undefined) return;
-  try { process.kill(-c.pid, signal); } catch { /* already gone */ }
-}
 
 function cleanupSync() {
   for (const t of state.timers) clearInterval(t);
@@ -105,28 +95,10 @@ function writeConfig(dir, startup) {
   return zones;
 }
 
-/** Starts a server (own process group); resolves with { udp, api, listenedAt } from its log lines. */
+/** Starts a server (own process group); resolves with { udp, api } from its log lines. */
 function startServer(zones, stateDir) {
-  const args = [MAIN, '--zones', zones, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(stateDir ? ['--state-dir', stateDir] : [])];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  state.child = child;
-  const tail = [];
-  const keep = (line) => { tail.push(line); if (tail.length > 30) tail.shift(); };
-  readline.createInterface({ input: child.stderr }).on('line', keep);
-  return new Promise((resolve, reject) => {
-    let udp;
-    let api;
-    const timer = setTimeout(() => reject(new Error(`the server did not log its ports within ${START_TIMEOUT_MS} ms:\n${tail.join('\n')}`)), START_TIMEOUT_MS);
-    child.once('exit', (code, sig) => { clearTimeout(timer); if (udp === undefined || api === undefined) reject(new Error(`the server exited (${code ?? sig}) during start-up:\n${tail.join('\n')}`)); });
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      keep(line);
-      let j;
-      try { j = JSON.parse(line); } catch { return; }
-      if (j.msg === 'listening' && typeof j.udp === 'number') udp = j.udp;
-      if (j.msg === 'api listening' && typeof j.port === 'number') api = j.port;
-      if (udp !== undefined && api !== undefined) { clearTimeout(timer); resolve({ udp, api }); }
-    });
-  });
+  const args = ['--zones', zones, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', ...(stateDir ? ['--state-dir', stateDir] : [])];
+  return startGslbDns(MAIN, args, { startTimeoutMs: START_TIMEOUT_MS, onSpawn: (child) => { state.child = child; } });
 }
 
 // ------------------------------------------------------------------ reports
@@ -138,94 +110,24 @@ let lastSeq = 0;
 function sign(site, members, seq, agent = `${site}-bench`) {
   const ts = Date.now();
   const s = seq ?? (lastSeq = Math.max(lastSeq + 1, ts * 1000));
-  const body = JSON.stringify({ site, agent, seq: s, sentAt: new Date(ts).toISOString(), members: members.map(([address, st]) => ({ address, state: st, weight: 100 })) });
-  return { body, ts, seq: s, sig: `sha256=${createHmac('sha256', SECRETS[site]).update(`${ts}.`).update(body).digest('hex')}` };
+  const report = signReport(SECRETS[site], { site, agent, seq: s, members: members.map(([address, st]) => ({ address, state: st })) }, ts);
+  return { ...report, seq: s };
 }
 
 /** POSTs a signed report; resolves with { status, body } (status 0 when it could not connect). */
 function post(apiPort, r) {
-  return new Promise((resolve) => {
-    const req = http.request({
-      agent: httpAgent, host: '127.0.0.1', port: apiPort, path: '/api/v1/reports', method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(r.body), 'x-gslb-timestamp': String(r.ts), 'x-gslb-signature': r.sig },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.setTimeout(2000, () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, body: '' }));
-    req.end(r.body);
-  });
+  return postReport(apiPort, r, { agent: httpAgent, timeoutMs: 2000 }).catch(() => ({ status: 0, body: '' }));
 }
 
 const aReport = () => sign('a', [[DEAD, 'down']]);
 const bReport = () => sign('b', [[BACKUP, 'up']]);
 
 // ------------------------------------------------------------------ DNS over node:dgram
-function encodeQuery(id, name) {
-  const labels = name.split('.').filter(Boolean);
-  const q = Buffer.alloc(12 + labels.reduce((n, l) => n + 1 + l.length, 1) + 4);
-  q.writeUInt16BE(id, 0);
-  q.writeUInt16BE(1, 4);
-  let o = 12;
-  for (const l of labels) { q[o++] = l.length; o += q.write(l, o, 'ascii'); }
-  q[o++] = 0;
-  q.writeUInt16BE(1, o);
-  q.writeUInt16BE(1, o + 2);
-  return q;
-}
-
-function skipName(b, o) {
-  for (let hops = 0; hops < 128; hops++) {
-    if (o >= b.length) return -1;
-    const len = b[o];
-    if (len === 0) return o + 1;
-    if ((len & 0xc0) === 0xc0) return o + 2;
-    o += 1 + len;
-  }
-  return -1;
-}
-
-function decodeReply(b) {
-  if (b.length < 12 || (b[2] & 0x80) === 0) return undefined;
-  const id = b.readUInt16BE(0);
-  const rcode = b[3] & 0x0f;
-  const qd = b.readUInt16BE(4);
-  const an = b.readUInt16BE(6);
-  let o = 12;
-  for (let i = 0; i < qd; i++) { o = skipName(b, o); if (o < 0) return undefined; o += 4; }
-  const addrs = [];
-  for (let i = 0; i < an; i++) {
-    o = skipName(b, o);
-    if (o < 0 || o + 10 > b.length) return undefined;
-    const type = b.readUInt16BE(o);
-    const rdlen = b.readUInt16BE(o + 8);
-    o += 10;
-    if (o + rdlen > b.length) return undefined;
-    if (type === 1 && rdlen === 4) addrs.push(`${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`);
-    o += rdlen;
-  }
-  return { id, rcode, addrs };
-}
-
-function createResolver(port) {
-  const sock = dgram.createSocket('udp4');
-  let nextId = randomBytes(2).readUInt16BE(0);
-  let waiting = null;
-  sock.on('message', (m) => {
-    const r = decodeReply(m);
-    if (r && waiting && r.id === waiting.id) { const w = waiting; waiting = null; clearTimeout(w.timer); w.resolve(r); }
-  });
-  /** one query: the addresses joined by ",", "SERVFAIL", "NODATA", "rcode N" or "timeout" */
-  const query = () => new Promise((resolve) => {
-    const id = (nextId = (nextId + 1) & 0xffff);
-    const timer = setTimeout(() => { waiting = null; resolve('timeout'); }, QUERY_TIMEOUT_MS);
-    waiting = { id, timer, resolve: (r) => resolve(r.rcode === 2 ? 'SERVFAIL' : r.rcode !== 0 ? `rcode ${r.rcode}` : r.addrs.length ? r.addrs.join(',') : 'NODATA') };
-    sock.send(encodeQuery(id, QNAME), port, '127.0.0.1');
-  });
-  return { query, close: () => sock.close() };
-}
+/** One query's answer: the addresses joined by ",", "SERVFAIL", "NODATA", "rcode N" or "timeout". */
+const createResolver = (port) => createUdpResolver(port, QNAME, {
+  timeoutMs: QUERY_TIMEOUT_MS,
+  format: (r) => (r.rcode === 2 ? 'SERVFAIL' : r.rcode !== 0 ? `rcode ${r.rcode}` : r.addrs.length ? r.addrs.join(',') : 'NODATA'),
+});
 
 // ------------------------------------------------------------------ one scenario round
 async function round(label, zones, stateDir) {

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-import { watch } from 'node:fs';
-import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -10,17 +8,12 @@ import { parseListen, startDnsServer } from './server/server.js';
 import type { ListenAddress } from './server/server.js';
 import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
 import type { Engine, GslbSource } from './server/engine.js';
-import { ZoneLoadError } from './zone/load.js';
 import { ctl } from './ctl.js';
-import { GslbLoadError } from './gslb/load.js';
 import type { GslbConfig } from './gslb/model.js';
-import { createHealthSaver, loadHealth, saveHealth } from './gslb/health-store.js';
-import type { HealthSaver } from './gslb/health-store.js';
 import { FailOpenWatch } from './gslb/fail-open.js';
-import { createFileOverrideStore } from './gslb/overrides-store.js';
-import type { OverrideStore } from './gslb/overrides-store.js';
-import { createEtcdOverrideStore, ETCD_START_TIMEOUT_MS, parseEtcdLocation } from './gslb/overrides-etcd.js';
+import { ETCD_START_TIMEOUT_MS, parseEtcdLocation } from './gslb/overrides-etcd.js';
 import type { EtcdLocation } from './gslb/overrides-etcd.js';
+import { startPersistence } from './gslb/persistence.js';
 import { parseAdminTokens } from './http/auth.js';
 import { parseDuration } from '../shared/config/values.js';
 import { startProbes } from './gslb/probe.js';
@@ -30,6 +23,7 @@ import { createApiApp } from './http/app.js';
 import type { DnsMetricsSnapshot } from './http/metrics.js';
 import { loadServing } from './serving.js';
 import { udpNativeStatus } from './wire/udp-transport.js';
+import { startZoneReloading } from './zone-reload.js';
 
 const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
@@ -69,7 +63,23 @@ async function check(args: string[]): Promise<number> {
   }
 }
 
-async function serve(args: string[]): Promise<number> {
+/** The serve command's flags, checked (a bad one is a UsageError); the admin token file is read. */
+interface ServeOptions {
+  readonly zonesDir: string;
+  readonly listens: ListenAddress[];
+  readonly api: ListenAddress | undefined;
+  /** --api as given, for the log line when the bound address is unknown */
+  readonly apiText: string | undefined;
+  readonly udpCap: number;
+  readonly adminToken: string | undefined;
+  readonly etcd: EtcdLocation | undefined;
+  readonly overridesWaitMs: number;
+  readonly stateDir: string | undefined;
+  readonly instance: string | undefined;
+  readonly logLevel: string;
+}
+
+async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   const { values } = parseArgs({
     args,
     options: {
@@ -120,9 +130,15 @@ async function serve(args: string[]): Promise<number> {
   }
   const overridesWaitMs = values['overrides-wait'] === undefined ? ETCD_START_TIMEOUT_MS : parseDuration(values['overrides-wait']);
   if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
-  const stateDir = values['state-dir'];
-  const log = createLogger(values['log-level']!);
-  const zonesDir = values.zones;
+  return {
+    zonesDir: values.zones, listens, api, apiText: values.api, udpCap, adminToken, etcd, overridesWaitMs,
+    stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!,
+  };
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { zonesDir, listens, api, udpCap, adminToken, stateDir, ...opts } = await parseServeOptions(args);
+  const log = createLogger(opts.logLevel);
 
   let serving;
   try {
@@ -135,32 +151,8 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
   const state = new GslbState(serving.gslb, Date.now, (e) => log.info({ event: e }, `health: ${e.type} ${e.site}${e.address ? ` ${e.address}` : ''}`));
-  // the current overrides are in force before the first DNS answer (with etcd: read from it for
-  // up to --overrides-wait, else the --state-dir cache, loudly)
-  const overridesStore: OverrideStore = etcd
-    ? createEtcdOverrideStore({ state, location: etcd, stateDir, log, startTimeoutMs: overridesWaitMs })
-    : createFileOverrideStore({
-      state, stateDir,
-      onRestored: ({ restored, dropped }) => {
-        if (restored) log.info({ overrides: restored, stateDir }, 'operator overrides restored');
-        if (dropped.length) log.warn({ dropped }, 'overrides for targets no longer configured were dropped');
-      },
-    });
-  await overridesStore.start();
-  let saver: HealthSaver | undefined;
-  if (stateDir) {
-    const loaded = await loadHealth(stateDir);
-    if (loaded.kind === 'corrupt') {
-      // health is a cache of what agents say again within a heartbeat: start as without it
-      log.warn({ file: loaded.file, error: loaded.error }, 'health file ignored (corrupt); starting without saved health, the next save replaces it');
-    } else if (loaded.kind === 'loaded') {
-      const r = state.restoreHealth(loaded.health);
-      log.info({ file: loaded.file, restored: r.restored, skipped: r.skipped }, 'health restored');
-    }
-    const dir = stateDir;
-    saver = createHealthSaver(() => saveHealth(dir, state.exportHealth()), (err) => log.error({ err, stateDir: dir }, 'saving health failed'));
-    state.onReport(() => saver?.changed());
-  }
+  // the current overrides and the saved health are in force before the first DNS answer
+  const { overridesStore, saver } = await startPersistence(state, { etcd: opts.etcd, stateDir, overridesWaitMs: opts.overridesWaitMs, log });
   const failOpen = new FailOpenWatch(() => state.gslb, state.view, log);
   state.onChange((v) => failOpen.update(v));
   const source = (gslb: GslbConfig): GslbSource => ({ config: gslb, view: () => state.view });
@@ -179,51 +171,23 @@ async function serve(args: string[]): Promise<number> {
   if (api) {
     app = await createApiApp({
       state, adminToken, stateDir, overridesStore, overridesReady: () => overridesStore.ready(),
-      instance: values.instance ?? `${os.hostname()}:${process.pid}`,
+      instance: opts.instance ?? `${os.hostname()}:${process.pid}`,
       dnsMetrics: () => dnsMetrics(server.engine, state), logger: log,
     });
     await app.listen({ host: api.host, port: api.port });
     const addr = app.server.address();
-    log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : values.api, port: typeof addr === 'object' && addr ? addr.port : undefined }, 'api listening');
+    log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined }, 'api listening');
   }
 
-  let reloading = false;
-  let again = false;
-  const reload = async (why: string): Promise<void> => {
-    if (reloading) { again = true; return; }
-    reloading = true;
-    try {
-      const next = await loadServing(zonesDir);
-      state.setConfig(next.gslb);
-      server.setZones(next.zones, source(next.gslb));
-      probes.stop();
-      probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
-      for (const z of next.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, why }, 'zone reloaded');
-    } catch (err) {
-      const errors = err instanceof ZoneLoadError || err instanceof GslbLoadError ? err.errors.map((e) => e.message) : [String(err)];
-      for (const e of errors) log.error(e);
-      log.error({ why }, 'reload failed; the previous zones keep serving');
-    } finally {
-      reloading = false;
-      if (again) { again = false; void reload('changed during reload'); }
-    }
-  };
-  process.on('SIGHUP', () => void reload('SIGHUP'));
-  let timer: NodeJS.Timeout | undefined;
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(zonesDir, () => {
-      // editors write in several steps: wait for the burst to end
-      clearTimeout(timer);
-      timer = setTimeout(() => void reload('file changed'), 300);
-    });
-  } catch (err) {
-    log.warn({ err }, 'cannot watch the zones directory; reload with SIGHUP');
-  }
+  const reloading = startZoneReloading(zonesDir, log, (next) => {
+    state.setConfig(next.gslb);
+    server.setZones(next.zones, source(next.gslb));
+    probes.stop();
+    probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
+  });
   const stop = async (sig: string): Promise<void> => {
     log.info({ sig }, 'shutting down');
-    watcher?.close();
-    clearTimeout(timer);
+    reloading.stop();
     staleTicker.stop();
     probes.stop();
     await saver?.flush().catch(() => {});

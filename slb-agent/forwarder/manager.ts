@@ -344,6 +344,14 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     logger.debug({ ms: Math.round(ms * 100) / 100, vips: specs.length }, 'forwarder: applied');
   };
 
+  /** no retry and no new apply from now on (closed is set at once); waits, bounded, for the apply in flight */
+  const stopApplying = async (): Promise<void> => {
+    closed = true;
+    clock.clearTimeout(retryTimer);
+    retryTimer = undefined;
+    if (inFlight !== undefined) await withTimeout(clock, inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
+  };
+
   return {
     get planes() {
       return planes;
@@ -396,10 +404,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     },
     async drain(ms) {
       if (closed) return;
-      closed = true;
-      clock.clearTimeout(retryTimer);
-      retryTimer = undefined;
-      if (inFlight !== undefined) await withTimeout(clock, inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
+      await stopApplying();
       await Promise.all([...live.entries()].map(async ([kind, p]) => {
         if (p.drain === undefined) return;
         try {
@@ -412,10 +417,7 @@ export function createForwarderManager(opts: ForwarderManagerOptions): Forwarder
     },
     async close() {
       if (closed) return;
-      closed = true;
-      clock.clearTimeout(retryTimer);
-      retryTimer = undefined;
-      if (inFlight !== undefined) await withTimeout(clock, inFlight, timeoutMs, 'apply in flight').catch(() => undefined);
+      await stopApplying();
       await Promise.all([...live.entries()].map(async ([kind, p]) => {
         try {
           await withTimeout(clock, p.close(), timeoutMs, `${kind} close`);

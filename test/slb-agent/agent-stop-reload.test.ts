@@ -7,15 +7,14 @@
  *     changed check from the current state, adds and removes real servers and VIPs, and refuses a
  *     different site, agent or api.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Report } from '../../shared/protocol/report.js';
 import { createAgent } from '../../slb-agent/agent.js';
 import type { Agent } from '../../slb-agent/agent.js';
 import { parseAgentConfig } from '../../slb-agent/config.js';
 import type { DataPlane } from '../../slb-agent/forwarder/data-plane.js';
+import { startReportSink } from '../helpers/report-sink.js';
+import type { ReportSink } from '../helpers/report-sink.js';
 
 const silent = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,25 +25,18 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 }
 const okPlane = (): DataPlane => ({ apply: async () => undefined, stats: async () => [], close: async () => undefined });
 
-let server: http.Server | undefined;
+let sink: ReportSink | undefined;
 let agent: Agent | undefined;
 afterEach(async () => {
   await agent?.stop();
   agent = undefined;
-  server?.closeAllConnections();
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-  server = undefined;
+  await sink?.close();
+  sink = undefined;
 });
 
-async function fakeDns(): Promise<{ url: string; reports: Report[] }> {
-  const reports: Report[] = [];
-  server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => { reports.push(JSON.parse(body) as Report); res.writeHead(200); res.end('{}'); });
-  });
-  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, reports };
+async function fakeDns(): Promise<ReportSink> {
+  sink = await startReportSink();
+  return sink;
 }
 
 const CHECK = '{ type: tcp, interval: 50ms, timeout: 20ms, rise: 1, fall: 1 }';

@@ -5,11 +5,8 @@
  * an injected clock), so a VIP is back within 2 s of its cause going away. The agent side: the first
  * report waits for the first apply, and carries `down` + reason while the apply fails.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Report } from '../../shared/protocol/report.js';
 import { createAgent } from '../../slb-agent/agent.js';
 import type { Agent } from '../../slb-agent/agent.js';
 import { parseAgentConfig } from '../../slb-agent/config.js';
@@ -19,6 +16,8 @@ import { createForwarderManager } from '../../slb-agent/forwarder/manager.js';
 import type { ApplyOutcome, ForwarderManager } from '../../slb-agent/forwarder/manager.js';
 import { systemClock } from '../../shared/clock.js';
 import type { Clock } from '../../shared/clock.js';
+import { startReportSink } from '../helpers/report-sink.js';
+import type { ReportSink } from '../helpers/report-sink.js';
 
 const silent = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,15 +72,14 @@ const spec = (name: string, port: number): VipSpec => ({
 
 let manager: ForwarderManager | undefined;
 let agent: Agent | undefined;
-let server: http.Server | undefined;
+let sink: ReportSink | undefined;
 afterEach(async () => {
   await manager?.close();
   manager = undefined;
   await agent?.stop();
   agent = undefined;
-  server?.closeAllConnections();
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-  server = undefined;
+  await sink?.close();
+  sink = undefined;
 });
 
 describe('apply outcomes', () => {
@@ -112,18 +110,13 @@ describe('apply outcomes', () => {
   });
 
   it('the agent reports a VIP whose plane failed as down with the reason, and up after the next successful apply', async () => {
-    const reports: Report[] = [];
-    server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => { body += c.toString(); });
-      req.on('end', () => { reports.push(JSON.parse(body) as Report); res.writeHead(200); res.end('{}'); });
-    });
-    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    sink = await startReportSink();
+    const { reports } = sink;
     const config = parseAgentConfig(`
 site: tokyo
 agent: lb1
 secret: env:S
-dns: [ "http://127.0.0.1:${(server.address() as AddressInfo).port}" ]
+dns: [ "${sink.url}" ]
 report: { interval: 5s }
 vips:
   - { name: web, address: 127.0.0.1, port: 8080, forwarder: { mode: proxy }, check: { type: tcp, interval: 100ms, timeout: 50ms, rise: 1 },

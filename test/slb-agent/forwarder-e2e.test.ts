@@ -11,7 +11,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,45 +18,11 @@ import { createAgent } from '../../slb-agent/agent.js';
 import type { Agent, AgentStatus } from '../../slb-agent/agent.js';
 import { createAgentApi } from '../../slb-agent/api/app.js';
 import { parseAgentConfig } from '../../slb-agent/config.js';
+import { AGENT_MAIN, echoBackend, freePort, sleep } from '../helpers/agent-site.js';
+import type { EchoBackend } from '../helpers/agent-site.js';
 import { startNode } from '../helpers/cli.js';
-import { ROOT } from '../helpers/server.js';
 
-const AGENT_MAIN = path.join(ROOT, 'dist/slb-agent/main.js');
 const SECRET = 'tokyo-secret-0123456789abcdef';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A backend: greets every connection with its name, then echoes. */
-interface Backend { readonly name: string; readonly port: number; stop(): Promise<void> }
-
-async function backend(name: string): Promise<Backend> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    s.write(`${name}\n`);
-    s.on('data', (d) => s.write(d));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    name,
-    port: (server.address() as AddressInfo).port,
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-/** A port free right now (bound, then closed), for the VIP. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Reads one line from `sock` (bounded); '' when the connection ends or fails first. */
 function readLine(sock: net.Socket, ms = 2000): Promise<string> {
@@ -107,7 +72,7 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promi
   while (!(await cond()) && performance.now() < end) await sleep(10);
 }
 
-let backends: Backend[];
+let backends: EchoBackend[];
 let vipPort: number;
 let agent: Agent;
 let app: FastifyInstance;
@@ -115,10 +80,10 @@ const open: net.Socket[] = [];
 
 const status = async (): Promise<AgentStatus> => (await app.inject({ method: 'GET', url: '/status' })).json<AgentStatus>();
 const web = async () => (await status()).vips.find((v) => v.name === 'web')!;
-const rsOf = async (b: Backend) => (await web()).realServers.find((r) => r.port === b.port)!;
+const rsOf = async (b: EchoBackend) => (await web()).realServers.find((r) => r.port === b.port)!;
 
 beforeAll(async () => {
-  backends = await Promise.all(['b1', 'b2', 'b3'].map(backend));
+  backends = await Promise.all(['b1', 'b2', 'b3'].map(echoBackend));
   vipPort = await freePort();
   const config = parseAgentConfig(`
 site: tokyo
@@ -201,7 +166,7 @@ describe('agent forwarding a proxy VIP', () => {
     expect(s.forwarder!.applyLatency.count).toBe(s.forwarder!.applies);
 
     const m = await app.inject({ method: 'GET', url: '/metrics' });
-    const [b1, b2, b3] = backends as [Backend, Backend, Backend];
+    const [b1, b2, b3] = backends as [EchoBackend, EchoBackend, EchoBackend];
     const line = (name: string, labels: string): number => {
       const l = m.body.split('\n').find((x) => x.startsWith(`${name}${labels} `));
       return l === undefined ? Number.NaN : Number(l.split(' ')[1]);
@@ -220,7 +185,7 @@ describe('agent forwarding a proxy VIP', () => {
 describe('the slb-agent process with a proxy VIP', () => {
   it('check names the forwarder; --cleanup-on-exit shows in the status; SIGTERM stops the proxy', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'slb-fwd-'));
-    const b = await backend('solo');
+    const b = await echoBackend('solo');
     const port = await freePort();
     const file = path.join(dir, 'site.yaml');
     await writeFile(file, [

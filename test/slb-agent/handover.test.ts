@@ -7,23 +7,21 @@
  * final report.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Report } from '../../shared/protocol/report.js';
 import { echoBackend, freePort, sleep, startAgent } from '../helpers/agent-site.js';
 import type { AgentProc, EchoBackend } from '../helpers/agent-site.js';
+import { startReportSink } from '../helpers/report-sink.js';
+import type { ReportSink } from '../helpers/report-sink.js';
 
 const VIP = '127.0.0.42';
 const SECRET_ENV = { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' };
 
 let dir: string;
 let backend: EchoBackend;
-let sink: http.Server;
-const reports: Report[] = [];
+let sink: ReportSink;
 let vipPort: number;
 let config: string;
 const agents: AgentProc[] = [];
@@ -31,17 +29,12 @@ const agents: AgentProc[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'slb-agent-handover-'));
   backend = await echoBackend('b1');
-  sink = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => { reports.push(JSON.parse(body) as Report); res.writeHead(200); res.end('{}'); });
-  });
-  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  sink = await startReportSink();
   vipPort = await freePort(VIP);
   config = path.join(dir, 'site.yaml');
   await writeFile(config, [
     'site: tokyo', 'agent: lb1', 'secret: env:GSLB_SECRET_TOKYO',
-    `dns: [ "http://127.0.0.1:${(sink.address() as AddressInfo).port}" ]`, 'report: { interval: 300ms }',
+    `dns: [ "${sink.url}" ]`, 'report: { interval: 300ms }',
     `api: 127.0.0.1:${await freePort()}`,
     'forwarder: { drainTimeout: 20s }',
     'vips:',
@@ -55,8 +48,7 @@ afterAll(async () => {
   try {
     await Promise.all(agents.map((a) => a.stop()));
     await backend?.stop();
-    sink?.closeAllConnections();
-    await new Promise<void>((r) => sink.close(() => r()));
+    await sink?.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -129,13 +121,13 @@ describe('proxy handover across agent restarts', () => {
     expect([...outcomes.keys()]).toEqual(['ok']);
     // a handover is not a stop: no final report, and the VIP was never reported anything but up
     expect(first.lines.some((l) => l['msg'] === 'final report sent')).toBe(false);
-    const states = reports.flatMap((r) => r.members.filter((m) => m.address === VIP).map((m) => m.state));
+    const states = sink.reports.flatMap((r) => r.members.filter((m) => m.address === VIP).map((m) => m.state));
     expect(states.length).toBeGreaterThan(0);
     expect(new Set(states)).toEqual(new Set(['up']));
 
     // the last agent stops for real: the final report says down
     expect(await old.stop()).toBe(0);
-    const last = reports[reports.length - 1]!.members.find((m) => m.address === VIP);
+    const last = sink.reports[sink.reports.length - 1]!.members.find((m) => m.address === VIP);
     expect(last).toMatchObject({ state: 'down', reason: 'agent stopped' });
   });
 });
