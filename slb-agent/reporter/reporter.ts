@@ -46,7 +46,7 @@ export interface ReporterOptions {
   readonly members: () => ReportMember[];
   /** per-request timeout; min(2000, max(200, intervalMs)) by default */
   readonly timeoutMs?: number;
-  /** retry backoff; 100 ms doubling up to 5 s by default */
+  /** retry backoff; 100 ms doubling up to the heartbeat interval (at most 5 s) by default */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** unix ms; the clock's wallNow by default (also used for X-GSLB-Timestamp, sentAt and seq) */
   readonly now?: () => number;
@@ -142,7 +142,9 @@ export function createReporter(opts: ReporterOptions): Reporter {
   const nextSeq = createSeqSource(opts.now ?? (opts.clock ? opts.clock.wallNow : () => performance.timeOrigin + performance.now()));
   const timeoutMs = opts.timeoutMs ?? Math.min(2000, Math.max(200, opts.intervalMs));
   const initialMs = opts.backoff?.initialMs ?? 100;
-  const maxMs = Math.max(initialMs, opts.backoff?.maxMs ?? 5000);
+  // by default never longer than a heartbeat: an instance that comes back (a restart) must hear
+  // from us within one interval, well inside its staleAfter, not after a 5 s backoff step
+  const maxMs = Math.max(initialMs, opts.backoff?.maxMs ?? Math.min(5000, opts.intervalMs));
   const instances: Instance[] = opts.dns.map((d) => ({
     url: reportUrl(d), sent: 0, failed: 0, consecutiveFailures: 0, lastStatus: undefined, lastSeq: undefined,
     lastLatencyMs: undefined, lastSuccessAt: undefined, lastError: undefined, lastErrorAt: undefined, nextAttemptAt: undefined, inFlight: undefined, abort: undefined,

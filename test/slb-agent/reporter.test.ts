@@ -201,6 +201,20 @@ describe('reporter', () => {
     expect(st.lastError).toMatch(/^HTTP 503/);
   });
 
+  it('by default backs off no longer than the heartbeat interval, so a restarted instance hears within one interval', async () => {
+    const dns = await fakeDns('fail');
+    const clock = new ManualClock();
+    const r = reporter({ dns: [dns.url], intervalMs: 1000, clock });
+    r.start();
+    await settled(r, 0, 1);
+    for (const [i, delay] of [100, 200, 400, 800, 1000, 1000].entries()) {
+      expect(clock.nextIn).toBe(delay);
+      await clock.tick(delay);
+      await settled(r, 0, i + 2);
+    }
+    expect(dns.received).toHaveLength(7);
+  });
+
   it('an instance that comes back gets the latest state, not a queue of stale reports', async () => {
     const dns = await fakeDns('fail');
     const clock = new ManualClock();
