@@ -1,4 +1,5 @@
 import type { ParsedQuery } from './query.js';
+import { RCode } from './types.js';
 import type { MessageWriter } from './writer.js';
 
 /** A record set to put in a reply. */
@@ -30,9 +31,14 @@ export interface OptOut {
 }
 
 /** Size in bytes of the OPT record this query's reply carries (0 without EDNS). */
-export function optSize(q: ParsedQuery): number {
+export function optSize(q: ParsedQuery, rcode = 0): number {
   if (!q.edns) return 0;
-  return 11 + (q.ecs ? 8 + ((q.ecsSourcePrefix + 7) >> 3) : 0);
+  return 11 + (echoesEcs(q, rcode) ? 8 + ((q.ecsSourcePrefix + 7) >> 3) : 0);
+}
+
+/** ECS is echoed in every reply to a query that had it, except BADVERS (the option belongs to a version we did not speak). */
+function echoesEcs(q: ParsedQuery, rcode: number): boolean {
+  return q.ecs && rcode !== RCode.BADVERS;
 }
 
 /**
@@ -44,7 +50,7 @@ export function encodeReply(
   w: MessageWriter, qbuf: Uint8Array, q: ParsedQuery, reply: Reply, limit: number, opt: OptOut | undefined,
 ): number {
   w.reset(limit);
-  const optLen = opt ? optSize(q) : 0;
+  const optLen = opt ? optSize(q, reply.rcode) : 0;
   // the OPT always fits: reserve it first
   w.limit = Math.max(12, limit - optLen);
   w.pos = 12;
@@ -82,8 +88,10 @@ export function encodeReply(
   const b = w.buf;
   b[0] = q.id >> 8;
   b[1] = q.id & 0xff;
-  b[2] = 0x80 | (q.opcode << 3) | (reply.aa ? 0x04 : 0) | (tc ? 0x02 : 0) | ((q.flags >> 8) & 0x01);
-  b[3] = (q.flags & 0x10) | (reply.rcode & 0x0f);
+  // RD and CD are copied for QUERY only: their meaning is defined for no other opcode
+  const query = q.opcode === 0;
+  b[2] = 0x80 | (q.opcode << 3) | (reply.aa ? 0x04 : 0) | (tc ? 0x02 : 0) | (query ? (q.flags >> 8) & 0x01 : 0);
+  b[3] = (query ? q.flags & 0x10 : 0) | (reply.rcode & 0x0f);
   b[4] = 0;
   b[5] = qd;
   b[6] = anCount >> 8;
@@ -128,7 +136,7 @@ export function writeOpt(b: Uint8Array, p: number, q: ParsedQuery, opt: OptOut, 
   b[p++] = 0;
   b[p++] = q.dnssecOk ? 0x80 : 0;
   b[p++] = 0;
-  if (q.ecs) {
+  if (echoesEcs(q, rcode)) {
     const n = (q.ecsSourcePrefix + 7) >> 3;
     const rdlen = 8 + n;
     b[p++] = 0; b[p++] = rdlen;
