@@ -1,5 +1,6 @@
 import { QueryStatus } from './wire/query.js';
-import { CLASS_ANY, CLASS_IN, RCode, RRType } from './wire/types.js';
+import type { ParsedQuery } from './wire/query.js';
+import { CLASS_ANY, CLASS_IN, RCode, RRType, TsigError } from './wire/types.js';
 import type { Reply, WireRRset } from './wire/response.js';
 import type { LookupResult, OutRRset } from './zone/lookup.js';
 import type { Zone } from './zone/zone.js';
@@ -47,10 +48,12 @@ export function poolStartupReply(): Reply {
 
 /**
  * The reply to a packet the parser will not let through to lookup (any status but Ok and Drop):
- * NOTIMP for an opcode other than QUERY, BADVERS for EDNS version above 0, else FORMERR.
+ * NOTIMP for an opcode other than QUERY, BADVERS for EDNS version above 0, NOTAUTH with TSIG
+ * BADKEY for a signed query, else FORMERR.
  */
-export function statusReply(status: QueryStatus): Reply {
+export function statusReply(status: QueryStatus, q: ParsedQuery): Reply {
   switch (status) {
+    case QueryStatus.Tsig: return tsigBadKeyReply(q);
     case QueryStatus.NotImp: return errorReply(RCode.NOTIMP);
     case QueryStatus.BadVers: return errorReply(RCode.BADVERS);
     default: return errorReply(RCode.FORMERR);
@@ -68,6 +71,19 @@ export function questionReply(qclass: number, qtype: number): Reply | undefined 
   if (qtype === RRType.AXFR || qtype === RRType.IXFR) return errorReply(RCode.REFUSED);
   if (qtype >= 128 && qtype < 255) return errorReply(RCode.NOTIMP);
   return undefined;
+}
+
+/**
+ * A TSIG-signed query: this server holds no TSIG keys, so every key is unknown. RFC 8945 §5.2:
+ * NOTAUTH, and an unsigned TSIG record (§5.3.2: MAC size 0) echoing the key, algorithm, time
+ * signed, fudge and original ID, with error BADKEY.
+ */
+function tsigBadKeyReply(q: ParsedQuery): Reply {
+  const tsig = {
+    keyWire: q.tsigKey, algorithmWire: q.tsigAlgorithm, timeSigned: Uint8Array.from(q.tsigTime),
+    fudge: q.tsigFudge, originalId: q.tsigOriginalId, error: TsigError.BADKEY,
+  };
+  return { ...errorReply(RCode.NOTAUTH), tsig };
 }
 
 /** The reply when answering failed (a bug in lookup or selection, already reported): SERVFAIL. */

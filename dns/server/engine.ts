@@ -142,7 +142,7 @@ export class Engine {
     if (limit > outMax) limit = outMax;
     if (st !== QueryStatus.Ok) {
       this.badvers = st === QueryStatus.BadVers;
-      return this.emit(buf, statusReply(st), limit, out, outOff, q.edns, 0);
+      return this.emit(buf, statusReply(st, q), limit, out, outOff, q.edns, 0);
     }
     const early = questionReply(q.qclass, q.qtype);
     if (early !== undefined) return this.emit(buf, early, limit, out, outOff, q.edns, 0);

@@ -20,6 +20,43 @@ export interface Reply {
   readonly additional: readonly WireRRset[];
   /** referral glue that must fit or the reply is truncated (RFC 9471) */
   readonly glueRequired: boolean;
+  /** an unsigned TSIG record (MAC size 0) ending the reply, for TSIG errors (RFC 8945 §5.3.2) */
+  readonly tsig?: TsigOut;
+}
+
+/** The fields of an unsigned TSIG record in an error reply (RFC 8945 §4.2). */
+export interface TsigOut {
+  /** owner: the key name, uncompressed wire */
+  readonly keyWire: Uint8Array;
+  readonly algorithmWire: Uint8Array;
+  /** 48-bit time signed, as 6 bytes */
+  readonly timeSigned: Uint8Array;
+  readonly fudge: number;
+  readonly originalId: number;
+  /** TSIG error code (BADSIG 16, BADKEY 17, BADTIME 18, BADTRUNC 22) */
+  readonly error: number;
+}
+
+function tsigSize(t: TsigOut): number {
+  return t.keyWire.length + 10 + t.algorithmWire.length + 16;
+}
+
+/** Writes the TSIG record at b[p]: class ANY, TTL 0, names uncompressed, no MAC, no other data. */
+function writeTsig(b: Uint8Array, p: number, t: TsigOut): number {
+  b.set(t.keyWire, p); p += t.keyWire.length;
+  b[p++] = 0; b[p++] = 250;
+  b[p++] = 0; b[p++] = 255;
+  b[p++] = 0; b[p++] = 0; b[p++] = 0; b[p++] = 0;
+  const rdlen = t.algorithmWire.length + 16;
+  b[p++] = rdlen >> 8; b[p++] = rdlen & 0xff;
+  b.set(t.algorithmWire, p); p += t.algorithmWire.length;
+  b.set(t.timeSigned, p); p += 6;
+  b[p++] = t.fudge >> 8; b[p++] = t.fudge & 0xff;
+  b[p++] = 0; b[p++] = 0;
+  b[p++] = t.originalId >> 8; b[p++] = t.originalId & 0xff;
+  b[p++] = t.error >> 8; b[p++] = t.error & 0xff;
+  b[p++] = 0; b[p++] = 0;
+  return p;
 }
 
 /** How the OPT record of the reply looks, if there is one. */
@@ -51,8 +88,9 @@ export function encodeReply(
 ): number {
   w.reset(limit);
   const optLen = opt ? optSize(q, reply.rcode) : 0;
-  // the OPT always fits: reserve it first
-  w.limit = Math.max(12, limit - optLen);
+  const tsigLen = reply.tsig ? tsigSize(reply.tsig) : 0;
+  // the OPT (and a TSIG) always fit: reserve them first
+  w.limit = Math.max(12, limit - optLen - tsigLen);
   w.pos = 12;
   let qd = 0;
   if (q.hasQuestion && w.fits(q.questionEnd - q.qnameOff)) {
@@ -83,6 +121,11 @@ export function encodeReply(
   w.limit = limit;
   if (opt && optLen) {
     w.pos = writeOpt(w.buf, w.pos, q, opt, reply.rcode);
+    ar++;
+  }
+  if (reply.tsig) {
+    // last in the message (RFC 8945 §5.1)
+    w.pos = writeTsig(w.buf, w.pos, reply.tsig);
     ar++;
   }
   const b = w.buf;
