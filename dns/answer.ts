@@ -1,4 +1,6 @@
-import { RCode, RRType } from './wire/types.js';
+import { QueryStatus } from './wire/query.js';
+import type { ParsedQuery } from './wire/query.js';
+import { CLASS_ANY, CLASS_IN, RCode, RRType, TsigError } from './wire/types.js';
 import type { Reply, WireRRset } from './wire/response.js';
 import type { LookupResult, OutRRset } from './zone/lookup.js';
 import type { Zone } from './zone/zone.js';
@@ -44,7 +46,52 @@ export function poolStartupReply(): Reply {
   return errorReply(RCode.SERVFAIL);
 }
 
+/**
+ * The reply to a packet the parser will not let through to lookup (any status but Ok and Drop):
+ * NOTIMP for an opcode other than QUERY, BADVERS for EDNS version above 0, NOTAUTH with TSIG
+ * BADKEY for a signed query, else FORMERR.
+ */
+export function statusReply(status: QueryStatus, q: ParsedQuery): Reply {
+  switch (status) {
+    case QueryStatus.Tsig: return tsigBadKeyReply(q);
+    case QueryStatus.NotImp: return errorReply(RCode.NOTIMP);
+    case QueryStatus.BadVers: return errorReply(RCode.BADVERS);
+    default: return errorReply(RCode.FORMERR);
+  }
+}
+
+/**
+ * The reply decided by the question alone, before any lookup, or undefined when lookup goes on:
+ * REFUSED for classes other than IN/ANY and for zone transfers (not offered over UDP or TCP),
+ * FORMERR for a question of type OPT, NOTIMP for the other meta types (RFC 6895 §3.1).
+ */
+export function questionReply(qclass: number, qtype: number): Reply | undefined {
+  if (qclass !== CLASS_IN && qclass !== CLASS_ANY) return errorReply(RCode.REFUSED);
+  if (qtype === RRType.OPT) return errorReply(RCode.FORMERR);
+  if (qtype === RRType.AXFR || qtype === RRType.IXFR) return errorReply(RCode.REFUSED);
+  if (qtype >= 128 && qtype < 255) return errorReply(RCode.NOTIMP);
+  return undefined;
+}
+
+/**
+ * A TSIG-signed query: this server holds no TSIG keys, so every key is unknown. RFC 8945 §5.2:
+ * NOTAUTH, and an unsigned TSIG record (§5.3.2: MAC size 0) echoing the key, algorithm, time
+ * signed, fudge and original ID, with error BADKEY.
+ */
+function tsigBadKeyReply(q: ParsedQuery): Reply {
+  const tsig = {
+    keyWire: q.tsigKey, algorithmWire: q.tsigAlgorithm, timeSigned: Uint8Array.from(q.tsigTime),
+    fudge: q.tsigFudge, originalId: q.tsigOriginalId, error: TsigError.BADKEY,
+  };
+  return { ...errorReply(RCode.NOTAUTH), tsig };
+}
+
+/** The reply when answering failed (a bug in lookup or selection, already reported): SERVFAIL. */
+export function failureReply(): Reply {
+  return errorReply(RCode.SERVFAIL);
+}
+
 /** A reply with no data: FORMERR, NOTIMP, REFUSED, BADVERS, SERVFAIL. */
-export function errorReply(rcode: number): Reply {
+function errorReply(rcode: number): Reply {
   return { rcode, aa: false, answer: EMPTY, authority: EMPTY, additional: EMPTY, glueRequired: false };
 }

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { errorReply, poolReply, poolStartupReply, replyFor } from '../answer.js';
+import { failureReply, poolReply, poolStartupReply, questionReply, replyFor, statusReply } from '../answer.js';
 import type { GslbConfig, PoolConfig } from '../gslb/model.js';
 import { Mode, PoolSelector } from '../gslb/selector.js';
 import type { HealthView } from '../gslb/state.js';
@@ -7,7 +7,7 @@ import { readUncompressedName } from '../wire/name.js';
 import { ParsedQuery, QueryStatus, parseQuery } from '../wire/query.js';
 import { encodeReply, optSize, writeOpt } from '../wire/response.js';
 import type { OptOut, Reply, WireRRset } from '../wire/response.js';
-import { CLASS_ANY, CLASS_IN, RCode, RRType } from '../wire/types.js';
+import { RRType } from '../wire/types.js';
 import { MessageWriter } from '../wire/writer.js';
 import { lookup } from '../zone/lookup.js';
 import type { OutRRset } from '../zone/lookup.js';
@@ -142,11 +142,10 @@ export class Engine {
     if (limit > outMax) limit = outMax;
     if (st !== QueryStatus.Ok) {
       this.badvers = st === QueryStatus.BadVers;
-      const rcode = st === QueryStatus.NotImp ? RCode.NOTIMP : st === QueryStatus.BadVers ? RCode.BADVERS : RCode.FORMERR;
-      return this.emit(buf, errorReply(rcode), limit, out, outOff, q.edns, 0);
+      return this.emit(buf, statusReply(st, q), limit, out, outOff, q.edns, 0);
     }
-    const early = this.refuseEarly(q);
-    if (early >= 0) return this.emit(buf, errorReply(early), limit, out, outOff, q.edns, 0);
+    const early = questionReply(q.qclass, q.qtype);
+    if (early !== undefined) return this.emit(buf, early, limit, out, outOff, q.edns, 0);
 
     const hit = this.cache?.get(q.hash);
     const known = hit !== undefined && hit.qtype === q.qtype && sameName(buf, q.qnameOff, hit.qname);
@@ -181,7 +180,7 @@ export class Engine {
   private fail(err: unknown, buf: Uint8Array, limit: number, out: Uint8Array, outOff: number): number {
     this.stats.errors++;
     this.onError(err, this.q);
-    return this.emit(buf, errorReply(RCode.SERVFAIL), limit, out, outOff, this.q.edns, 0);
+    return this.emit(buf, failureReply(), limit, out, outOff, this.q.edns, 0);
   }
 
   /** A/AAAA at a GSLB name: select, then copy the encoded answer for that selection. */
@@ -234,16 +233,6 @@ export class Engine {
   private compilePool(e: PoolEntry, buf: Uint8Array, pool: PoolConfig): Buffer {
     const n = encodeReply(this.w, buf, this.q, this.poolReplyNow(e, pool), TCP_LIMIT, undefined);
     return Buffer.from(this.w.buf.subarray(0, n));
-  }
-
-  /** rcodes decided by the question alone, before any lookup; -1 when it goes on. */
-  private refuseEarly(q: ParsedQuery): number {
-    if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return RCode.REFUSED;
-    const t = q.qtype;
-    if (t === RRType.OPT) return RCode.FORMERR;
-    if (t === RRType.AXFR || t === RRType.IXFR) return RCode.REFUSED;
-    if (t >= 128 && t < 255) return RCode.NOTIMP;
-    return -1;
   }
 
   private emit(buf: Uint8Array, reply: Reply, limit: number, out: Uint8Array, outOff: number, withOpt: boolean, scope: number): number {

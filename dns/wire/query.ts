@@ -19,6 +19,8 @@ export const QueryStatus = {
   NotImp: 3,
   /** Answer BADVERS: EDNS version above 0. */
   BadVers: 4,
+  /** Signed with TSIG (the last additional record), whose key this server cannot know: it has none. */
+  Tsig: 5,
 } as const;
 export type QueryStatus = (typeof QueryStatus)[keyof typeof QueryStatus];
 
@@ -50,12 +52,21 @@ export class ParsedQuery {
   ecsSourcePrefix = 0;
   /** the address bytes as sent (ceil(source/8) of them), left-aligned in a 16-byte array */
   readonly ecsAddress = new Uint8Array(16);
+  /** TSIG (RFC 8945 §4.2), when the query ends with one: key and algorithm names (uncompressed wire), fields echoed in the error */
+  tsig = false;
+  tsigKey: Uint8Array = EMPTY;
+  tsigAlgorithm: Uint8Array = EMPTY;
+  readonly tsigTime = new Uint8Array(6);
+  tsigFudge = 0;
+  tsigOriginalId = 0;
   /** reason for FORMERR/Drop, for logs and tests */
   error = '';
 }
 
+const EMPTY = new Uint8Array(0);
 const MAX_UDP_PAYLOAD_FLOOR = 512;
 const OPT = 41;
+const TSIG = 250;
 const ECS_OPTION = 8;
 
 /**
@@ -66,6 +77,7 @@ export function parseQuery(buf: Uint8Array, off: number, len: number, q: ParsedQ
   q.hasQuestion = false;
   q.edns = false;
   q.ecs = false;
+  q.tsig = false;
   q.error = '';
   if (len < 12) { q.error = 'shorter than a header'; return QueryStatus.Drop; }
   const end = off + len;
@@ -117,6 +129,11 @@ export function parseQuery(buf: Uint8Array, off: number, len: number, q: ParsedQ
         status = QueryStatus.BadVers;
       }
     }
+    if (type === TSIG) {
+      // RFC 8945 §5.1: only as the last record of the additional section
+      if (i !== ar - 1) { q.error = 'TSIG is not the last record'; return QueryStatus.FormErr; }
+      if (!parseTsig(buf, off, nameStart, rdStart, rdStart + rdlen, q)) return QueryStatus.FormErr;
+    }
     p = rdStart + rdlen;
   }
   if (p !== end && status === QueryStatus.Ok) {
@@ -124,7 +141,50 @@ export function parseQuery(buf: Uint8Array, off: number, len: number, q: ParsedQ
     q.error = 'trailing bytes after the last record';
     return QueryStatus.FormErr;
   }
+  if (status === QueryStatus.Ok && q.tsig) return QueryStatus.Tsig;
   return status;
+}
+
+/** Reads the TSIG owner (the key name) and the RDATA fields an error reply echoes; false (FORMERR) when the RDATA is malformed. */
+function parseTsig(buf: Uint8Array, off: number, nameStart: number, p: number, end: number, q: ParsedQuery): boolean {
+  const key = expandName(buf, off, nameStart);
+  // the algorithm name is never compressed (RFC 8945 §4.2, RFC 3597 §4)
+  let a = p;
+  for (;;) {
+    if (a >= end) { q.error = 'TSIG algorithm name runs past the RDATA'; return false; }
+    const l = buf[a]!;
+    if (l === 0) { a++; break; }
+    if (l > 63) { q.error = 'TSIG algorithm name is compressed or invalid'; return false; }
+    a += 1 + l;
+  }
+  if (a - p > 255) { q.error = 'malformed TSIG names'; return false; }
+  // time signed (6), fudge (2), MAC size (2), MAC, original ID (2), error (2), other len (2), other data
+  if (a + 10 > end) { q.error = 'TSIG RDATA too short'; return false; }
+  const macSize = (buf[a + 8]! << 8) | buf[a + 9]!;
+  const m = a + 10 + macSize;
+  if (m + 6 > end) { q.error = 'TSIG MAC runs past the RDATA'; return false; }
+  const otherLen = (buf[m + 4]! << 8) | buf[m + 5]!;
+  if (m + 6 + otherLen !== end) { q.error = 'TSIG other data does not end the RDATA'; return false; }
+  q.tsig = true;
+  q.tsigKey = key;
+  q.tsigAlgorithm = buf.slice(p, a);
+  q.tsigTime.set(buf.subarray(a, a + 6));
+  q.tsigFudge = (buf[a + 6]! << 8) | buf[a + 7]!;
+  q.tsigOriginalId = (buf[m]! << 8) | buf[m + 1]!;
+  return true;
+}
+
+/** The possibly compressed name at p, already validated by skipName, as uncompressed wire bytes. */
+function expandName(buf: Uint8Array, off: number, p: number): Uint8Array {
+  const out: number[] = [];
+  for (let cur = p; ;) {
+    const l = buf[cur]!;
+    if ((l & 0xc0) === 0xc0) { cur = off + (((l & 0x3f) << 8) | buf[cur + 1]!); continue; }
+    out.push(l);
+    if (l === 0) return Uint8Array.from(out);
+    for (let i = 1; i <= l; i++) out.push(buf[cur + i]!);
+    cur += 1 + l;
+  }
 }
 
 /** Parses the question at off+12; the name must be uncompressed (nothing precedes it to point to). */

@@ -1,4 +1,5 @@
 import type { ParsedQuery } from './query.js';
+import { RCode } from './types.js';
 import type { MessageWriter } from './writer.js';
 
 /** A record set to put in a reply. */
@@ -19,6 +20,43 @@ export interface Reply {
   readonly additional: readonly WireRRset[];
   /** referral glue that must fit or the reply is truncated (RFC 9471) */
   readonly glueRequired: boolean;
+  /** an unsigned TSIG record (MAC size 0) ending the reply, for TSIG errors (RFC 8945 §5.3.2) */
+  readonly tsig?: TsigOut;
+}
+
+/** The fields of an unsigned TSIG record in an error reply (RFC 8945 §4.2). */
+export interface TsigOut {
+  /** owner: the key name, uncompressed wire */
+  readonly keyWire: Uint8Array;
+  readonly algorithmWire: Uint8Array;
+  /** 48-bit time signed, as 6 bytes */
+  readonly timeSigned: Uint8Array;
+  readonly fudge: number;
+  readonly originalId: number;
+  /** TSIG error code (BADSIG 16, BADKEY 17, BADTIME 18, BADTRUNC 22) */
+  readonly error: number;
+}
+
+function tsigSize(t: TsigOut): number {
+  return t.keyWire.length + 10 + t.algorithmWire.length + 16;
+}
+
+/** Writes the TSIG record at b[p]: class ANY, TTL 0, names uncompressed, no MAC, no other data. */
+function writeTsig(b: Uint8Array, p: number, t: TsigOut): number {
+  b.set(t.keyWire, p); p += t.keyWire.length;
+  b[p++] = 0; b[p++] = 250;
+  b[p++] = 0; b[p++] = 255;
+  b[p++] = 0; b[p++] = 0; b[p++] = 0; b[p++] = 0;
+  const rdlen = t.algorithmWire.length + 16;
+  b[p++] = rdlen >> 8; b[p++] = rdlen & 0xff;
+  b.set(t.algorithmWire, p); p += t.algorithmWire.length;
+  b.set(t.timeSigned, p); p += 6;
+  b[p++] = t.fudge >> 8; b[p++] = t.fudge & 0xff;
+  b[p++] = 0; b[p++] = 0;
+  b[p++] = t.originalId >> 8; b[p++] = t.originalId & 0xff;
+  b[p++] = t.error >> 8; b[p++] = t.error & 0xff;
+  b[p++] = 0; b[p++] = 0;
+  return p;
 }
 
 /** How the OPT record of the reply looks, if there is one. */
@@ -30,9 +68,14 @@ export interface OptOut {
 }
 
 /** Size in bytes of the OPT record this query's reply carries (0 without EDNS). */
-export function optSize(q: ParsedQuery): number {
+export function optSize(q: ParsedQuery, rcode = 0): number {
   if (!q.edns) return 0;
-  return 11 + (q.ecs ? 8 + ((q.ecsSourcePrefix + 7) >> 3) : 0);
+  return 11 + (echoesEcs(q, rcode) ? 8 + ((q.ecsSourcePrefix + 7) >> 3) : 0);
+}
+
+/** ECS is echoed in every reply to a query that had it, except BADVERS (the option belongs to a version we did not speak). */
+function echoesEcs(q: ParsedQuery, rcode: number): boolean {
+  return q.ecs && rcode !== RCode.BADVERS;
 }
 
 /**
@@ -44,9 +87,10 @@ export function encodeReply(
   w: MessageWriter, qbuf: Uint8Array, q: ParsedQuery, reply: Reply, limit: number, opt: OptOut | undefined,
 ): number {
   w.reset(limit);
-  const optLen = opt ? optSize(q) : 0;
-  // the OPT always fits: reserve it first
-  w.limit = Math.max(12, limit - optLen);
+  const optLen = opt ? optSize(q, reply.rcode) : 0;
+  const tsigLen = reply.tsig ? tsigSize(reply.tsig) : 0;
+  // the OPT (and a TSIG) always fit: reserve them first
+  w.limit = Math.max(12, limit - optLen - tsigLen);
   w.pos = 12;
   let qd = 0;
   if (q.hasQuestion && w.fits(q.questionEnd - q.qnameOff)) {
@@ -79,11 +123,18 @@ export function encodeReply(
     w.pos = writeOpt(w.buf, w.pos, q, opt, reply.rcode);
     ar++;
   }
+  if (reply.tsig) {
+    // last in the message (RFC 8945 §5.1)
+    w.pos = writeTsig(w.buf, w.pos, reply.tsig);
+    ar++;
+  }
   const b = w.buf;
   b[0] = q.id >> 8;
   b[1] = q.id & 0xff;
-  b[2] = 0x80 | (q.opcode << 3) | (reply.aa ? 0x04 : 0) | (tc ? 0x02 : 0) | ((q.flags >> 8) & 0x01);
-  b[3] = (q.flags & 0x10) | (reply.rcode & 0x0f);
+  // RD and CD are copied for QUERY only: their meaning is defined for no other opcode
+  const query = q.opcode === 0;
+  b[2] = 0x80 | (q.opcode << 3) | (reply.aa ? 0x04 : 0) | (tc ? 0x02 : 0) | (query ? (q.flags >> 8) & 0x01 : 0);
+  b[3] = (query ? q.flags & 0x10 : 0) | (reply.rcode & 0x0f);
   b[4] = 0;
   b[5] = qd;
   b[6] = anCount >> 8;
@@ -128,7 +179,7 @@ export function writeOpt(b: Uint8Array, p: number, q: ParsedQuery, opt: OptOut, 
   b[p++] = 0;
   b[p++] = q.dnssecOk ? 0x80 : 0;
   b[p++] = 0;
-  if (q.ecs) {
+  if (echoesEcs(q, rcode)) {
     const n = (q.ecsSourcePrefix + 7) >> 3;
     const rdlen = 8 + n;
     b[p++] = 0; b[p++] = rdlen;

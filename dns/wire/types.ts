@@ -7,8 +7,11 @@ export const RRType = {
 } as const;
 
 export const RCode = {
-  NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16,
+  NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, NOTAUTH: 9, BADVERS: 16,
 } as const;
+
+/** TSIG error codes (RFC 8945 §5.3): carried in the TSIG record, not in the header. */
+export const TsigError = { BADSIG: 16, BADKEY: 17, BADTIME: 18, BADTRUNC: 22 } as const;
 
 export const CLASS_IN = 1;
 export const CLASS_ANY = 255;

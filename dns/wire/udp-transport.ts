@@ -9,6 +9,14 @@
  *   `preferNative: false` is passed, or when the environment sets GSLB_UDP=dgram.
  *   (GSLB_UDP=native makes a missing addon an error instead of a silent fallback.)
  *
+ * A reply leaves from the address its query was sent to. The addon reads each query's destination
+ * (IP_PKTINFO / IPV6_RECVPKTINFO) and sends the reply with it as the source. node:dgram cannot read
+ * it, so on a wildcard (0.0.0.0, ::) the dgram transport binds one socket per local address of the
+ * family instead, as listed by os.networkInterfaces() at start: addresses added later are not
+ * served over UDP until a restart, and neither are addresses that are routed locally without being
+ * configured on an interface (127.0.0.3 inside 127.0.0.0/8, AnyIP routes); such queries get no
+ * reply rather than one from the wrong source, which resolvers drop anyway.
+ *
  * Both behave the same at the edges: datagrams larger than IN_SLOT_SIZE bytes are dropped, a source
  * port 0 is never answered, a handler exception costs that one reply and is reported to `onError`,
  * and a full socket send buffer drops replies rather than blocking.
@@ -18,6 +26,7 @@ import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
@@ -114,7 +123,60 @@ export async function listenUdp(host: string, port: number, handler: DatagramHan
     if (binding !== undefined) return listenNative(binding, address, family, port, handler, onError);
     if (mode === 'native') throw new Error(`GSLB_UDP=native but the UDP batch addon is unavailable: ${nativeReason ?? 'unknown'}`);
   }
+  if (isWildcard(address)) return listenDgramEach(localAddresses(family), family, port, handler, onError);
   return listenDgram(address, family, port, handler, onError);
+}
+
+function isWildcard(address: string): boolean {
+  const bytes = addressBytes(address, isIP(address) === 6 ? 6 : 4);
+  return bytes !== undefined && bytes.every((b) => b === 0);
+}
+
+/** The addresses of the family configured on the interfaces now; IPv6 link-local ones with their zone. */
+export function localAddresses(family: 4 | 6): string[] {
+  const out: string[] = [];
+  for (const [name, list] of Object.entries(networkInterfaces())) {
+    for (const a of list ?? []) {
+      const fam = String(a.family) === 'IPv6' || String(a.family) === '6' ? 6 : 4;
+      if (fam !== family) continue;
+      out.push(fam === 6 && a.address.toLowerCase().startsWith('fe80:') ? `${a.address}%${name}` : a.address);
+    }
+  }
+  return out;
+}
+
+/** One dgram socket per address, all on the same port (port 0: one the OS gave the first), behind one listener. */
+async function listenDgramEach(addrs: readonly string[], family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void): Promise<UdpListener> {
+  if (addrs.length === 0) throw new Error(`no local IPv${family} address to bind the node:dgram UDP transport to (it serves a wildcard listen address by binding each one)`);
+  for (let attempt = 0; ; attempt++) {
+    const each: UdpListener[] = [];
+    try {
+      let p = port;
+      for (const a of addrs) {
+        const l = await listenDgram(a, family, p, handler, onError);
+        each.push(l);
+        p = l.port;
+      }
+    } catch (err) {
+      await Promise.all(each.map((l) => l.close()));
+      // port 0: the port the first address got may be taken on another one; pick again
+      if (port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
+      throw err;
+    }
+    return {
+      port: each[0]!.port,
+      kind: 'dgram',
+      close: async () => { await Promise.all(each.map((l) => l.close())); },
+      stats: () => {
+        const t = { received: 0, sent: 0, dropped: 0 };
+        for (const l of each) {
+          const s = l.stats();
+          t.received += s.received; t.sent += s.sent; t.dropped += s.dropped;
+        }
+        return t;
+      },
+    };
+  }
 }
 
 /** The peer's address in presentation form (RFC 5952 for IPv6). */

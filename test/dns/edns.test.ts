@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dig } from '../helpers/dig.js';
-import { header, opt, query } from '../helpers/packet.js';
+import { ecs, header, opt, query } from '../helpers/packet.js';
 import { startFixture, udpExchange } from '../helpers/server.js';
 
 let server: Awaited<ReturnType<typeof startFixture>>;
@@ -34,6 +34,21 @@ describe('EDNS0 (RFC 6891)', () => {
     expect(r.status).toBe('BADVERS');
     expect(r.opt!.version).toBe(0);
     expect(r.answer).toEqual([]);
+  });
+
+  it('does not echo ECS in a BADVERS reply', async () => {
+    const r = await dig(server.port, ['+norec', '+edns=1', '+noednsneg', '+subnet=192.0.2.0/24', 'www.example.test', 'A']);
+    expect(r.status).toBe('BADVERS');
+    expect(r.opt!.ecs).toBeUndefined();
+    // in bytes: the OPT is the last record and has no options (RDLENGTH 0), extended rcode 1
+    const reply = await udpExchange(server.port, query({ additional: [opt([ecs(1, 24, 0, [192, 0, 2])], 1232, 1)] }));
+    const h = header(reply!);
+    expect([h.rcode, h.an, h.ns, h.ar]).toEqual([0, 0, 0, 1]);
+    const optAt = afterQuestion(reply!);
+    expect(reply!.length).toBe(optAt + 11);
+    expect(reply!.readUInt16BE(optAt + 1)).toBe(41);
+    expect(reply![optAt + 5]).toBe(1);
+    expect(reply!.readUInt16BE(optAt + 9)).toBe(0);
   });
 
   it('answers FORMERR to two OPT records', async () => {

@@ -51,6 +51,33 @@ describe('fast path and general path give identical bytes', () => {
     });
   }
 
+  // replies decided before lookup (answer.ts statusReply/questionReply): a compiled answer for the
+  // same name and type must never stand in for them
+  const early: [string, Buffer, number][] = [
+    ['NOTIMP clears RD and CD', query({ id: 8, flags: (2 << 11) | 0x0110 }), 4],
+    ['BADVERS drops ECS', query({ id: 9, flags: 0x0110, additional: [opt([ecs(1, 24, 0, [192, 0, 2])], 1232, 1)] }), 0],
+    ['TSIG gets NOTAUTH', query({ id: 10, additional: [opt(), Uint8Array.from([1, 0x6b, 0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 1, 1, 44, 0, 0, 0, 10, 0, 0, 0, 0])] }), 9],
+    ['AXFR is REFUSED', query({ id: 11, type: 252 }), 5],
+  ];
+  for (const [what, q, rcode] of early) {
+    it(what, () => {
+      const general = new Engine(zones, { udpCap: 1232, cacheEntries: 0 });
+      const fast = new Engine(zones, { udpCap: 1232, cacheEntries: 1000 });
+      const a = Buffer.alloc(65535);
+      const b = Buffer.alloc(65535);
+      const warm = query({ id: 1, flags: 0x0110, additional: [opt([ecs(1, 24, 0, [192, 0, 2])])] });
+      fast.handle(warm, 0, warm.length, b, 0, b.length, false);
+      fast.handle(warm, 0, warm.length, b, 0, b.length, false);
+      for (const tcp of [false, true]) {
+        const n1 = general.handle(q, 0, q.length, a, 0, a.length, tcp);
+        const n2 = fast.handle(q, 0, q.length, b, 0, b.length, tcp);
+        expect(b.subarray(0, n2).toString('hex')).toBe(a.subarray(0, n1).toString('hex'));
+        expect(a[3]! & 0x0f).toBe(rcode);
+        expect(a[3]! & 0x10).toBe(q[2]! >> 3 === 0 ? 0x10 & q[3]! : 0);
+      }
+    });
+  }
+
   it('falls back to the general path when the compiled reply does not fit', () => {
     const fast = new Engine(zones, { udpCap: 1232, cacheEntries: 1000 });
     const general = new Engine(zones, { udpCap: 1232, cacheEntries: 0 });

@@ -31,6 +31,35 @@ describe('header and question handling', () => {
     expect(header(notify!).opcode).toBe(4);
   });
 
+  // RD and CD mean something for QUERY only; Knot and gdnsd clear them on other opcodes
+  const rdcd: [string, number, boolean][] = [
+    ['QUERY copies RD and CD', 0, true],
+    ['IQUERY (1) copies neither', 1, false],
+    ['STATUS (2) copies neither', 2, false],
+    ['NOTIFY (4) copies neither', 4, false],
+    ['UPDATE (5) copies neither', 5, false],
+  ];
+  for (const [what, opcode, copied] of rdcd) {
+    it(`${what}`, async () => {
+      const reply = await udpExchange(server.port, query({ flags: (opcode << 11) | 0x0100 | 0x0010 }));
+      const h = header(reply!);
+      expect(h.opcode).toBe(opcode);
+      expect(h.rcode).toBe(opcode === 0 ? 0 : 4);
+      expect(h.rd).toBe(copied);
+      expect((reply![3]! & 0x10) !== 0).toBe(copied);
+    });
+  }
+
+  it('clears CD on NOTIMP through dig', async () => {
+    const r = await dig(server.port, ['+opcode=2', '+cdflag', '+rec', 'www.example.test', 'A']);
+    expect(r.status).toBe('NOTIMP');
+    expect(r.flags.has('cd')).toBe(false);
+    expect(r.flags.has('rd')).toBe(false);
+    const q = await dig(server.port, ['+cdflag', '+rec', 'www.example.test', 'A']);
+    expect(q.flags.has('cd')).toBe(true);
+    expect(q.flags.has('rd')).toBe(true);
+  });
+
   it('answers FORMERR to QDCOUNT 0 and 2', async () => {
     const none = await udpExchange(server.port, query({ qdcount: 0 }));
     expect(header(none!).rcode).toBe(1);

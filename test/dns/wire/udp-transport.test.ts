@@ -199,6 +199,22 @@ describe.each([
     expect(client.replies).toHaveLength(1);
     expect(listener.stats()).toMatchObject({ received: 1, sent: 1 });
   });
+
+  it.each([['0.0.0.0', '127.0.0.1'], ['::', '::1']])('on the wildcard %s answers a query to %s from that address', async (wildcard, local) => {
+    const listener = await listenUdp(wildcard, 0, echo, { preferNative, onError: (err) => errors.push(err) });
+    open.push(listener);
+    expect(listener.kind).toBe(kind);
+    const sock = dgram.createSocket(local.includes(':') ? 'udp6' : 'udp4');
+    const from = await new Promise<string>((resolve) => {
+      sock.on('message', (_m, r) => resolve(r.address));
+      sock.send('hi', listener.port, local);
+    });
+    sock.close();
+    expect(from).toBe(local);
+    expect(listener.stats()).toEqual({ received: 1, sent: 1, dropped: 0 });
+    await listener.close();
+    expect(listener.stats()).toMatchObject({ received: 1, sent: 1 });
+  });
 });
 
 describe('transport selection', () => {
