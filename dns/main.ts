@@ -202,7 +202,7 @@ async function serve(args: string[]): Promise<number> {
   return -1;
 }
 
-const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH'];
 
 /** The DNS counters in the shape the metrics page wants. */
 function dnsMetrics(engine: Engine, state: GslbState): DnsMetricsSnapshot {
