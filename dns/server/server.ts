@@ -26,6 +26,8 @@ export interface DnsServer {
   readonly engine: Engine;
   /** bound ports, in the order of the addresses (useful with port 0) */
   readonly bound: readonly { host: string; udp: number; tcp: number; udpKind: string }[];
+  /** the TCP listeners, in the order of the addresses (connection counts, limit counters) */
+  readonly tcpListeners: readonly TcpListener[];
   setZones(zones: ZoneSet, gslb?: GslbSource): void;
   close(): Promise<void>;
 }
@@ -83,6 +85,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
   return {
     engine,
     bound,
+    tcpListeners: tcps,
     setZones: (z, g) => engine.setZones(z, g),
     close: async () => {
       await Promise.all([...udps.map((u) => u.close()), ...tcps.map((t) => t.close())]);
