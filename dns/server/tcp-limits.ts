@@ -17,8 +17,9 @@ import { systemClock, unrefTimer } from '../../shared/clock.js';
  * a slowloris is dropped messageMs after it started whatever it sends. One periodic sweep on the
  * clock closes what expired (it only looks at the heads of the two lists).
  *
- * When the table is full, a new connection evicts the longest-idle connection, else the oldest
- * reading one. A source (IPv4 address, IPv6 /64) at its limit gets its new connection refused
+ * When the table is full, a new connection evicts the longest-idle connection; a message in
+ * progress counts as idle since its first byte (a query arriving now is spared; slowloris
+ * connections that fill the table are not). A source (IPv4 address, IPv6 /64) at its limit gets its new connection refused
  * before anything is evicted, so one source can never push others out beyond its own share.
  */
 export interface TcpLimits {
@@ -98,7 +99,7 @@ export class TcpConnectionTable {
       return undefined;
     }
     while (this.size >= this.limits.maxConnections) {
-      const victim = first(this.idleList) ?? first(this.readingList);
+      const victim = this.victim();
       if (!victim) break;
       this.stats.evicted++;
       this.drop(victim, 'evicted');
@@ -142,6 +143,17 @@ export class TcpConnectionTable {
   stop(): void {
     this.clock.clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+  }
+
+  /**
+   * The longest-idle connection; a message in progress counts as idle since its first byte, so a
+   * query that is arriving now is spared, while slowloris connections cannot pin the table.
+   */
+  private victim(): Entry | undefined {
+    const i = first(this.idleList);
+    const r = first(this.readingList);
+    if (!i || !r) return i ?? r;
+    return r.since < i.since ? r : i;
   }
 
   private drop(e: Entry, reason: TcpCloseReason): void {

@@ -50,6 +50,21 @@ describe('TCP connection table', () => {
     expect(closed).toEqual(['b:evicted']);
   });
 
+  it('evicts a message in progress for longer than the longest idle (slowloris cannot pin the table)', () => {
+    const { clock, closed, open } = table();
+    const slow1 = open('slow1')!;
+    const slow2 = open('slow2')!;
+    slow1.reading();
+    slow2.reading();
+    clock.advance(500);
+    open('fresh'); // the table is full of slowloris and one fresh connection
+    clock.advance(1);
+    open('next');
+    expect(closed).toEqual(['slow1:evicted']);
+    open('next2');
+    expect(closed).toEqual(['slow1:evicted', 'slow2:evicted']);
+  });
+
   it('evicts the oldest reading connection when none is idle', () => {
     const { closed, open } = table();
     for (const n of ['a', 'b', 'c']) open(n)!.reading();
