@@ -78,7 +78,9 @@ export function listenTcp(host: string, port: number, engine: () => Engine, opti
   server.maxConnections = opts.maxConnections + 256;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
+    // a deep accept queue: under a connection flood a full queue drops SYNs, and a legitimate
+    // client then waits for its SYN retransmit (1 s, then 3 s); the kernel caps it at somaxconn
+    server.listen({ host, port, ipv6Only: host.includes(':'), backlog: 4096 }, () => {
       server.off('error', reject);
       const addr = server.address() as net.AddressInfo;
       resolve({
