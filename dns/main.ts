@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { parseListen, startDnsServer } from './server/server.js';
 import type { ListenAddress } from './server/server.js';
 import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
+import { DEFAULT_TCP_OPTIONS } from './server/tcp.js';
+import type { TcpOptions } from './server/tcp.js';
 import type { Engine, GslbSource } from './server/engine.js';
 import { ctl } from './ctl.js';
 import type { GslbConfig } from './gslb/model.js';
@@ -30,6 +32,8 @@ const USAGE = `usage:
            [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
            [--udp-size BYTES] [--log-level LEVEL]
+           [--tcp-max-clients N] [--tcp-max-per-source N] [--tcp-idle-timeout DURATION]
+           [--tcp-message-timeout DURATION]
   gslb-dns check --zones DIR
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
@@ -71,6 +75,7 @@ interface ServeOptions {
   /** --api as given, for the log line when the bound address is unknown */
   readonly apiText: string | undefined;
   readonly udpCap: number;
+  readonly tcp: TcpOptions;
   readonly adminToken: string | undefined;
   readonly etcd: EtcdLocation | undefined;
   readonly overridesWaitMs: number;
@@ -92,6 +97,10 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       'overrides-wait': { type: 'string' },
       instance: { type: 'string' },
       'udp-size': { type: 'string' },
+      'tcp-max-clients': { type: 'string' },
+      'tcp-max-per-source': { type: 'string' },
+      'tcp-idle-timeout': { type: 'string' },
+      'tcp-message-timeout': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
     },
     strict: true,
@@ -108,6 +117,7 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (listens.length === 0) throw new UsageError('at least one --listen HOST:PORT is required');
   const udpCap = values['udp-size'] === undefined ? DEFAULT_ENGINE_OPTIONS.udpCap : Number(values['udp-size']);
   if (!Number.isInteger(udpCap) || udpCap < 512 || udpCap > 4096) throw new UsageError('--udp-size: expected an integer from 512 to 4096');
+  const tcp = parseTcpFlags(values);
   let adminToken: string | undefined;
   const tokenFile = values['admin-token-file'];
   if (tokenFile !== undefined) {
@@ -131,13 +141,39 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   const overridesWaitMs = values['overrides-wait'] === undefined ? ETCD_START_TIMEOUT_MS : parseDuration(values['overrides-wait']);
   if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
   return {
-    zonesDir: values.zones, listens, api, apiText: values.api, udpCap, adminToken, etcd, overridesWaitMs,
+    zonesDir: values.zones, listens, api, apiText: values.api, udpCap, tcp, adminToken, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!,
   };
 }
 
+/** The --tcp-* flags over DEFAULT_TCP_OPTIONS. */
+function parseTcpFlags(values: Record<string, unknown>): TcpOptions {
+  const count = (flag: string, dflt: number): number => {
+    const v = values[flag];
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UsageError(`--${flag}: expected an integer from 1 to 1000000`);
+    return n;
+  };
+  const duration = (flag: string, dflt: number): number => {
+    const v = values[flag];
+    if (v === undefined) return dflt;
+    const ms = parseDuration(String(v));
+    if (ms === undefined || ms <= 0) throw new UsageError(`--${flag}: expected a duration such as 10s or 500ms`);
+    return ms;
+  };
+  const d = DEFAULT_TCP_OPTIONS;
+  return {
+    ...d,
+    maxConnections: count('tcp-max-clients', d.maxConnections),
+    maxPerSource: count('tcp-max-per-source', d.maxPerSource),
+    idleMs: duration('tcp-idle-timeout', d.idleMs),
+    messageMs: duration('tcp-message-timeout', d.messageMs),
+  };
+}
+
 async function serve(args: string[]): Promise<number> {
-  const { zonesDir, listens, api, udpCap, adminToken, stateDir, ...opts } = await parseServeOptions(args);
+  const { zonesDir, listens, api, udpCap, tcp, adminToken, stateDir, ...opts } = await parseServeOptions(args);
   const log = createLogger(opts.logLevel);
 
   let serving;
@@ -159,7 +195,7 @@ async function serve(args: string[]): Promise<number> {
   const native = udpNativeStatus();
   if (!native.available) log.warn({ reason: native.reason }, 'UDP batch addon unavailable; using node:dgram (slower)');
   const server = await startDnsServer(serving.zones, listens, {
-    engine: { ...DEFAULT_ENGINE_OPTIONS, udpCap }, logger: log, gslb: source(serving.gslb),
+    engine: { ...DEFAULT_ENGINE_OPTIONS, udpCap }, tcp, logger: log, gslb: source(serving.gslb),
   });
   for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
   for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');

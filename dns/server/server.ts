@@ -4,7 +4,7 @@ import type { Peer, UdpListener } from '../wire/udp-transport.js';
 import type { ZoneSet } from '../zone/zone.js';
 import { Engine, DEFAULT_ENGINE_OPTIONS } from './engine.js';
 import type { EngineOptions, GslbSource } from './engine.js';
-import { listenTcp, DEFAULT_TCP_OPTIONS } from './tcp.js';
+import { listenTcp } from './tcp.js';
 import type { TcpListener, TcpOptions } from './tcp.js';
 
 /** A host and port to serve on; IPv6 hosts without brackets. */
@@ -26,6 +26,8 @@ export interface DnsServer {
   readonly engine: Engine;
   /** bound ports, in the order of the addresses (useful with port 0) */
   readonly bound: readonly { host: string; udp: number; tcp: number; udpKind: string }[];
+  /** the TCP listeners, in the order of the addresses (connection counts, limit counters) */
+  readonly tcpListeners: readonly TcpListener[];
   setZones(zones: ZoneSet, gslb?: GslbSource): void;
   close(): Promise<void>;
 }
@@ -33,7 +35,8 @@ export interface DnsServer {
 /** Options of startDnsServer. */
 export interface ServerOptions {
   readonly engine?: EngineOptions;
-  readonly tcp?: TcpOptions;
+  /** TCP limits; unset ones take DEFAULT_TCP_OPTIONS */
+  readonly tcp?: Partial<TcpOptions>;
   readonly logger?: Logger;
   /** false forces the plain dgram UDP transport */
   readonly nativeUdp?: boolean;
@@ -63,7 +66,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
         });
         let tcp: TcpListener;
         try {
-          tcp = await listenTcp(a.host, udp.port, () => engine, opts.tcp ?? DEFAULT_TCP_OPTIONS);
+          tcp = await listenTcp(a.host, udp.port, () => engine, opts.tcp ?? {});
         } catch (err) {
           await udp.close();
           if (a.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
@@ -82,6 +85,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
   return {
     engine,
     bound,
+    tcpListeners: tcps,
     setZones: (z, g) => engine.setZones(z, g),
     close: async () => {
       await Promise.all([...udps.map((u) => u.close()), ...tcps.map((t) => t.close())]);

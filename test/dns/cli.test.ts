@@ -70,6 +70,12 @@ describe('gslb-dns command line', () => {
     const r = await runCli(['--zones', 'zones', '--listen', 'nonsense']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('HOST:PORT');
+    const tcp = await runCli(['--zones', 'zones', '--listen', '127.0.0.1:0', '--tcp-message-timeout', 'soon']);
+    expect(tcp.code).toBe(2);
+    expect(tcp.stderr).toContain('--tcp-message-timeout');
+    const per = await runCli(['--zones', 'zones', '--listen', '127.0.0.1:0', '--tcp-max-per-source', '0']);
+    expect(per.code).toBe(2);
+    expect(per.stderr).toContain('--tcp-max-per-source');
   });
 
   it('reloads on SIGHUP, and keeps the old zone when the new one is broken', async () => {
