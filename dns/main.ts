@@ -23,13 +23,14 @@ import { createApiApp } from './http/app.js';
 import type { DnsMetricsSnapshot } from './http/metrics.js';
 import { loadServing } from './serving.js';
 import { udpNativeStatus } from './wire/udp-transport.js';
-import { startZoneReloading } from './zone-reload.js';
+import { DEFAULT_RELOAD_SETTLE_MS, startZoneReloading } from './zone-reload.js';
+import { ZoneFileCache } from './zone/load.js';
 
 const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
            [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
-           [--udp-size BYTES] [--log-level LEVEL]
+           [--udp-size BYTES] [--reload-settle DURATION] [--log-level LEVEL]
   gslb-dns check --zones DIR
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
@@ -77,6 +78,7 @@ interface ServeOptions {
   readonly stateDir: string | undefined;
   readonly instance: string | undefined;
   readonly logLevel: string;
+  readonly reloadSettleMs: number;
 }
 
 async function parseServeOptions(args: string[]): Promise<ServeOptions> {
@@ -90,6 +92,7 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       'state-dir': { type: 'string' },
       overrides: { type: 'string' },
       'overrides-wait': { type: 'string' },
+      'reload-settle': { type: 'string' },
       instance: { type: 'string' },
       'udp-size': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
@@ -130,9 +133,11 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   }
   const overridesWaitMs = values['overrides-wait'] === undefined ? ETCD_START_TIMEOUT_MS : parseDuration(values['overrides-wait']);
   if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
+  const reloadSettleMs = values['reload-settle'] === undefined ? DEFAULT_RELOAD_SETTLE_MS : parseDuration(values['reload-settle']);
+  if (reloadSettleMs === undefined) throw new UsageError('--reload-settle: expected a duration such as 2s or 500ms');
   return {
     zonesDir: values.zones, listens, api, apiText: values.api, udpCap, adminToken, etcd, overridesWaitMs,
-    stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!,
+    stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
   };
 }
 
@@ -141,8 +146,9 @@ async function serve(args: string[]): Promise<number> {
   const log = createLogger(opts.logLevel);
 
   let serving;
+  const zoneCache = new ZoneFileCache();
   try {
-    serving = await loadServing(zonesDir);
+    serving = await loadServing(zonesDir, process.env, { cache: zoneCache });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     log.fatal({ errors: msg.split('\n') }, 'zones failed to load');
@@ -184,7 +190,7 @@ async function serve(args: string[]): Promise<number> {
     server.setZones(next.zones, source(next.gslb));
     probes.stop();
     probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
-  });
+  }, { settleMs: opts.reloadSettleMs, cache: zoneCache });
   const stop = async (sig: string): Promise<void> => {
     log.info({ sig }, 'shutting down');
     reloading.stop();
