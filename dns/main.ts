@@ -25,6 +25,7 @@ import { loadServing } from './serving.js';
 import { udpNativeStatus } from './wire/udp-transport.js';
 import { DEFAULT_RELOAD_SETTLE_MS, startZoneReloading } from './zone-reload.js';
 import { ZoneFileCache } from './zone/load.js';
+import { createZoneWorker } from './zone/zone-worker.js';
 
 const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
@@ -185,15 +186,21 @@ async function serve(args: string[]): Promise<number> {
     log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined }, 'api listening');
   }
 
+  // GSLB_DNS_RELOAD=inline parses on the serving thread, as before the worker (for bench:zone-reload)
+  const zoneWorker = process.env['GSLB_DNS_RELOAD'] === 'inline' ? undefined : createZoneWorker();
   const reloading = startZoneReloading(zonesDir, log, (next) => {
     state.setConfig(next.gslb);
     server.setZones(next.zones, source(next.gslb));
     probes.stop();
     probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
-  }, { settleMs: opts.reloadSettleMs, cache: zoneCache });
+  }, {
+    settleMs: opts.reloadSettleMs, cache: zoneCache, loopProbe: process.env['GSLB_DNS_RELOAD_PROBE'] === '1',
+    ...(zoneWorker ? { loadFile: (f: string) => zoneWorker.loadFile(f) } : {}),
+  });
   const stop = async (sig: string): Promise<void> => {
     log.info({ sig }, 'shutting down');
     reloading.stop();
+    await zoneWorker?.close();
     staleTicker.stop();
     probes.stop();
     await saver?.flush().catch(() => {});

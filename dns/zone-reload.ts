@@ -8,6 +8,7 @@
 import { stat, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { systemClock } from '../shared/clock.js';
 import type { Clock } from '../shared/clock.js';
@@ -29,7 +30,15 @@ export interface ZoneReloadOptions {
   readonly cache?: ZoneFileCache;
   /** loads one zone file (default: on this thread) */
   readonly loadFile?: ZoneDirLoadOptions['loadFile'];
+  /**
+   * measures the event loop during each reload and logs the longest block (`reload loop block`,
+   * `maxBlockMs`) `settleProbeMs` after the swap, for the benchmark (monitorEventLoopDelay)
+   */
+  readonly loopProbe?: boolean;
 }
+
+/** How long after a swap the loop probe keeps measuring (the old tree's garbage is collected). */
+const PROBE_TAIL_MS = 300;
 
 export interface ZoneReloading {
   /** stops watching (SIGHUP stays handled) */
@@ -39,12 +48,15 @@ export interface ZoneReloading {
 /** `apply` puts a loaded directory in service; an error it throws fails the reload like a load error. */
 export function startZoneReloading(zonesDir: string, log: Logger, apply: (next: Serving) => void, opts: ZoneReloadOptions = {}): ZoneReloading {
   const cache = opts.cache ?? new ZoneFileCache();
+  const clock = opts.clock ?? systemClock;
   const loadOpts: ZoneDirLoadOptions = opts.loadFile ? { cache, loadFile: opts.loadFile } : { cache };
   let reloading = false;
   let again = false;
   const reload = async (why: string): Promise<void> => {
     if (reloading) { again = true; return; }
     reloading = true;
+    const probe = opts.loopProbe ? monitorEventLoopDelay({ resolution: 2 }) : undefined;
+    probe?.enable();
     try {
       const before = cache.snapshot();
       const next = await loadServing(zonesDir, process.env, loadOpts);
@@ -56,7 +68,15 @@ export function startZoneReloading(zonesDir: string, log: Logger, apply: (next: 
         log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, why }, 'zone reloaded');
       }
       if (parsed === 0) log.info({ why }, 'zones unchanged; pools reloaded');
+      if (probe) {
+        const p = probe;
+        clock.setTimeout(() => {
+          p.disable();
+          log.info({ why, maxBlockMs: Math.round(p.max / 1e5) / 10, p99BlockMs: Math.round(p.percentile(99) / 1e5) / 10 }, 'reload loop block');
+        }, PROBE_TAIL_MS);
+      }
     } catch (err) {
+      probe?.disable();
       const errors = err instanceof ZoneLoadError || err instanceof GslbLoadError ? err.errors.map((e) => e.message) : [String(err)];
       for (const e of errors) log.error(e);
       log.error({ why }, 'reload failed; the previous zones keep serving');
@@ -67,7 +87,7 @@ export function startZoneReloading(zonesDir: string, log: Logger, apply: (next: 
   };
   process.on('SIGHUP', () => void reload('SIGHUP'));
   const trigger = createReloadTrigger({
-    clock: opts.clock ?? systemClock,
+    clock,
     settleMs: opts.settleMs ?? DEFAULT_RELOAD_SETTLE_MS,
     stat: (name) => new Promise<FileStamp>((resolve) => {
       stat(path.join(zonesDir, name), (err, s) => resolve(err ? undefined : { size: s.size, mtimeMs: s.mtimeMs }));

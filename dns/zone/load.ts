@@ -5,13 +5,13 @@ import { checkZone } from './check.js';
 import { parseZoneText } from './parse.js';
 import { ZoneError } from './record.js';
 import { buildZone, ZoneSet } from './zone.js';
-import type { Zone } from './zone.js';
+import type { BuiltZone, Zone } from './zone.js';
 
 /** Zone files are `<zone name>.zone`; the file name is the zone's origin. */
 export const ZONE_SUFFIX = '.zone';
 
 /** Loads and checks one zone file. Throws ZoneError (file:line: reason). */
-export async function loadZoneFile(file: string, originHint?: string): Promise<Zone> {
+export async function loadZoneFile(file: string, originHint?: string): Promise<BuiltZone> {
   const base = path.basename(file, ZONE_SUFFIX);
   let origin: string;
   try {
