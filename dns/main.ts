@@ -25,13 +25,15 @@ import { createApiApp } from './http/app.js';
 import type { DnsMetricsSnapshot } from './http/metrics.js';
 import { loadServing } from './serving.js';
 import { udpNativeStatus } from './wire/udp-transport.js';
-import { startZoneReloading } from './zone-reload.js';
+import { DEFAULT_RELOAD_SETTLE_MS, startZoneReloading } from './zone-reload.js';
+import { ZoneFileCache } from './zone/load.js';
+import { createZoneWorker } from './zone/zone-worker.js';
 
 const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
            [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
-           [--udp-size BYTES] [--log-level LEVEL]
+           [--udp-size BYTES] [--reload-settle DURATION] [--log-level LEVEL]
            [--tcp-max-clients N] [--tcp-max-per-source N] [--tcp-idle-timeout DURATION]
            [--tcp-message-timeout DURATION]
   gslb-dns check --zones DIR
@@ -82,6 +84,7 @@ interface ServeOptions {
   readonly stateDir: string | undefined;
   readonly instance: string | undefined;
   readonly logLevel: string;
+  readonly reloadSettleMs: number;
 }
 
 async function parseServeOptions(args: string[]): Promise<ServeOptions> {
@@ -95,6 +98,7 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       'state-dir': { type: 'string' },
       overrides: { type: 'string' },
       'overrides-wait': { type: 'string' },
+      'reload-settle': { type: 'string' },
       instance: { type: 'string' },
       'udp-size': { type: 'string' },
       'tcp-max-clients': { type: 'string' },
@@ -140,9 +144,11 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   }
   const overridesWaitMs = values['overrides-wait'] === undefined ? ETCD_START_TIMEOUT_MS : parseDuration(values['overrides-wait']);
   if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
+  const reloadSettleMs = values['reload-settle'] === undefined ? DEFAULT_RELOAD_SETTLE_MS : parseDuration(values['reload-settle']);
+  if (reloadSettleMs === undefined) throw new UsageError('--reload-settle: expected a duration such as 2s or 500ms');
   return {
     zonesDir: values.zones, listens, api, apiText: values.api, udpCap, tcp, adminToken, etcd, overridesWaitMs,
-    stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!,
+    stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
   };
 }
 
@@ -177,8 +183,9 @@ async function serve(args: string[]): Promise<number> {
   const log = createLogger(opts.logLevel);
 
   let serving;
+  const zoneCache = new ZoneFileCache();
   try {
-    serving = await loadServing(zonesDir);
+    serving = await loadServing(zonesDir, process.env, { cache: zoneCache });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     log.fatal({ errors: msg.split('\n') }, 'zones failed to load');
@@ -215,15 +222,21 @@ async function serve(args: string[]): Promise<number> {
     log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined }, 'api listening');
   }
 
+  // GSLB_DNS_RELOAD=inline parses on the serving thread, as before the worker (for bench:zone-reload)
+  const zoneWorker = process.env['GSLB_DNS_RELOAD'] === 'inline' ? undefined : createZoneWorker();
   const reloading = startZoneReloading(zonesDir, log, (next) => {
     state.setConfig(next.gslb);
     server.setZones(next.zones, source(next.gslb));
     probes.stop();
     probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
+  }, {
+    settleMs: opts.reloadSettleMs, cache: zoneCache, loopProbe: process.env['GSLB_DNS_RELOAD_PROBE'] === '1',
+    ...(zoneWorker ? { loadFile: (f: string) => zoneWorker.loadFile(f) } : {}),
   });
   const stop = async (sig: string): Promise<void> => {
     log.info({ sig }, 'shutting down');
     reloading.stop();
+    await zoneWorker?.close();
     staleTicker.stop();
     probes.stop();
     await saver?.flush().catch(() => {});

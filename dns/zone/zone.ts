@@ -26,11 +26,18 @@ export class ZoneNode {
   }
 }
 
+/** The names of a zone: a Map, or an index over a zone handed over in one buffer (transfer.ts). */
+export interface NodeIndex {
+  get(name: string): ZoneNode | undefined;
+  has(name: string): boolean;
+  readonly size: number;
+}
+
 /** One loaded zone: an immutable tree keyed by canonical name. */
 export interface Zone {
   readonly origin: string;
   readonly file: string;
-  readonly nodes: ReadonlyMap<string, ZoneNode>;
+  readonly nodes: NodeIndex;
   readonly soa: RRset;
   /** RFC 2308 §5: min(SOA TTL, SOA MINIMUM) */
   readonly negativeTtl: number;
@@ -38,8 +45,13 @@ export interface Zone {
   readonly recordCount: number;
 }
 
+/** A zone as buildZone makes it: its names in a Map. */
+export interface BuiltZone extends Zone {
+  readonly nodes: ReadonlyMap<string, ZoneNode>;
+}
+
 /** Builds the tree of a zone whose records already passed checkZone. */
-export function buildZone(origin: string, file: string, records: readonly ZoneRecord[]): Zone {
+export function buildZone(origin: string, file: string, records: readonly ZoneRecord[]): BuiltZone {
   const nodes = new Map<string, ZoneNode>();
   let last: ZoneNode | undefined;
   for (const r of records) {
@@ -90,12 +102,19 @@ export function buildZone(origin: string, file: string, records: readonly ZoneRe
 export function withNames(zone: Zone, names: readonly string[]): Zone {
   const extra = names.filter((n) => isInZone(n, zone.origin) && !zone.nodes.has(n));
   if (extra.length === 0) return zone;
-  const nodes = new Map(zone.nodes);
+  const base = zone.nodes;
+  const added = new Map<string, ZoneNode>();
   for (const n of extra) {
-    for (let p: string | undefined = n; p !== undefined && !nodes.has(p) && isInZone(p, zone.origin); p = parentName(p)) {
-      nodes.set(p, new ZoneNode(p));
+    for (let p: string | undefined = n; p !== undefined && !base.has(p) && !added.has(p) && isInZone(p, zone.origin); p = parentName(p)) {
+      added.set(p, new ZoneNode(p));
     }
   }
+  // the zone's own index is shared, not copied: adding names costs what the names cost
+  const nodes: NodeIndex = {
+    get: (name) => base.get(name) ?? added.get(name),
+    has: (name) => base.has(name) || added.has(name),
+    size: base.size + added.size,
+  };
   return { ...zone, nodes };
 }
 
