@@ -6,15 +6,22 @@
  *   | gate                         | failure                         | status | counted as        |
  *   |------------------------------|---------------------------------|--------|-------------------|
  *   | body size / media type       | over MAX_REPORT_BYTES / not JSON| 413/415| too-large/media-type |
- *   | JSON.parse                   | bad JSON                        | 400    | bad-json          |
- *   | `site` is a string           | missing                         | 400    | schema            |
+ *   | body present                 | empty                           | 400    | bad-json          |
+ *   | site: X-GSLB-Site, else the  | neither                         | 400    | schema            |
+ *   |   top-level "site" (raw scan)|                                 |        |                   |
  *   | site configured              | unknown site                    | 404    | unknown-site      |
  *   | site has a secret            | probe-only site                 | 401    | no-secret         |
  *   | X-GSLB-Timestamp             | missing / not unix ms / skew    | 401    | missing-timestamp / bad-timestamp / clock-skew |
  *   | X-GSLB-Signature (raw body)  | missing / wrong                 | 401    | missing-signature / bad-signature |
  *   | timestamp >= state.startedAt | signed before this start        | 409    | before-start      |
+ *   | nesting <= MAX_REPORT_DEPTH  | deeper                          | 400    | too-deep          |
+ *   | JSON.parse                   | bad JSON                        | 400    | bad-json          |
+ *   | body's site = the site above | another site                    | 400    | site-mismatch     |
  *   | ReportSchema                 | first failing path              | 400    | schema            |
  *   | state.applyReport            | replay / foreign member / site  | 409/422/404 | (counted by the state) |
+ *
+ * Nothing of an unsigned body is parsed: the signature is checked on the raw bytes first, so a
+ * flood of forged or deeply nested bodies costs one HMAC (or one bounded scan) each.
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -27,10 +34,11 @@ import type { AdminAction, GslbState } from '../gslb/state.js';
 import { createFileOverrideStore, MAX_REASON_LENGTH, overridesDigest } from '../gslb/overrides-store.js';
 import type { OverrideStore } from '../gslb/overrides-store.js';
 import {
-  MAX_CLOCK_SKEW_MS, MAX_REPORT_BYTES, ReportSchema, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+  MAX_CLOCK_SKEW_MS, MAX_REPORT_BYTES, ReportSchema, SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER,
 } from '../../shared/protocol/report.js';
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
 import { createAdminAuth } from './auth.js';
+import { jsonDepthExceeds, MAX_REPORT_DEPTH, scanReportSite } from './report-body.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { poolFailOpen } from '../gslb/fail-open.js';
 import type { DnsMetricsSnapshot } from './metrics.js';
@@ -82,8 +90,17 @@ class HttpError extends Error {
   }
 }
 
-function parseJson(body: unknown): unknown {
+/** Deepest nesting of an admin body (a flat object). */
+const MAX_ADMIN_DEPTH = 4;
+
+function requireBody(body: unknown): Buffer {
   if (!Buffer.isBuffer(body) || body.length === 0) throw new HttpError(400, 'bad-json', 'bad JSON: empty body (expected application/json)');
+  return body;
+}
+
+function parseJson(raw: unknown, maxDepth: number): unknown {
+  const body = requireBody(raw);
+  if (jsonDepthExceeds(body, maxDepth)) throw new HttpError(400, 'too-deep', `bad JSON: nested deeper than ${maxDepth} levels`);
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
@@ -152,10 +169,13 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     let site: string | undefined;
     let agent: string | undefined;
     try {
-      const value = parseJson(req.body);
-      site = stringField(value, 'site');
-      agent = stringField(value, 'agent');
-      if (site === undefined) throw new HttpError(400, 'schema', 'schema: /site: Expected string');
+      const raw = requireBody(req.body);
+      // the site picks the secret: from the header, else (older agents) a bounded scan of the raw bytes
+      site = header(req, SITE_HEADER) ?? scanReportSite(raw);
+      if (site === undefined || site === '') {
+        site = undefined;
+        throw new HttpError(400, 'schema', `schema: /site: Expected string (send the ${SITE_HEADER} header or a top-level "site" string)`);
+      }
       const cfg = state.gslb.sites.get(site);
       if (!cfg) throw new HttpError(404, 'unknown-site', `unknown site "${site}"`);
       if (cfg.secret === undefined) throw new HttpError(401, 'no-secret', 'site has no secret: it is probed, not reported');
@@ -168,11 +188,17 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       }
       const sig = header(req, SIGNATURE_HEADER);
       if (sig === undefined || sig === '') throw new HttpError(401, 'missing-signature', 'missing signature: the X-GSLB-Signature header is required');
-      if (!verifyReportSignature(cfg.secret, ts, req.body as Buffer, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
+      if (!verifyReportSignature(cfg.secret, ts, raw, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
       // a report signed before this instance started was meant for (or captured from) the previous
       // one: agents sign every heartbeat afresh, so a live agent is heard again within its interval
       if (Number(ts) < state.startedAt) {
         throw new HttpError(409, 'before-start', `signed before this instance started: X-GSLB-Timestamp is ${state.startedAt - Number(ts)} ms before the start (replay?)`);
+      }
+      const value = parseJson(raw, MAX_REPORT_DEPTH);
+      agent = stringField(value, 'agent');
+      const bodySite = stringField(value, 'site');
+      if (bodySite !== site) {
+        throw new HttpError(400, 'site-mismatch', bodySite === undefined ? 'schema: /site: Expected string' : `site mismatch: the body says "${bodySite}", the signature is for "${site}"`);
       }
       validate(checkReport, value);
       const outcome = state.applyReport(value);
@@ -202,7 +228,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     app.post(`${ADMIN_PATH_PREFIX}${action}`, { preHandler: adminGuard }, async (req, reply) => {
       let value: unknown;
       try {
-        value = parseJson(req.body);
+        value = parseJson(req.body, MAX_ADMIN_DEPTH);
         validate(checkAdminTarget, value);
         if (value.force === true && (value.reason === undefined || value.reason.trim() === '')) {
           throw new HttpError(400, 'schema', '"force": true needs a "reason" (why the guard may be overridden)');
