@@ -15,6 +15,8 @@ import { ETCD_START_TIMEOUT_MS, parseEtcdLocation } from './gslb/overrides-etcd.
 import type { EtcdLocation } from './gslb/overrides-etcd.js';
 import { startPersistence } from './gslb/persistence.js';
 import { parseAdminTokens } from './http/auth.js';
+import { connectionLimitsWarning, defaultConnectionLimits, readDescriptorLimit } from './http/connection-limit.js';
+import type { ConnectionLimits } from './http/connection-limit.js';
 import { parseDuration } from '../shared/config/values.js';
 import { startProbes } from './gslb/probe.js';
 import { startStaleTicker } from './gslb/stale-ticker.js';
@@ -29,6 +31,7 @@ const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
            [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
+           [--api-max-connections N] [--api-max-per-source N]
            [--udp-size BYTES] [--log-level LEVEL]
   gslb-dns check --zones DIR
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
@@ -77,6 +80,9 @@ interface ServeOptions {
   readonly stateDir: string | undefined;
   readonly instance: string | undefined;
   readonly logLevel: string;
+  readonly apiLimits: ConnectionLimits;
+  /** the descriptor limit the caps were derived from (undefined: unknown) */
+  readonly fdLimit: number | undefined;
 }
 
 async function parseServeOptions(args: string[]): Promise<ServeOptions> {
@@ -93,6 +99,8 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       instance: { type: 'string' },
       'udp-size': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'api-max-connections': { type: 'string' },
+      'api-max-per-source': { type: 'string' },
     },
     strict: true,
   });
@@ -130,7 +138,18 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   }
   const overridesWaitMs = values['overrides-wait'] === undefined ? ETCD_START_TIMEOUT_MS : parseDuration(values['overrides-wait']);
   if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
+  const fdLimit = readDescriptorLimit();
+  const defaults = defaultConnectionLimits(fdLimit);
+  const cap = (flag: 'api-max-connections' | 'api-max-per-source', dflt: number): number => {
+    const v = values[flag] === undefined ? dflt : Number(values[flag]);
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${flag}: expected a positive integer`);
+    return v;
+  };
+  const maxConnections = cap('api-max-connections', defaults.maxConnections);
+  const maxPerSource = cap('api-max-per-source', Math.min(defaults.maxPerSource, maxConnections));
+  if (maxPerSource > maxConnections) throw new UsageError('--api-max-per-source: must not exceed --api-max-connections');
   return {
+    apiLimits: { maxConnections, maxPerSource }, fdLimit,
     zonesDir: values.zones, listens, api, apiText: values.api, udpCap, adminToken, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!,
   };
@@ -169,14 +188,17 @@ async function serve(args: string[]): Promise<number> {
   let probes = startProbes(serving.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
   let app: Awaited<ReturnType<typeof createApiApp>> | undefined;
   if (api) {
+    const warning = connectionLimitsWarning(opts.apiLimits, opts.fdLimit);
+    if (warning !== undefined) log.warn({ fdLimit: opts.fdLimit, ...opts.apiLimits }, warning);
     app = await createApiApp({
+      limits: opts.apiLimits,
       state, adminToken, stateDir, overridesStore, overridesReady: () => overridesStore.ready(),
       instance: opts.instance ?? `${os.hostname()}:${process.pid}`,
       dnsMetrics: () => dnsMetrics(server.engine, state), logger: log,
     });
     await app.listen({ host: api.host, port: api.port });
     const addr = app.server.address();
-    log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined }, 'api listening');
+    log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined, ...opts.apiLimits }, 'api listening');
   }
 
   const reloading = startZoneReloading(zonesDir, log, (next) => {

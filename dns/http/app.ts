@@ -38,6 +38,8 @@ import {
 } from '../../shared/protocol/report.js';
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
 import { createAdminAuth } from './auth.js';
+import { defaultConnectionLimits, limitConnections, readDescriptorLimit } from './connection-limit.js';
+import type { ConnectionLimits } from './connection-limit.js';
 import { jsonDepthExceeds, MAX_REPORT_DEPTH, scanReportSite } from './report-body.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { poolFailOpen } from '../gslb/fail-open.js';
@@ -62,7 +64,25 @@ export interface ApiOptions {
   now?: () => number;
   /** whether the current operator overrides are loaded (GET /readyz waits for it); always true by default */
   overridesReady?: () => boolean;
+  /** connection caps (see connection-limit.ts); defaults from this process's descriptor limit */
+  limits?: ConnectionLimits;
+  /** socket timeouts; API_TIMEOUTS by default */
+  timeouts?: Partial<ApiTimeouts>;
 }
+
+/** How long the API waits on a client, in ms; a socket past any of these is closed. */
+export interface ApiTimeouts {
+  /** from the connection (or the previous request) to the end of the request headers */
+  readonly headersMs: number;
+  /** from the connection to the end of the request body */
+  readonly requestMs: number;
+  /** an open socket with no traffic at all */
+  readonly idleMs: number;
+  /** an idle keep-alive socket after a response (agents report every second) */
+  readonly keepAliveMs: number;
+}
+
+export const API_TIMEOUTS: ApiTimeouts = { headersMs: 5_000, requestMs: 10_000, idleMs: 15_000, keepAliveMs: 5_000 };
 
 export const REPORTS_PATH = '/api/v1/reports';
 export const STATE_PATH = '/api/v1/state';
@@ -133,12 +153,22 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   const auth = createAdminAuth(opts.adminToken);
   const store = opts.overridesStore ?? createFileOverrideStore({ state, stateDir: opts.stateDir, started: true });
 
+  const t = { ...API_TIMEOUTS, ...opts.timeouts };
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: MAX_REPORT_BYTES,
+    // a stalled client is cut off: headers, then the whole request, each have a deadline (checked
+    // every second, not node's default 30 s), an idle socket and an idle keep-alive too
+    http: { headersTimeout: t.headersMs, requestTimeout: t.requestMs, connectionsCheckingInterval: Math.min(1_000, t.headersMs) },
+    requestTimeout: t.requestMs,
+    connectionTimeout: t.idleMs,
+    keepAliveTimeout: t.keepAliveMs,
     // reports arrive every second from every agent: log refusals and admin actions, not each request
     logController: new LogController({ disableRequestLogging: true }),
   });
+
+  app.server.headersTimeout = t.headersMs;
+  const connections = limitConnections(app.server, opts.limits ?? defaultConnectionLimits(readDescriptorLimit()));
 
   // JSON only, kept as raw bytes: the report signature covers them exactly; anything else is 415
   app.removeAllContentTypeParsers();
@@ -264,6 +294,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       epoch: state.view.epoch,
       pools: poolFailOpen(state.gslb, state.view),
       overridesStore: store.status(),
+      connections: connections.stats(),
     });
     return reply.type(METRICS_CONTENT_TYPE).send(body);
   });
