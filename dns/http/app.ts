@@ -37,7 +37,9 @@ import {
   MAX_CLOCK_SKEW_MS, MAX_REPORT_BYTES, ReportSchema, SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER,
 } from '../../shared/protocol/report.js';
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
+import type { Timers } from '../../shared/clock.js';
 import { createAdminAuth } from './auth.js';
+import { createRejectLog } from './reject-log.js';
 import { defaultConnectionLimits, limitConnections, readDescriptorLimit } from './connection-limit.js';
 import type { ConnectionLimits } from './connection-limit.js';
 import { jsonDepthExceeds, MAX_REPORT_DEPTH, scanReportSite } from './report-body.js';
@@ -66,6 +68,8 @@ export interface ApiOptions {
   overridesReady?: () => boolean;
   /** connection caps (see connection-limit.ts); defaults from this process's descriptor limit */
   limits?: ConnectionLimits;
+  /** timers of the rejected-request log summary; the system's by default */
+  timers?: Timers;
   /** socket timeouts; API_TIMEOUTS by default */
   timeouts?: Partial<ApiTimeouts>;
 }
@@ -176,9 +180,13 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     done(null, body);
   });
 
-  function rejectReport(reply: FastifyReply, status: number, key: string | undefined, reason: string, who: { site?: string | undefined; agent?: string | undefined }): FastifyReply {
+  const rejectLog = createRejectLog(log, opts.timers !== undefined ? { timers: opts.timers } : {});
+  app.addHook('onClose', async () => rejectLog.close());
+  const adminRefused = new Map<string, number>();
+
+  function rejectReport(req: FastifyRequest, reply: FastifyReply, status: number, key: string | undefined, reason: string, who: { site?: string | undefined; agent?: string | undefined }): FastifyReply {
     if (key !== undefined) state.countRejected(key);
-    log.warn({ site: who.site, agent: who.agent, status, reason }, 'report rejected');
+    rejectLog.reject({ msg: 'report rejected', key: key ?? `status-${status}`, source: req.ip, fields: { site: who.site, agent: who.agent, status, reason } });
     return reply.code(status).send({ error: reason });
   }
 
@@ -187,7 +195,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     if (req.routeOptions.url === REPORTS_PATH && status < 500) {
       const key = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'too-large' : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'media-type' : 'bad-request';
       const reason = key === 'too-large' ? `body too large: the limit is ${MAX_REPORT_BYTES} bytes` : err.message;
-      return rejectReport(reply, status, key, reason, {});
+      return rejectReport(req, reply, status, key, reason, {});
     }
     if (status >= 500) log.error({ err, url: req.url }, 'request failed');
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message });
@@ -232,11 +240,11 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       }
       validate(checkReport, value);
       const outcome = state.applyReport(value);
-      if (!outcome.ok) return rejectReport(reply, outcome.status, undefined, outcome.reason, { site, agent });
+      if (!outcome.ok) return rejectReport(req, reply, outcome.status, undefined, outcome.reason, { site, agent });
       log.debug({ site, agent, seq: value.seq, changed: outcome.changed }, 'report accepted');
       return reply.code(200).send({ accepted: true, changed: outcome.changed, epoch: state.view.epoch });
     } catch (err) {
-      if (err instanceof HttpError) return rejectReport(reply, err.status, err.key, err.message, { site, agent });
+      if (err instanceof HttpError) return rejectReport(req, reply, err.status, err.key, err.message, { site, agent });
       throw err;
     }
   });
@@ -244,7 +252,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   async function adminGuard(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const r = auth(header(req, 'authorization'));
     if (r.ok) return undefined;
-    log.warn({ url: req.url, ip: req.ip, reason: r.reason }, 'admin request refused');
+    adminRefused.set(String(r.status), (adminRefused.get(String(r.status)) ?? 0) + 1);
+    rejectLog.reject({ msg: 'admin request refused', key: `${r.status}`, source: req.ip, fields: { url: req.url, reason: r.reason } });
     if (r.status === 401) void reply.header('www-authenticate', 'Bearer');
     return reply.code(r.status).send({ error: r.reason });
   }
@@ -295,6 +304,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       pools: poolFailOpen(state.gslb, state.view),
       overridesStore: store.status(),
       connections: connections.stats(),
+      adminRefused,
     });
     return reply.type(METRICS_CONTENT_TYPE).send(body);
   });

@@ -28,6 +28,8 @@ export interface MetricsInput {
   readonly overridesStore?: { readonly kind: string; readonly reachable: boolean };
   /** the HTTP API's connection caps at work */
   readonly connections?: ConnectionStats;
+  /** admin requests refused (bad or missing token, API disabled), by HTTP status */
+  readonly adminRefused?: ReadonlyMap<string, number>;
 }
 
 const STATUSES: readonly MemberStatus[] = ['unknown', 'up', 'down', 'drain'];
@@ -124,6 +126,11 @@ export function renderMetrics(m: MetricsInput): string {
     e.sample('gslb_overrides_store_up', [], m.overridesStore.reachable ? 1 : 0);
     e.family('gslb_overrides_store_info', 'gauge', 'Where operator overrides live: etcd (shared), file (per instance) or memory.');
     e.sample('gslb_overrides_store_info', [['kind', m.overridesStore.kind]], 1);
+  }
+
+  if (m.adminRefused !== undefined) {
+    e.family('gslb_admin_refused_total', 'counter', 'Admin API requests refused before any action, by HTTP status (401: no or wrong token, 403: admin API disabled).');
+    for (const status of [...m.adminRefused.keys()].sort()) e.sample('gslb_admin_refused_total', [['status', status]], m.adminRefused.get(status) ?? 0);
   }
 
   if (m.connections !== undefined) {

@@ -104,5 +104,9 @@ describe('report API under exhaustion (1,024 descriptors)', () => {
     expect(counts.get(401)).toBe(FORGED);
     // still answering after the flood, and the forgeries changed nothing
     expect((await dig(dnsPort, ['+tcp', '+norec', 'www.gslb.test', 'A'])).answer).toEqual(['www.gslb.test. 5 IN A 192.0.2.2']);
+    // every forgery is counted, but only the first is logged on its own (the rest go into the summary line)
+    const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
+    expect(metrics).toContain(`gslb_reports_total{result="rejected",reason="bad-signature"} ${FORGED}`);
+    expect(p.lines.filter((l) => l['msg'] === 'report rejected')).toHaveLength(1);
   }, 120_000);
 });
