@@ -10,12 +10,13 @@
 //     STALLED * 20 opens in all: a connection flood on top);
 //   - 127.0.0.3 sends FORGED (20,000) report POSTs with a wrong signature, CONCURRENCY (64) at a
 //     time over 32 keep-alive sockets;
-//   - 127.0.0.1, the agent, posts a signed report every 100 ms that flips the primary, until the
+//   - 127.0.0.1, the agent, posts a signed report (on a new connection) every 100 ms that flips the primary, until the
 //     forgeries are done and at least REPORTS (20) were sent; for each it measures the POST round
 //     trip and the time until a UDP query sees the new answer (2 s deadline), and then times one
 //     TCP DNS query (2 s deadline).
 // Prints p50 / p95 / max of each, the forgeries' statuses and rate, and the stalled sockets' fate.
-// Knobs (env): FDS, STALLED, FORGED, CONCURRENCY, REPORTS, REOPEN, TOTAL_TIMEOUT (180 s), KEEP_TMP=1.
+// Knobs (env): FDS, STALLED, FORGED, CONCURRENCY, REPORTS, REOPEN, SERVER_ARGS (more gslb-dns flags,
+// split on spaces; e.g. '--api-max-connections 100000 --api-max-per-source 100000' for no caps), TOTAL_TIMEOUT (180 s), KEEP_TMP=1.
 // Exit status 1 when a legitimate report was refused or missed its deadline, or TCP DNS failed.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -42,6 +43,7 @@ const CONCURRENCY = intEnv('CONCURRENCY', 64, 1);
 const REPORTS = intEnv('REPORTS', 20, 1);
 const TOTAL_TIMEOUT_S = intEnv('TOTAL_TIMEOUT', 180, 1);
 const REOPEN = process.env.REOPEN === '1';
+const SERVER_ARGS = (process.env.SERVER_ARGS ?? '').split(' ').filter(Boolean);
 const DEADLINE_MS = 2000;
 
 const log = (msg) => process.stderr.write(`[attack-api] ${msg}\n`);
@@ -159,12 +161,13 @@ async function main() {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not found: run 'npm run build' first`);
   state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gslb-attack-api-'));
   const { zones, secrets } = writeConfig(state.tmp);
-  const { udp, tcp, api } = await startGslbDns(MAIN, ['--zones', zones, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0'], {
+  const { udp, tcp, api } = await startGslbDns(MAIN, ['--zones', zones, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', ...SERVER_ARGS], {
     startTimeoutMs: 20_000, onSpawn: (c) => { state.child = c; }, wrap: ['prlimit', `--nofile=${FDS}:${FDS}`],
   });
   log(`gslb-dns under ulimit -n ${FDS}: DNS 127.0.0.1:${udp} (tcp ${tcp}), API 127.0.0.1:${api}`);
   const resolver = createUdpResolver(udp, QNAME, { timeoutMs: 200, format: (r) => (r.rcode === 0 ? r.addrs.join(',') : `rcode ${r.rcode}`) });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  // a new connection per report: the hard case (an agent that restarts, or was cut off, must get in)
+  const agent = new http.Agent({ keepAlive: false });
   let seq = Date.now();
   const send = (site, up) => postReport(api, signReport(secrets[site], { site, agent: 'bench', seq: ++seq, members: [{ address: site === 'a' ? PRIMARY : BACKUP, state: up ? 'up' : 'down' }] }), { agent, timeoutMs: 5000 });
   for (const site of ['a', 'b']) {
