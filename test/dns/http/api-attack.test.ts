@@ -87,6 +87,20 @@ describe('report API under exhaustion (1,024 descriptors)', () => {
     expect(p.lines.find((l) => String(l['msg']).startsWith('ulimit -n'))).toBeUndefined();
   });
 
+  it('warns at start when the descriptor limit is too low for the caps given', async () => {
+    const proc = spawn('prlimit', ['--nofile=1024:1024', process.execPath, MAIN, '--zones', ZONES, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', '--api-max-connections', '1000'], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...SECRET_ENV },
+    });
+    const q = watchNode(proc, 'gslb-dns');
+    try {
+      const warn = await q.waitLog((l) => String(l['msg']).startsWith('ulimit -n is 1024'));
+      expect(warn).toMatchObject({ level: 40, fdLimit: 1024, maxConnections: 1000, maxPerSource: 48 });
+      expect(await q.waitLog((l) => l['msg'] === 'api listening')).toMatchObject({ maxConnections: 1000 });
+    } finally {
+      await q.stop();
+    }
+  });
+
   it('applies a legitimate report and answers TCP DNS during 1,100 stalled connections and 2,000 forged POSTs', async () => {
     const before = await dig(dnsPort, ['+norec', 'www.gslb.test', 'A']);
     expect(before.answer).toEqual(['www.gslb.test. 5 IN A 192.0.2.1']);
@@ -104,9 +118,12 @@ describe('report API under exhaustion (1,024 descriptors)', () => {
     expect(counts.get(401)).toBe(FORGED);
     // still answering after the flood, and the forgeries changed nothing
     expect((await dig(dnsPort, ['+tcp', '+norec', 'www.gslb.test', 'A'])).answer).toEqual(['www.gslb.test. 5 IN A 192.0.2.2']);
-    // every forgery is counted, but only the first is logged on its own (the rest go into the summary line)
+    // every forgery is counted, but only the first of each 10 s interval is logged on its own (the
+    // rest go into the interval's summary line); a slow machine may see more than one interval
     const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
     expect(metrics).toContain(`gslb_reports_total{result="rejected",reason="bad-signature"} ${FORGED}`);
-    expect(p.lines.filter((l) => l['msg'] === 'report rejected')).toHaveLength(1);
+    const logged = p.lines.filter((l) => l['msg'] === 'report rejected').length;
+    expect(logged).toBeGreaterThanOrEqual(1);
+    expect(logged).toBeLessThan(FORGED / 100);
   }, 120_000);
 });
