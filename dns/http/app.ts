@@ -215,7 +215,11 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
         throw new HttpError(400, 'schema', `schema: /site: Expected string (send the ${SITE_HEADER} header or a top-level "site" string)`);
       }
       const cfg = state.gslb.sites.get(site);
-      if (!cfg) throw new HttpError(404, 'unknown-site', `unknown site "${site}"`);
+      if (!cfg) {
+        const shown = site.length > 128 ? `${site.slice(0, 128)}...` : site;
+        site = shown;
+        throw new HttpError(404, 'unknown-site', `unknown site "${shown}"`);
+      }
       if (cfg.secret === undefined) throw new HttpError(401, 'no-secret', 'site has no secret: it is probed, not reported');
       const ts = header(req, TIMESTAMP_HEADER);
       if (ts === undefined || ts === '') throw new HttpError(401, 'missing-timestamp', 'missing timestamp: the X-GSLB-Timestamp header (unix ms) is required');
@@ -235,9 +239,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       const value = parseJson(raw, MAX_REPORT_DEPTH);
       agent = stringField(value, 'agent');
       const bodySite = stringField(value, 'site');
-      if (bodySite !== site) {
-        throw new HttpError(400, 'site-mismatch', bodySite === undefined ? 'schema: /site: Expected string' : `site mismatch: the body says "${bodySite}", the signature is for "${site}"`);
-      }
+      if (bodySite === undefined) throw new HttpError(400, 'schema', 'schema: /site: Expected string');
+      if (bodySite !== site) throw new HttpError(400, 'site-mismatch', `site mismatch: the body says "${bodySite}", the signature is for "${site}"`);
       validate(checkReport, value);
       const outcome = state.applyReport(value);
       if (!outcome.ok) return rejectReport(req, reply, outcome.status, undefined, outcome.reason, { site, agent });

@@ -250,6 +250,14 @@ const rejectCases: RejectCase[] = [
     send: (ctx) => postReport(ctx, `${JSON.stringify({ ...makeReport('tokyo', 10), members: [] }).slice(0, -1)},"site":"osaka"}`),
   },
   {
+    name: 'X-GSLB-Site too long to echo', status: 404, reason: 'unknown-site', error: `unknown site "${'k'.repeat(128)}..."`,
+    send: (ctx) => postReport(ctx, makeReport('tokyo', 10), { headers: { 'x-gslb-site': 'k'.repeat(5000) } }),
+  },
+  {
+    name: 'signed, site in the header only', status: 400, reason: 'schema', error: '/site',
+    send: (ctx) => postReport(ctx, '[1,2,3]', { headers: { 'x-gslb-site': 'tokyo' } }),
+  },
+  {
     name: 'deeply nested, unsigned', status: 401, reason: 'bad-signature', error: 'bad signature',
     send: (ctx) => postReport(ctx, `{"site":"tokyo","x":${'['.repeat(400_000)}${']'.repeat(400_000)}}`, { headers: { 'x-gslb-signature': `sha256=${'0'.repeat(64)}` } }),
   },
