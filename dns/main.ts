@@ -17,6 +17,8 @@ import { ETCD_START_TIMEOUT_MS, parseEtcdLocation } from './gslb/overrides-etcd.
 import type { EtcdLocation } from './gslb/overrides-etcd.js';
 import { startPersistence } from './gslb/persistence.js';
 import { parseAdminTokens } from './http/auth.js';
+import { connectionLimitsWarning, defaultConnectionLimits, readDescriptorLimit } from './http/connection-limit.js';
+import type { ConnectionLimits } from './http/connection-limit.js';
 import { parseDuration } from '../shared/config/values.js';
 import { startProbes } from './gslb/probe.js';
 import { startStaleTicker } from './gslb/stale-ticker.js';
@@ -33,6 +35,7 @@ const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
            [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
+           [--api-max-connections N] [--api-max-per-source N]
            [--udp-size BYTES] [--reload-settle DURATION] [--log-level LEVEL]
            [--tcp-max-clients N] [--tcp-max-per-source N] [--tcp-idle-timeout DURATION]
            [--tcp-message-timeout DURATION]
@@ -85,6 +88,9 @@ interface ServeOptions {
   readonly instance: string | undefined;
   readonly logLevel: string;
   readonly reloadSettleMs: number;
+  readonly apiLimits: ConnectionLimits;
+  /** the descriptor limit the caps were derived from (undefined: unknown) */
+  readonly fdLimit: number | undefined;
 }
 
 async function parseServeOptions(args: string[]): Promise<ServeOptions> {
@@ -106,6 +112,8 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       'tcp-idle-timeout': { type: 'string' },
       'tcp-message-timeout': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'api-max-connections': { type: 'string' },
+      'api-max-per-source': { type: 'string' },
     },
     strict: true,
   });
@@ -146,7 +154,18 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
   const reloadSettleMs = values['reload-settle'] === undefined ? DEFAULT_RELOAD_SETTLE_MS : parseDuration(values['reload-settle']);
   if (reloadSettleMs === undefined) throw new UsageError('--reload-settle: expected a duration such as 2s or 500ms');
+  const fdLimit = readDescriptorLimit();
+  const defaults = defaultConnectionLimits(fdLimit);
+  const cap = (flag: 'api-max-connections' | 'api-max-per-source', dflt: number): number => {
+    const v = values[flag] === undefined ? dflt : Number(values[flag]);
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${flag}: expected a positive integer`);
+    return v;
+  };
+  const maxConnections = cap('api-max-connections', defaults.maxConnections);
+  const maxPerSource = cap('api-max-per-source', Math.min(defaults.maxPerSource, maxConnections));
+  if (maxPerSource > maxConnections) throw new UsageError('--api-max-per-source: must not exceed --api-max-connections');
   return {
+    apiLimits: { maxConnections, maxPerSource }, fdLimit,
     zonesDir: values.zones, listens, api, apiText: values.api, udpCap, tcp, adminToken, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
   };
@@ -212,14 +231,17 @@ async function serve(args: string[]): Promise<number> {
   let probes = startProbes(serving.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
   let app: Awaited<ReturnType<typeof createApiApp>> | undefined;
   if (api) {
+    const warning = connectionLimitsWarning(opts.apiLimits, opts.fdLimit);
+    if (warning !== undefined) log.warn({ fdLimit: opts.fdLimit, ...opts.apiLimits }, warning);
     app = await createApiApp({
+      limits: opts.apiLimits,
       state, adminToken, stateDir, overridesStore, overridesReady: () => overridesStore.ready(),
       instance: opts.instance ?? `${os.hostname()}:${process.pid}`,
       dnsMetrics: () => dnsMetrics(server.engine, state), logger: log,
     });
     await app.listen({ host: api.host, port: api.port });
     const addr = app.server.address();
-    log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined }, 'api listening');
+    log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined, ...opts.apiLimits }, 'api listening');
   }
 
   // GSLB_DNS_RELOAD=inline parses on the serving thread, as before the worker (for bench:zone-reload)

@@ -10,17 +10,20 @@ import readline from 'node:readline';
 
 /**
  * Spawns `node main args` in its own process group (`onSpawn` gets the child at once, so clean-up
- * can kill it whatever happens next); resolves with { udp, api } from its "listening" and
+ * can kill it whatever happens next); resolves with { udp, tcp, api } from its "listening" and
  * "api listening" log lines, rejects with the last 30 log lines on exit or after `startTimeoutMs`.
+ * `wrap` (e.g. ['prlimit', '--nofile=1024:1024']) runs node under that command.
  */
-export function startGslbDns(main, args, { startTimeoutMs, onSpawn }) {
-  const child = spawn(process.execPath, [main, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startGslbDns(main, args, { startTimeoutMs, onSpawn, wrap = [] }) {
+  const argv = [...wrap, process.execPath, main, ...args];
+  const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   onSpawn(child);
   const tail = [];
   const keep = (line) => { tail.push(line); if (tail.length > 30) tail.shift(); };
   readline.createInterface({ input: child.stderr }).on('line', keep);
   return new Promise((resolve, reject) => {
     let udp;
+    let tcp;
     let api;
     const timer = setTimeout(() => reject(new Error(`the server did not log its ports within ${startTimeoutMs} ms:\n${tail.join('\n')}`)), startTimeoutMs);
     child.once('exit', (code, sig) => { clearTimeout(timer); if (udp === undefined || api === undefined) reject(new Error(`the server exited (${code ?? sig}) during start-up:\n${tail.join('\n')}`)); });
@@ -28,9 +31,9 @@ export function startGslbDns(main, args, { startTimeoutMs, onSpawn }) {
       keep(line);
       let j;
       try { j = JSON.parse(line); } catch { return; }
-      if (j.msg === 'listening' && typeof j.udp === 'number') udp = j.udp;
+      if (j.msg === 'listening' && typeof j.udp === 'number') { udp = j.udp; tcp = j.tcp; }
       if (j.msg === 'api listening' && typeof j.port === 'number') api = j.port;
-      if (udp !== undefined && api !== undefined) { clearTimeout(timer); resolve({ udp, api }); }
+      if (udp !== undefined && api !== undefined) { clearTimeout(timer); resolve({ udp, tcp, api }); }
     });
   });
 }

@@ -6,15 +6,22 @@
  *   | gate                         | failure                         | status | counted as        |
  *   |------------------------------|---------------------------------|--------|-------------------|
  *   | body size / media type       | over MAX_REPORT_BYTES / not JSON| 413/415| too-large/media-type |
- *   | JSON.parse                   | bad JSON                        | 400    | bad-json          |
- *   | `site` is a string           | missing                         | 400    | schema            |
+ *   | body present                 | empty                           | 400    | bad-json          |
+ *   | site: X-GSLB-Site, else the  | neither                         | 400    | schema            |
+ *   |   top-level "site" (raw scan)|                                 |        |                   |
  *   | site configured              | unknown site                    | 404    | unknown-site      |
  *   | site has a secret            | probe-only site                 | 401    | no-secret         |
  *   | X-GSLB-Timestamp             | missing / not unix ms / skew    | 401    | missing-timestamp / bad-timestamp / clock-skew |
  *   | X-GSLB-Signature (raw body)  | missing / wrong                 | 401    | missing-signature / bad-signature |
  *   | timestamp >= state.startedAt | signed before this start        | 409    | before-start      |
+ *   | nesting <= MAX_REPORT_DEPTH  | deeper                          | 400    | too-deep          |
+ *   | JSON.parse                   | bad JSON                        | 400    | bad-json          |
+ *   | body's site = the site above | another site                    | 400    | site-mismatch     |
  *   | ReportSchema                 | first failing path              | 400    | schema            |
  *   | state.applyReport            | replay / foreign member / site  | 409/422/404 | (counted by the state) |
+ *
+ * Nothing of an unsigned body is parsed: the signature is checked on the raw bytes first, so a
+ * flood of forged or deeply nested bodies costs one HMAC (or one bounded scan) each.
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -27,10 +34,15 @@ import type { AdminAction, GslbState } from '../gslb/state.js';
 import { createFileOverrideStore, MAX_REASON_LENGTH, overridesDigest } from '../gslb/overrides-store.js';
 import type { OverrideStore } from '../gslb/overrides-store.js';
 import {
-  MAX_CLOCK_SKEW_MS, MAX_REPORT_BYTES, ReportSchema, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+  MAX_CLOCK_SKEW_MS, MAX_REPORT_BYTES, ReportSchema, SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER,
 } from '../../shared/protocol/report.js';
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
+import type { Timers } from '../../shared/clock.js';
 import { createAdminAuth } from './auth.js';
+import { createRejectLog } from './reject-log.js';
+import { defaultConnectionLimits, limitConnections, readDescriptorLimit } from './connection-limit.js';
+import type { ConnectionLimits } from './connection-limit.js';
+import { jsonDepthExceeds, MAX_REPORT_DEPTH, scanReportSite } from './report-body.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { poolFailOpen } from '../gslb/fail-open.js';
 import type { DnsMetricsSnapshot } from './metrics.js';
@@ -54,7 +66,27 @@ export interface ApiOptions {
   now?: () => number;
   /** whether the current operator overrides are loaded (GET /readyz waits for it); always true by default */
   overridesReady?: () => boolean;
+  /** connection caps (see connection-limit.ts); defaults from this process's descriptor limit */
+  limits?: ConnectionLimits;
+  /** timers of the rejected-request log summary; the system's by default */
+  timers?: Timers;
+  /** socket timeouts; API_TIMEOUTS by default */
+  timeouts?: Partial<ApiTimeouts>;
 }
+
+/** How long the API waits on a client, in ms; a socket past any of these is closed. */
+export interface ApiTimeouts {
+  /** from the connection (or the previous request) to the end of the request headers */
+  readonly headersMs: number;
+  /** from the connection to the end of the request body */
+  readonly requestMs: number;
+  /** an open socket with no traffic at all */
+  readonly idleMs: number;
+  /** an idle keep-alive socket after a response (agents report every second) */
+  readonly keepAliveMs: number;
+}
+
+export const API_TIMEOUTS: ApiTimeouts = { headersMs: 5_000, requestMs: 10_000, idleMs: 15_000, keepAliveMs: 5_000 };
 
 export const REPORTS_PATH = '/api/v1/reports';
 export const STATE_PATH = '/api/v1/state';
@@ -82,8 +114,17 @@ class HttpError extends Error {
   }
 }
 
-function parseJson(body: unknown): unknown {
+/** Deepest nesting of an admin body (a flat object). */
+const MAX_ADMIN_DEPTH = 4;
+
+function requireBody(body: unknown): Buffer {
   if (!Buffer.isBuffer(body) || body.length === 0) throw new HttpError(400, 'bad-json', 'bad JSON: empty body (expected application/json)');
+  return body;
+}
+
+function parseJson(raw: unknown, maxDepth: number): unknown {
+  const body = requireBody(raw);
+  if (jsonDepthExceeds(body, maxDepth)) throw new HttpError(400, 'too-deep', `bad JSON: nested deeper than ${maxDepth} levels`);
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
@@ -116,12 +157,22 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   const auth = createAdminAuth(opts.adminToken);
   const store = opts.overridesStore ?? createFileOverrideStore({ state, stateDir: opts.stateDir, started: true });
 
+  const t = { ...API_TIMEOUTS, ...opts.timeouts };
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: MAX_REPORT_BYTES,
+    // a stalled client is cut off: headers, then the whole request, each have a deadline (checked
+    // every second, not node's default 30 s), an idle socket and an idle keep-alive too
+    http: { headersTimeout: t.headersMs, requestTimeout: t.requestMs, connectionsCheckingInterval: Math.min(1_000, t.headersMs) },
+    requestTimeout: t.requestMs,
+    connectionTimeout: t.idleMs,
+    keepAliveTimeout: t.keepAliveMs,
     // reports arrive every second from every agent: log refusals and admin actions, not each request
     logController: new LogController({ disableRequestLogging: true }),
   });
+
+  app.server.headersTimeout = t.headersMs;
+  const connections = limitConnections(app.server, opts.limits ?? defaultConnectionLimits(readDescriptorLimit()));
 
   // JSON only, kept as raw bytes: the report signature covers them exactly; anything else is 415
   app.removeAllContentTypeParsers();
@@ -129,9 +180,13 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     done(null, body);
   });
 
-  function rejectReport(reply: FastifyReply, status: number, key: string | undefined, reason: string, who: { site?: string | undefined; agent?: string | undefined }): FastifyReply {
+  const rejectLog = createRejectLog(log, opts.timers !== undefined ? { timers: opts.timers } : {});
+  app.addHook('onClose', async () => rejectLog.close());
+  const adminRefused = new Map<string, number>();
+
+  function rejectReport(req: FastifyRequest, reply: FastifyReply, status: number, key: string | undefined, reason: string, who: { site?: string | undefined; agent?: string | undefined }): FastifyReply {
     if (key !== undefined) state.countRejected(key);
-    log.warn({ site: who.site, agent: who.agent, status, reason }, 'report rejected');
+    rejectLog.reject({ msg: 'report rejected', key: key ?? `status-${status}`, source: req.ip, fields: { site: who.site, agent: who.agent, status, reason } });
     return reply.code(status).send({ error: reason });
   }
 
@@ -140,7 +195,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     if (req.routeOptions.url === REPORTS_PATH && status < 500) {
       const key = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'too-large' : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'media-type' : 'bad-request';
       const reason = key === 'too-large' ? `body too large: the limit is ${MAX_REPORT_BYTES} bytes` : err.message;
-      return rejectReport(reply, status, key, reason, {});
+      return rejectReport(req, reply, status, key, reason, {});
     }
     if (status >= 500) log.error({ err, url: req.url }, 'request failed');
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message });
@@ -152,12 +207,19 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     let site: string | undefined;
     let agent: string | undefined;
     try {
-      const value = parseJson(req.body);
-      site = stringField(value, 'site');
-      agent = stringField(value, 'agent');
-      if (site === undefined) throw new HttpError(400, 'schema', 'schema: /site: Expected string');
+      const raw = requireBody(req.body);
+      // the site picks the secret: from the header, else (older agents) a bounded scan of the raw bytes
+      site = header(req, SITE_HEADER) ?? scanReportSite(raw);
+      if (site === undefined || site === '') {
+        site = undefined;
+        throw new HttpError(400, 'schema', `schema: /site: Expected string (send the ${SITE_HEADER} header or a top-level "site" string)`);
+      }
       const cfg = state.gslb.sites.get(site);
-      if (!cfg) throw new HttpError(404, 'unknown-site', `unknown site "${site}"`);
+      if (!cfg) {
+        const shown = site.length > 128 ? `${site.slice(0, 128)}...` : site;
+        site = shown;
+        throw new HttpError(404, 'unknown-site', `unknown site "${shown}"`);
+      }
       if (cfg.secret === undefined) throw new HttpError(401, 'no-secret', 'site has no secret: it is probed, not reported');
       const ts = header(req, TIMESTAMP_HEADER);
       if (ts === undefined || ts === '') throw new HttpError(401, 'missing-timestamp', 'missing timestamp: the X-GSLB-Timestamp header (unix ms) is required');
@@ -168,19 +230,24 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       }
       const sig = header(req, SIGNATURE_HEADER);
       if (sig === undefined || sig === '') throw new HttpError(401, 'missing-signature', 'missing signature: the X-GSLB-Signature header is required');
-      if (!verifyReportSignature(cfg.secret, ts, req.body as Buffer, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
+      if (!verifyReportSignature(cfg.secret, ts, raw, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
       // a report signed before this instance started was meant for (or captured from) the previous
       // one: agents sign every heartbeat afresh, so a live agent is heard again within its interval
       if (Number(ts) < state.startedAt) {
         throw new HttpError(409, 'before-start', `signed before this instance started: X-GSLB-Timestamp is ${state.startedAt - Number(ts)} ms before the start (replay?)`);
       }
+      const value = parseJson(raw, MAX_REPORT_DEPTH);
+      agent = stringField(value, 'agent');
+      const bodySite = stringField(value, 'site');
+      if (bodySite === undefined) throw new HttpError(400, 'schema', 'schema: /site: Expected string');
+      if (bodySite !== site) throw new HttpError(400, 'site-mismatch', `site mismatch: the body says "${bodySite}", the signature is for "${site}"`);
       validate(checkReport, value);
       const outcome = state.applyReport(value);
-      if (!outcome.ok) return rejectReport(reply, outcome.status, undefined, outcome.reason, { site, agent });
+      if (!outcome.ok) return rejectReport(req, reply, outcome.status, undefined, outcome.reason, { site, agent });
       log.debug({ site, agent, seq: value.seq, changed: outcome.changed }, 'report accepted');
       return reply.code(200).send({ accepted: true, changed: outcome.changed, epoch: state.view.epoch });
     } catch (err) {
-      if (err instanceof HttpError) return rejectReport(reply, err.status, err.key, err.message, { site, agent });
+      if (err instanceof HttpError) return rejectReport(req, reply, err.status, err.key, err.message, { site, agent });
       throw err;
     }
   });
@@ -188,7 +255,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   async function adminGuard(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const r = auth(header(req, 'authorization'));
     if (r.ok) return undefined;
-    log.warn({ url: req.url, ip: req.ip, reason: r.reason }, 'admin request refused');
+    adminRefused.set(String(r.status), (adminRefused.get(String(r.status)) ?? 0) + 1);
+    rejectLog.reject({ msg: 'admin request refused', key: `${r.status}`, source: req.ip, fields: { url: req.url, reason: r.reason } });
     if (r.status === 401) void reply.header('www-authenticate', 'Bearer');
     return reply.code(r.status).send({ error: r.reason });
   }
@@ -202,7 +270,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     app.post(`${ADMIN_PATH_PREFIX}${action}`, { preHandler: adminGuard }, async (req, reply) => {
       let value: unknown;
       try {
-        value = parseJson(req.body);
+        value = parseJson(req.body, MAX_ADMIN_DEPTH);
         validate(checkAdminTarget, value);
         if (value.force === true && (value.reason === undefined || value.reason.trim() === '')) {
           throw new HttpError(400, 'schema', '"force": true needs a "reason" (why the guard may be overridden)');
@@ -238,6 +306,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       epoch: state.view.epoch,
       pools: poolFailOpen(state.gslb, state.view),
       overridesStore: store.status(),
+      connections: connections.stats(),
+      adminRefused,
     });
     return reply.type(METRICS_CONTENT_TYPE).send(body);
   });

@@ -3,6 +3,7 @@
  * families, every label value escaped, series in a stable order.
  */
 import type { MemberStatus } from '../gslb/state.js';
+import type { ConnectionStats } from './connection-limit.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -25,6 +26,10 @@ export interface MetricsInput {
   readonly pools?: readonly { pool: string; failOpen: boolean; startupPending: boolean }[];
   /** where operator overrides live and whether writes are possible */
   readonly overridesStore?: { readonly kind: string; readonly reachable: boolean };
+  /** the HTTP API's connection caps at work */
+  readonly connections?: ConnectionStats;
+  /** admin requests refused (bad or missing token, API disabled), by HTTP status */
+  readonly adminRefused?: ReadonlyMap<string, number>;
 }
 
 const STATUSES: readonly MemberStatus[] = ['unknown', 'up', 'down', 'drain'];
@@ -121,6 +126,21 @@ export function renderMetrics(m: MetricsInput): string {
     e.sample('gslb_overrides_store_up', [], m.overridesStore.reachable ? 1 : 0);
     e.family('gslb_overrides_store_info', 'gauge', 'Where operator overrides live: etcd (shared), file (per instance) or memory.');
     e.sample('gslb_overrides_store_info', [['kind', m.overridesStore.kind]], 1);
+  }
+
+  if (m.adminRefused !== undefined) {
+    e.family('gslb_admin_refused_total', 'counter', 'Admin API requests refused before any action, by HTTP status (401: no or wrong token, 403: admin API disabled).');
+    for (const status of [...m.adminRefused.keys()].sort()) e.sample('gslb_admin_refused_total', [['status', status]], m.adminRefused.get(status) ?? 0);
+  }
+
+  if (m.connections !== undefined) {
+    e.family('gslb_api_connections', 'gauge', 'Open connections to the HTTP API.');
+    e.sample('gslb_api_connections', [], m.connections.open);
+    e.family('gslb_api_connections_refused_total', 'counter', 'HTTP API connections closed at once by a cap: per-source or total.');
+    e.sample('gslb_api_connections_refused_total', [['cap', 'per-source']], m.connections.refused['per-source']);
+    e.sample('gslb_api_connections_refused_total', [['cap', 'total']], m.connections.refused.total);
+    e.family('gslb_api_connections_evicted_total', 'counter', 'HTTP API connections of the heaviest source closed to make room when the total cap was reached.');
+    e.sample('gslb_api_connections_evicted_total', [], m.connections.evicted);
   }
 
   return e.toString();

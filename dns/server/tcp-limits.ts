@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { systemClock, unrefTimer } from '../../shared/clock.js';
 
@@ -186,13 +185,8 @@ export function sourceKey(family: 4 | 6, bytes: Uint8Array): string {
  * The default total: 4096, but at most half the process's open-file soft limit (the rest is for
  * UDP, zone files, the HTTP API and the reload watcher), and at least 64.
  */
-export function defaultMaxConnections(limitsFile = '/proc/self/limits'): number {
-  let soft = Infinity;
-  try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(limitsFile, 'utf8'));
-    if (m && m[1] !== 'unlimited') soft = Number(m[1]);
-  } catch {
-    soft = 2048; // unknown: assume a common 1024-2048 soft limit
-  }
+export function defaultMaxConnections(fdLimit: number | undefined): number {
+  // unknown or unlimited: assume a common 2048 soft limit
+  const soft = fdLimit ?? 2048;
   return Math.max(64, Math.min(4096, Math.floor(soft / 2)));
 }

@@ -3,6 +3,7 @@ import type { Engine, QueryPeer } from './engine.js';
 import { parseAddress } from '../../shared/ip.js';
 import type { Clock } from '../../shared/clock.js';
 import { systemClock } from '../../shared/clock.js';
+import { readDescriptorLimit } from '../fd-limit.js';
 import { TcpConnectionTable, defaultMaxConnections, sourceKey } from './tcp-limits.js';
 import type { TcpLimitStats, TcpLimits } from './tcp-limits.js';
 
@@ -13,7 +14,7 @@ export interface TcpOptions extends TcpLimits {
 }
 
 export const DEFAULT_TCP_OPTIONS: TcpOptions = {
-  idleMs: 10_000, messageMs: 4_000, maxConnections: defaultMaxConnections(), maxPerSource: 32, maxPendingBytes: 1 << 20,
+  idleMs: 10_000, messageMs: 4_000, maxConnections: defaultMaxConnections(readDescriptorLimit()), maxPerSource: 32, maxPendingBytes: 1 << 20,
 };
 
 /** A TCP listener serving DNS messages with 2-byte length framing, pipelined. */

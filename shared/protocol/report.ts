@@ -57,6 +57,12 @@ export type ReportMember = Static<typeof ReportMemberSchema>;
 
 /** Header carrying the sender's clock in unix milliseconds. */
 export const TIMESTAMP_HEADER = 'x-gslb-timestamp';
+/**
+ * Header naming the reporting site, so the receiver picks the secret and checks the signature
+ * before it parses the body; the body's `site` must say the same. Optional for old agents: the
+ * receiver then finds the top-level `"site"` in the raw bytes with a bounded scan.
+ */
+export const SITE_HEADER = 'x-gslb-site';
 /** Header carrying `sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>`. */
 export const SIGNATURE_HEADER = 'x-gslb-signature';
 /** Reports whose timestamp differs from the receiver's clock by more than this are refused. */

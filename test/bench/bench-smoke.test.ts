@@ -21,4 +21,14 @@ describe('benchmark scripts', () => {
     expect(out).toMatch(/RSS after load\s+\d+(\.\d+)? MB/);
     expect(out).toMatch(/check --zones\s+\d+\.\d+ s, exit 0/);
   }, 150_000);
+
+  it('bench:attack-api posts legitimate reports through a (small) attack and prints their latency', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bench/attack-api.mjs')], {
+      timeout: 120_000, env: { ...process.env, STALLED: '200', FORGED: '500', REPORTS: '3' },
+    });
+    expect(stdout).toMatch(/forged \(127\.0\.0\.3\):\s+500 POSTs/);
+    expect(stdout).toMatch(/report POST round trip\s+p50\s+\d+\.\d+ ms/);
+    expect(stdout).toMatch(/TCP DNS query\s+p50\s+\d+\.\d+ ms/);
+    expect(stdout).toContain('failures: 0');
+  }, 150_000);
 });

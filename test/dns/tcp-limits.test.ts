@@ -141,9 +141,10 @@ describe('TCP connection table', () => {
   });
 
   it('bounds the default total by the open-file limit', () => {
-    expect(defaultMaxConnections('/nonexistent')).toBe(1024);
-    expect(defaultMaxConnections()).toBeGreaterThanOrEqual(64);
-    expect(defaultMaxConnections()).toBeLessThanOrEqual(4096);
+    expect(defaultMaxConnections(undefined)).toBe(1024);
+    expect(defaultMaxConnections(1024)).toBe(512);
+    expect(defaultMaxConnections(100)).toBe(64);
+    expect(defaultMaxConnections(1 << 20)).toBe(4096);
   });
 });
 

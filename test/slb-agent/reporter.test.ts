@@ -18,7 +18,7 @@ import { ManualClock } from '../helpers/manual-clock.js';
 const SECRET = 'tokyo-secret-0123456789abcdef';
 const checkReport = TypeCompiler.Compile(ReportSchema);
 
-interface Received { at: number; report: Report; ts: string; sig: string; raw: string }
+interface Received { at: number; report: Report; ts: string; sig: string; site: string | undefined; raw: string }
 
 /** A fake DNS instance: records every POST; `mode` decides the answer. */
 interface FakeDns {
@@ -40,7 +40,7 @@ async function fakeDns(mode: FakeDns['mode'] = 'ok'): Promise<FakeDns> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
-      received.push({ at: performance.now(), report: JSON.parse(raw) as Report, ts: String(req.headers['x-gslb-timestamp']), sig: String(req.headers['x-gslb-signature']), raw });
+      received.push({ at: performance.now(), report: JSON.parse(raw) as Report, ts: String(req.headers['x-gslb-timestamp']), sig: String(req.headers['x-gslb-signature']), site: req.headers['x-gslb-site'] as string | undefined, raw });
       if (fake.mode === 'hang') { hanging.add(res); return; }
       res.writeHead(fake.mode === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify(fake.mode === 'ok' ? { accepted: true } : { error: 'unavailable' }));
@@ -111,6 +111,8 @@ describe('reporter', () => {
       expect(checkReport.Check(got.report), JSON.stringify([...checkReport.Errors(got.report)])).toBe(true);
       expect(verifyReportSignature(SECRET, got.ts, got.raw, got.sig)).toBe(true);
       expect(verifyReportSignature('other-secret', got.ts, got.raw, got.sig)).toBe(false);
+      // X-GSLB-Site lets the DNS pick the secret before it parses the body
+      expect(got.site).toBe(got.report.site);
       // X-GSLB-Timestamp and sentAt come from the reporter's clock
       expect(got.ts).toBe(String(t0 + i * 100));
       expect(got.report.sentAt).toBe(new Date(t0 + i * 100).toISOString());

@@ -134,6 +134,14 @@ describe('POST /api/v1/reports: accepted', () => {
     expect(res.statusCode).toBe(200);
   });
 
+  it('takes the site from X-GSLB-Site (new agents) or the body (old agents), whatever the key order', async () => {
+    const ctx = await setup();
+    expect((await postReport(ctx, makeReport('tokyo', 1), { headers: { 'x-gslb-site': 'tokyo' } })).statusCode).toBe(200);
+    const r = makeReport('osaka', 1);
+    const reordered = JSON.stringify({ members: r.members, agent: r.agent, seq: r.seq, sentAt: r.sentAt, site: r.site }, null, 1);
+    expect((await postReport(ctx, reordered, { secret: SECRETS.osaka })).statusCode).toBe(200);
+  });
+
   it('verifies the signature over the raw bytes, whitespace included', async () => {
     const ctx = await setup();
     const body = JSON.stringify(makeReport('tokyo', 1), null, 2);
@@ -233,6 +241,31 @@ const rejectCases: RejectCase[] = [
     send: (ctx) => postReport(ctx, ''),
   },
   {
+    name: 'X-GSLB-Site names another site than the body', status: 400, reason: 'site-mismatch', error: 'site mismatch',
+    send: (ctx) => postReport(ctx, makeReport('osaka', 10), { secret: SECRETS.tokyo, headers: { 'x-gslb-site': 'tokyo' } }),
+  },
+  {
+    // the first "site" picks the secret, JSON.parse keeps the last: signed for tokyo, never applied as osaka
+    name: 'duplicate site key', status: 400, reason: 'site-mismatch', error: 'site mismatch',
+    send: (ctx) => postReport(ctx, `${JSON.stringify({ ...makeReport('tokyo', 10), members: [] }).slice(0, -1)},"site":"osaka"}`),
+  },
+  {
+    name: 'X-GSLB-Site too long to echo', status: 404, reason: 'unknown-site', error: `unknown site "${'k'.repeat(128)}..."`,
+    send: (ctx) => postReport(ctx, makeReport('tokyo', 10), { headers: { 'x-gslb-site': 'k'.repeat(5000) } }),
+  },
+  {
+    name: 'signed, site in the header only', status: 400, reason: 'schema', error: '/site',
+    send: (ctx) => postReport(ctx, '[1,2,3]', { headers: { 'x-gslb-site': 'tokyo' } }),
+  },
+  {
+    name: 'deeply nested, unsigned', status: 401, reason: 'bad-signature', error: 'bad signature',
+    send: (ctx) => postReport(ctx, `{"site":"tokyo","x":${'['.repeat(400_000)}${']'.repeat(400_000)}}`, { headers: { 'x-gslb-signature': `sha256=${'0'.repeat(64)}` } }),
+  },
+  {
+    name: 'nested deeper than a report, signed', status: 400, reason: 'too-deep', error: 'nested deeper',
+    send: (ctx) => postReport(ctx, `{"site":"tokyo","x":${'['.repeat(100)}${']'.repeat(100)}}`),
+  },
+  {
     name: 'body over the limit', status: 413, reason: 'too-large', error: 'too large',
     send: (ctx) => {
       const r = makeReport('tokyo', 10);
@@ -269,10 +302,15 @@ describe('POST /api/v1/reports: rejected', () => {
     expect(String(warn!['reason'])).toContain(c.error);
   });
 
-  it('logs the site and agent of a refused report', async () => {
+  it('logs the site of a refused report, and the agent once the body is authentic', async () => {
     const ctx = await setup();
     await postReport(ctx, makeReport('osaka', 1), { secret: SECRETS.tokyo });
-    expect(ctx.logs.find((l) => l['msg'] === 'report rejected')).toMatchObject({ site: 'osaka', agent: 'osaka-agent-1', reason: 'bad signature' });
+    // an unsigned body is never parsed: its agent field is not read
+    const forged = ctx.logs.find((l) => l['msg'] === 'report rejected');
+    expect(forged).toMatchObject({ site: 'osaka', reason: 'bad signature' });
+    expect(forged).not.toHaveProperty('agent');
+    await postReport(ctx, JSON.stringify({ ...makeReport('tokyo', 1), extra: 1 }));
+    expect(ctx.logs.filter((l) => l['msg'] === 'report rejected')[1]).toMatchObject({ site: 'tokyo', agent: 'tokyo-agent-1' });
   });
 });
 
