@@ -20,6 +20,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { intEnv } from './lib/env.mjs';
+import { loopbackSources, startTcpAttack } from '../dist/lab/tcp-attack.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DURATION = intEnv('DURATION', 60, 1);
@@ -62,43 +63,14 @@ function startServer() {
   });
 }
 
+/** The attack of the header; per-source counts are rounded up, so the totals printed are what is held. */
 function startAttack(port) {
-  let stopped = false;
-  let closed = 0;
-  const sockets = new Set();
-  const slow = new Set();
-  const timers = new Set();
-  const hold = (source, kind) => {
-    if (stopped) return;
-    const s = net.connect({ port, host: '127.0.0.1', localAddress: source });
-    sockets.add(s);
-    s.on('connect', () => { if (kind === 'slowloris') { s.write(Buffer.from([0, 40])); slow.add(s); } });
-    s.on('data', () => {});
-    s.on('error', () => {});
-    s.on('close', () => {
-      sockets.delete(s);
-      slow.delete(s);
-      if (stopped) return;
-      closed++;
-      const t = setTimeout(() => { timers.delete(t); hold(source, kind); }, RECONNECT_MS);
-      timers.add(t);
-    });
-  };
-  const spread = (third, sources, total, kind) => {
-    for (let i = 0; i < total; i++) hold(`127.0.${third}.${(i % sources) + 1}`, kind);
-  };
-  spread(9, 1, IDLE_ONE, 'idle');
-  spread(10, 50, IDLE_MANY, 'idle');
-  spread(11, 100, SLOWLORIS, 'slowloris');
-  const drip = setInterval(() => { for (const s of slow) if (s.writable) s.write(Buffer.from([0])); }, 1000);
-  const stop = () => {
-    stopped = true;
-    clearInterval(drip);
-    for (const t of timers) clearTimeout(t);
-    for (const s of sockets) s.destroy();
-  };
-  cleanups.push(stop);
-  return { open: () => sockets.size, closed: () => closed, stop };
+  const group = (third, n, total, kind) => ({ sources: loopbackSources(third, n), perSource: Math.ceil(total / n), kind });
+  const groups = [group(9, 1, IDLE_ONE, 'idle'), group(10, 50, IDLE_MANY, 'idle'), group(11, 100, SLOWLORIS, 'slowloris')]
+    .filter((g) => g.perSource > 0);
+  const attack = startTcpAttack(port, groups, RECONNECT_MS);
+  cleanups.push(attack.stop);
+  return { open: attack.open, closed: attack.closedByServer, stop: attack.stop };
 }
 
 /** A query for static.gslb.example.test A, framed for TCP. */

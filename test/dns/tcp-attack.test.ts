@@ -3,8 +3,8 @@ import { startCli } from '../helpers/cli.js';
 import type { Cli } from '../helpers/cli.js';
 import { header, query } from '../helpers/packet.js';
 import { FIXTURE_ZONES, framed, tcpExchange } from '../helpers/server.js';
-import { loopbackSources, startTcpAttack } from '../helpers/tcp-attack.js';
-import type { TcpAttack } from '../helpers/tcp-attack.js';
+import { loopbackSources, startTcpAttack } from '../../lab/tcp-attack.js';
+import type { TcpAttack } from '../../lab/tcp-attack.js';
 
 // a scaled-down hostile internet against the real process, on loopback: 300 idle connections from
 // one source, 500 from 20 sources, 200 slowloris from 20 more, each reopened 500 ms after the

@@ -1,3 +1,7 @@
+/**
+ * A bounded TCP exhaustion attack on loopback (idle connections and slowloris), shared by the
+ * TCP attack test and `npm run bench:attack-tcp`.
+ */
 import net from 'node:net';
 
 /** One kind of hostile TCP client: `perSource` connections from each of `sources`, kept open. */
