@@ -76,6 +76,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
         const udp = await listenUdp(a.host, a.port, handler, {
           preferNative: opts.nativeUdp ?? true,
           onError: (err) => log?.error({ err }, 'UDP handler error'),
+          ...(rrl ? { beforeBatch: rrl.tick } : {}),
         });
         let tcp: TcpListener;
         try {

@@ -22,6 +22,7 @@ function limiter(o: Partial<RrlOptions> = {}): { rrl: ResponseRateLimiter; clock
 function run(rrl: ResponseRateLimiter, addr: string, cls: number, n: number): string {
   const a = parseAddress(addr);
   let s = '';
+  rrl.tick();
   for (let i = 0; i < n; i++) s += 'STD'[rrl.check(a.family, a.bytes, cls)];
   return s;
 }
