@@ -176,7 +176,7 @@ export class Engine {
         return this.answerPool(entry, buf, out, outOff, limit, peer);
       }
       reply = replyFor(result);
-      this.responseClass = classOf(result, q.hash);
+      this.responseClass = classOf(result, q.hash, q.qtype);
     } catch (err) {
       return this.fail(err, buf, limit, out, outOff);
     }
@@ -313,11 +313,17 @@ export class Engine {
   }
 }
 
-/** The RRL class of a lookup result: answers and NODATA by question, NXDOMAIN and referrals by zone. */
-function classOf(result: LookupResult<unknown>, questionHash: number): number {
+/**
+ * The RRL class of a lookup result: answers and NODATA by question (by wildcard and type when
+ * synthesized from one), NXDOMAIN and referrals by zone.
+ */
+function classOf(result: LookupResult<unknown>, questionHash: number, qtype: number): number {
   switch (result.kind) {
-    case 'answer': return responseClass(ResponseKind.Positive, questionHash);
-    case 'nodata': return responseClass(ResponseKind.NoData, questionHash);
+    case 'answer':
+    case 'nodata': {
+      const kind = result.kind === 'answer' ? ResponseKind.Positive : ResponseKind.NoData;
+      return responseClass(kind, result.wildcard === undefined ? questionHash : Math.imul(nameHash(result.wildcard) ^ qtype, 0x01000193));
+    }
     case 'nxdomain': return responseClass(ResponseKind.NxDomain, nameHash(result.zone.origin));
     case 'delegation': return responseClass(ResponseKind.Referral, nameHash(result.zone.origin));
     default: return ERROR_CLASS;

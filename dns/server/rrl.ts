@@ -31,8 +31,9 @@ export type RrlAction = (typeof RrlAction)[keyof typeof RrlAction];
 
 /**
  * The kinds of response that are counted apart, as in BIND and Knot: a positive answer per
- * question name and type, NODATA per question name and type, NXDOMAIN and referrals per zone
- * (so a random-subdomain flood is one class), and every error (REFUSED, FORMERR, SERVFAIL,
+ * question name and type, NODATA per question name and type (both per wildcard and type when
+ * synthesized from a wildcard), NXDOMAIN and referrals per zone (so a random-subdomain flood is
+ * one class, with or without a wildcard), and every error (REFUSED, FORMERR, SERVFAIL,
  * NOTIMP, BADVERS, NOTAUTH) as one class whatever the name.
  */
 export const ResponseKind = { Positive: 1, NoData: 2, NxDomain: 3, Referral: 4, Error: 5 } as const;

@@ -138,6 +138,15 @@ describe('Engine response classes and the slip reply', () => {
     expect(nx1[0]).toBe(responseClass(ResponseKind.NxDomain, nameHash('example.test.')));
     expect(nx2).toEqual(nx1.concat().fill(nx1[0]!));
     expect((await classOf('x.other.invalid', 1, cache))[0]).toBe(ERROR_CLASS);
+    // answers synthesized from *.wild count as one class per type, whatever the random label
+    const w1 = await classOf('random1.wild.example.test', 1, cache);
+    expect(w1.map(responseKind)).toEqual([ResponseKind.Positive, ResponseKind.Positive]);
+    expect(await classOf('x.random2.wild.example.test', 1, cache)).toEqual(w1);
+    expect((await classOf('random3.wild.example.test', 16, cache))[0]).not.toBe(w1[0]);
+    expect((await classOf('sub.wild.example.test', 1, cache))[0]).not.toBe(w1[0]);
+    const wNodata = await classOf('random4.wild.example.test', 28, cache);
+    expect(wNodata.map(responseKind)).toEqual([ResponseKind.NoData, ResponseKind.NoData]);
+    expect(await classOf('random5.wild.example.test', 28, cache)).toEqual(wNodata);
   });
 
   it('truncate() leaves the header with TC=1, the question and the OPT', async () => {
