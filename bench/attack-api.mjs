@@ -161,7 +161,8 @@ async function main() {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not found: run 'npm run build' first`);
   state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gslb-attack-api-'));
   const { zones, secrets } = writeConfig(state.tmp);
-  const { udp, tcp, api } = await startGslbDns(MAIN, ['--zones', zones, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', ...SERVER_ARGS], {
+  const { udp, tcp, api } = await startGslbDns(MAIN, ['--zones', zones, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0',
+    '--rrl-rate', '0', ...SERVER_ARGS], { // RRL off: the DNS probe polls one name from one address every millisecond
     startTimeoutMs: 20_000, onSpawn: (c) => { state.child = c; }, wrap: ['prlimit', `--nofile=${FDS}:${FDS}`],
   });
   log(`gslb-dns under ulimit -n ${FDS}: DNS 127.0.0.1:${udp} (tcp ${tcp}), API 127.0.0.1:${api}`);

@@ -16,10 +16,18 @@
 # the last run ends (run.sh hooks CANDIDATE_BEFORE_CMD / CANDIDATE_SIDECAR_CMD). Its
 # statistics (sent, accepted, rejected, POST latency, its own CPU) follow the ratio lines.
 #
+# Response-rate limiting: dnsperf sends from one address, which RRL at its default rate (200/s
+# per /24 and response class) would cut down, so the `gslb-dns` row runs with
+# `--rrl-rate 1000000`: RRL on, every reply through the same accounting, at a rate the bench
+# does not reach. With RRL_COMPARE=1 (default) a second row, `gslb-dns-rrl-off`, runs right
+# after it with `--rrl-rate 0` under the same report load, and the ratio line
+# `gslb-dns / gslb-dns-rrl-off` is the cost of RRL (the peers run without RRL: see peers/conf).
+#
 # Knobs (env): DURATION (10 s), REPEAT (3), SERVERS (peers; default "pdns-shared gdnsd nsd
 # knot", plus "pdns" with BENCH_ALL=1), CANDIDATE_PORT (5309), REPORT_SITES (1000; 0: no
 # report load, `www` then answers per the pool's allDown), REPORT_RATE (1 report/s per
-# site), REPORT_API_PORT (5390; the next free port above it when taken); everything else
+# site), REPORT_API_PORT (5390; the next free port above it when taken), RRL_COMPARE (1; 0
+# drops the RRL-off row); everything else
 # run.sh knows (WARMUP, CLIENTS, OUTSTANDING, QUIET_WAIT, ...) is passed through.
 #   DURATION=2 REPEAT=1 npm run bench:dns      # smoke run
 set -euo pipefail
@@ -71,7 +79,16 @@ for ((i = 0; i < 100; i++)); do api_port_ok "$API_PORT" && break; API_PORT=$((AP
 api_port_ok "$API_PORT" || { echo "bench/dns.sh: no free TCP port in $REPORT_API_PORT..$API_PORT for the API" >&2; exit 1; }
 
 # run.sh starts it as: bash -c "exec $CANDIDATE_CMD" ($PORT is set by the harness)
-CANDIDATE_CMD="node $(printf '%q' "$MAIN") --zones $(printf '%q' "$ZONES_DIR") --listen 127.0.0.1:\$PORT --api 127.0.0.1:$API_PORT"
+CANDIDATE_BASE="node $(printf '%q' "$MAIN") --zones $(printf '%q' "$ZONES_DIR") --listen 127.0.0.1:\$PORT --api 127.0.0.1:$API_PORT"
+CANDIDATE_CMD="$CANDIDATE_BASE --rrl-rate 1000000"
+CANDIDATE_ALT_NAME=
+CANDIDATE_ALT_CMD=
+CANDIDATE_ALT_NOTE=
+if [ "${RRL_COMPARE:-1}" = 1 ]; then
+  CANDIDATE_ALT_NAME=$CANDIDATE_NAME-rrl-off
+  CANDIDATE_ALT_CMD="$CANDIDATE_BASE --rrl-rate 0"
+  CANDIDATE_ALT_NOTE="RRL cost: \`$CANDIDATE_NAME / $CANDIDATE_ALT_NAME\` above is RRL on / RRL off in this run. $CANDIDATE_NAME ran with --rrl-rate 1000000 (RRL on, every reply counted in its table, a rate dnsperf from one address does not reach; at the default 200/s it would be limited), $CANDIDATE_ALT_NAME with --rrl-rate 0 (off); same zones, same report load."
+fi
 
 # the report load (run.sh pins the hooks to its CLIENT_CPU, where dnsperf runs)
 CANDIDATE_BEFORE_CMD=
@@ -83,9 +100,10 @@ if [ "$REPORT_SITES" -gt 0 ]; then
   # a bound only: the harness stops it after the last run (each run may wait QUIET_WAIT first)
   LOAD_BOUND=$((WARMUP_S + REPEAT * (DURATION + QUIET_S + 10) + 60))
   LOAD="node $(printf '%q' "$REPO/bench/report-load.mjs") --api http://127.0.0.1:$API_PORT --config-dir $(printf '%q' "$ZONES_DIR") --sites $REPORT_SITES"
-  CANDIDATE_BEFORE_CMD="$LOAD --once --summary $(printf '%q' "$WORK/once.md")"
-  CANDIDATE_SIDECAR_CMD="$LOAD --rate $REPORT_RATE --duration $LOAD_BOUND --summary $(printf '%q' "$WORK/load.md")"
-  CANDIDATE_REPORT_CMD="echo 'Report load on $CANDIDATE_NAME (bench/report-load.mjs: $REPORT_SITES sites x $REPORT_RATE signed report/s to --api, pinned to the client CPU with dnsperf, from before the warm-up to the end of the last run):'; echo; cat $(printf '%q' "$WORK/once.md") $(printf '%q' "$WORK/load.md") 2>/dev/null || echo '- no statistics: the generator did not finish (see the harness log dir)'"
+  # one summary per row (run.sh sets CANDIDATE_ROW for the hooks); the report shows the main row's
+  CANDIDATE_BEFORE_CMD="$LOAD --once --summary $(printf '%q' "$WORK")/once-\$CANDIDATE_ROW.md"
+  CANDIDATE_SIDECAR_CMD="$LOAD --rate $REPORT_RATE --duration $LOAD_BOUND --summary $(printf '%q' "$WORK")/load-\$CANDIDATE_ROW.md"
+  CANDIDATE_REPORT_CMD="echo 'Report load on $CANDIDATE_NAME (bench/report-load.mjs: $REPORT_SITES sites x $REPORT_RATE signed report/s to --api, pinned to the client CPU with dnsperf, from before the warm-up to the end of the last run):'; echo; cat $(printf '%q' "$WORK/once-$CANDIDATE_NAME.md") $(printf '%q' "$WORK/load-$CANDIDATE_NAME.md") 2>/dev/null || echo '- no statistics: the generator did not finish (see the harness log dir)'"
 else
   CANDIDATE_REPORT_CMD="echo 'Report load on $CANDIDATE_NAME: off (REPORT_SITES=0); no site reports, so www answers per the pool'\''s allDown.'"
 fi
@@ -95,6 +113,7 @@ REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || true)
 [ -n "$(git -C "$REPO" status --porcelain -- dns shared 2>/dev/null || true)" ] && CANDIDATE_VERSION+="-dirty"
 
 BENCH_COMMAND="SERVERS='$SERVERS' DURATION=$DURATION REPEAT=$REPEAT CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD='$CANDIDATE_CMD'"
+[ -n "$CANDIDATE_ALT_NAME" ] && BENCH_COMMAND+=" CANDIDATE_ALT_NAME=$CANDIDATE_ALT_NAME CANDIDATE_ALT_CMD='$CANDIDATE_ALT_CMD'"
 [ -n "$CANDIDATE_BEFORE_CMD" ] && BENCH_COMMAND+=" CANDIDATE_BEFORE_CMD='$CANDIDATE_BEFORE_CMD' CANDIDATE_SIDECAR_CMD='$CANDIDATE_SIDECAR_CMD'"
 BENCH_COMMAND+=" bash bench/peers/run.sh"
 echo "bench/dns.sh: $BENCH_COMMAND"
@@ -113,6 +132,7 @@ forward() {
 trap forward INT TERM
 SERVERS=$SERVERS DURATION=$DURATION REPEAT=$REPEAT \
 CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD=$CANDIDATE_CMD \
+CANDIDATE_ALT_NAME=$CANDIDATE_ALT_NAME CANDIDATE_ALT_CMD=$CANDIDATE_ALT_CMD CANDIDATE_ALT_NOTE=$CANDIDATE_ALT_NOTE \
 CANDIDATE_BEFORE_CMD=$CANDIDATE_BEFORE_CMD CANDIDATE_SIDECAR_CMD=$CANDIDATE_SIDECAR_CMD \
 CANDIDATE_REPORT_CMD=$CANDIDATE_REPORT_CMD \
 CANDIDATE_VERSION=$CANDIDATE_VERSION BENCH_COMMAND=$BENCH_COMMAND \

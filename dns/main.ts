@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { parseListen, startDnsServer } from './server/server.js';
 import type { ListenAddress } from './server/server.js';
 import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
+import { DEFAULT_RRL_OPTIONS, MAX_RRL_TABLE_SIZE, createResponseRateLimiter } from './server/rrl.js';
+import type { ResponseRateLimiter, RrlOptions } from './server/rrl.js';
 import { DEFAULT_TCP_OPTIONS } from './server/tcp.js';
 import type { TcpOptions } from './server/tcp.js';
 import type { Engine, GslbSource } from './server/engine.js';
@@ -20,6 +22,8 @@ import { parseAdminTokens } from './http/auth.js';
 import { connectionLimitsWarning, defaultConnectionLimits, readDescriptorLimit } from './http/connection-limit.js';
 import type { ConnectionLimits } from './http/connection-limit.js';
 import { parseDuration } from '../shared/config/values.js';
+import { systemClock } from '../shared/clock.js';
+import { parsePrefix } from './gslb/prefix.js';
 import { startProbes } from './gslb/probe.js';
 import { startStaleTicker } from './gslb/stale-ticker.js';
 import { GslbState } from './gslb/state.js';
@@ -39,6 +43,8 @@ const USAGE = `usage:
            [--udp-size BYTES] [--reload-settle DURATION] [--log-level LEVEL]
            [--tcp-max-clients N] [--tcp-max-per-source N] [--tcp-idle-timeout DURATION]
            [--tcp-message-timeout DURATION]
+           [--rrl-rate N] [--rrl-slip N] [--rrl-ipv4-prefix LEN] [--rrl-ipv6-prefix LEN]
+           [--rrl-exempt PREFIX[,PREFIX...]] [--rrl-table-size N]
   gslb-dns check --zones DIR
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
@@ -81,6 +87,7 @@ interface ServeOptions {
   readonly apiText: string | undefined;
   readonly udpCap: number;
   readonly tcp: TcpOptions;
+  readonly rrl: RrlOptions;
   readonly adminToken: string | undefined;
   readonly etcd: EtcdLocation | undefined;
   readonly overridesWaitMs: number;
@@ -114,6 +121,12 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       'log-level': { type: 'string', default: 'info' },
       'api-max-connections': { type: 'string' },
       'api-max-per-source': { type: 'string' },
+      'rrl-rate': { type: 'string' },
+      'rrl-slip': { type: 'string' },
+      'rrl-ipv4-prefix': { type: 'string' },
+      'rrl-ipv6-prefix': { type: 'string' },
+      'rrl-exempt': { type: 'string', multiple: true },
+      'rrl-table-size': { type: 'string' },
     },
     strict: true,
   });
@@ -130,6 +143,7 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   const udpCap = values['udp-size'] === undefined ? DEFAULT_ENGINE_OPTIONS.udpCap : Number(values['udp-size']);
   if (!Number.isInteger(udpCap) || udpCap < 512 || udpCap > 4096) throw new UsageError('--udp-size: expected an integer from 512 to 4096');
   const tcp = parseTcpFlags(values);
+  const rrl = parseRrlFlags(values);
   let adminToken: string | undefined;
   const tokenFile = values['admin-token-file'];
   if (tokenFile !== undefined) {
@@ -166,20 +180,43 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (maxPerSource > maxConnections) throw new UsageError('--api-max-per-source: must not exceed --api-max-connections');
   return {
     apiLimits: { maxConnections, maxPerSource }, fdLimit,
-    zonesDir: values.zones, listens, api, apiText: values.api, udpCap, tcp, adminToken, etcd, overridesWaitMs,
+    zonesDir: values.zones, listens, api, apiText: values.api, udpCap, tcp, rrl, adminToken, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
+  };
+}
+
+/** An integer flag from `min` to `max`, or `dflt` when absent; anything else is a UsageError naming the flag. */
+function integerFlag(values: Record<string, unknown>, flag: string, dflt: number, min: number, max: number): number {
+  const v = values[flag];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (v === '' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: expected an integer from ${min} to ${max}`);
+  return n;
+}
+
+/** The --rrl-* flags over DEFAULT_RRL_OPTIONS. */
+function parseRrlFlags(values: Record<string, unknown>): RrlOptions {
+  const d = DEFAULT_RRL_OPTIONS;
+  const exempt = ((values['rrl-exempt'] as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((text) => {
+    try {
+      return parsePrefix(text.trim());
+    } catch (err) {
+      throw new UsageError(`--rrl-exempt: ${(err as Error).message}`);
+    }
+  });
+  return {
+    rate: integerFlag(values, 'rrl-rate', d.rate, 0, 1_000_000_000),
+    slip: integerFlag(values, 'rrl-slip', d.slip, 0, 100),
+    ipv4Prefix: integerFlag(values, 'rrl-ipv4-prefix', d.ipv4Prefix, 0, 32),
+    ipv6Prefix: integerFlag(values, 'rrl-ipv6-prefix', d.ipv6Prefix, 0, 64),
+    tableSize: integerFlag(values, 'rrl-table-size', d.tableSize, 4, MAX_RRL_TABLE_SIZE),
+    exempt,
   };
 }
 
 /** The --tcp-* flags over DEFAULT_TCP_OPTIONS. */
 function parseTcpFlags(values: Record<string, unknown>): TcpOptions {
-  const count = (flag: string, dflt: number): number => {
-    const v = values[flag];
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UsageError(`--${flag}: expected an integer from 1 to 1000000`);
-    return n;
-  };
+  const count = (flag: string, dflt: number): number => integerFlag(values, flag, dflt, 1, 1_000_000);
   const duration = (flag: string, dflt: number): number => {
     const v = values[flag];
     if (v === undefined) return dflt;
@@ -198,7 +235,7 @@ function parseTcpFlags(values: Record<string, unknown>): TcpOptions {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { zonesDir, listens, api, udpCap, tcp, adminToken, stateDir, ...opts } = await parseServeOptions(args);
+  const { zonesDir, listens, api, udpCap, tcp, rrl: rrlOptions, adminToken, stateDir, ...opts } = await parseServeOptions(args);
   const log = createLogger(opts.logLevel);
 
   let serving;
@@ -220,9 +257,15 @@ async function serve(args: string[]): Promise<number> {
   const source = (gslb: GslbConfig): GslbSource => ({ config: gslb, view: () => state.view });
   const native = udpNativeStatus();
   if (!native.available) log.warn({ reason: native.reason }, 'UDP batch addon unavailable; using node:dgram (slower)');
+  const rrl = createResponseRateLimiter(rrlOptions, systemClock);
   const server = await startDnsServer(serving.zones, listens, {
-    engine: { ...DEFAULT_ENGINE_OPTIONS, udpCap }, tcp, logger: log, gslb: source(serving.gslb),
+    engine: { ...DEFAULT_ENGINE_OPTIONS, udpCap }, tcp, logger: log, gslb: source(serving.gslb), rrl,
   });
+  if (rrl === undefined) log.info({ rrlRate: 0 }, 'response-rate limiting off (--rrl-rate 0)');
+  else {
+    const { exempt, ...rest } = rrlOptions;
+    log.info({ rrl: { ...rest, tableSize: rrl.size, exempt: exempt.map((p) => p.text) } }, 'response-rate limiting on (UDP only)');
+  }
   for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
   for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');
   for (const b of server.bound) log.info({ host: b.host, udp: b.udp, tcp: b.tcp, udpTransport: b.udpKind }, 'listening');
@@ -237,7 +280,7 @@ async function serve(args: string[]): Promise<number> {
       limits: opts.apiLimits,
       state, adminToken, stateDir, overridesStore, overridesReady: () => overridesStore.ready(),
       instance: opts.instance ?? `${os.hostname()}:${process.pid}`,
-      dnsMetrics: () => dnsMetrics(server.engine, state), logger: log,
+      dnsMetrics: () => dnsMetrics(server.engine, state, rrl), logger: log,
     });
     await app.listen({ host: api.host, port: api.port });
     const addr = app.server.address();
@@ -276,7 +319,7 @@ async function serve(args: string[]): Promise<number> {
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH'];
 
 /** The DNS counters in the shape the metrics page wants. */
-function dnsMetrics(engine: Engine, state: GslbState): DnsMetricsSnapshot {
+function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter | undefined): DnsMetricsSnapshot {
   const s = engine.stats;
   const queriesByRcode: Record<string, number> = {};
   s.rcodes.forEach((n, rc) => { if (n > 0) queriesByRcode[rc === 16 ? 'BADVERS' : RCODE_NAMES[rc] ?? `RCODE${rc}`] = n; });
@@ -286,7 +329,7 @@ function dnsMetrics(engine: Engine, state: GslbState): DnsMetricsSnapshot {
     if (!p) continue;
     counts.forEach((count, i) => { const m = p.members[i]!; answers.push({ pool, site: m.site, address: m.address, count }); });
   }
-  return { queriesByRcode, answers, fastPath: s.fast, queries: s.queries };
+  return { queriesByRcode, answers, fastPath: s.fast, queries: s.queries, ...(rrl ? { rrl: { ...rrl.stats } } : {}) };
 }
 
 /** Entry point: returns an exit code, or -1 while serving. */

@@ -24,6 +24,11 @@
 #                          until the candidate's last run ends; then SIGTERM to its group
 #                          (stop_all cleans it up on any exit)
 #   CANDIDATE_REPORT_CMD   its stdout goes into the report after the ratio lines
+# A variant of the candidate (e.g. a feature turned off) gets its own row, measured right after
+# the candidate on the same port with the same hooks, and a ratio line like a peer:
+#   CANDIDATE_ALT_NAME, CANDIDATE_ALT_CMD   its row name and command
+#   CANDIDATE_ALT_NOTE     a line printed after the ratios (what the two rows differ in)
+# The hooks see CANDIDATE_ROW: the name of the row they run for.
 #
 # Knobs (env): SERVERS, DURATION (10 s), WARMUP (2 s), REPEAT (1), CLIENTS (dnsperf -c, 1),
 # OUTSTANDING (dnsperf -q, 100), QUERY_FILE (queries/mix.txt: 70% www A, 20% static A,
@@ -50,6 +55,10 @@ SERVERS=${SERVERS:-"pdns pdns-shared gdnsd knot nsd"}
 if [ -n "${CANDIDATE_CMD:-}" ] && [[ " $SERVERS " != *" $CANDIDATE_NAME "* ]]; then
   SERVERS="$SERVERS $CANDIDATE_NAME"
 fi
+if [ -n "${CANDIDATE_CMD:-}" ] && [ -n "$CANDIDATE_ALT_NAME" ] && [[ " $SERVERS " != *" $CANDIDATE_ALT_NAME "* ]]; then
+  SERVERS="$SERVERS $CANDIDATE_ALT_NAME"
+fi
+is_candidate() { [ "$1" = "${CANDIDATE_NAME:-}" ] || { [ -n "$CANDIDATE_ALT_NAME" ] && [ "$1" = "$CANDIDATE_ALT_NAME" ]; }; }
 
 for b in dnsperf dig taskset setsid ss; do command -v "$b" >/dev/null || die "$b not found"; done
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs, server/client pinning overlaps"
@@ -203,17 +212,17 @@ for s in $SERVERS; do
   if ! is_installed "$s"; then ROW[$s]="| $s | not installed | $port | | | | | | | | | | |"; continue; fi
   if ! start_server "$s"; then ROW[$s]="| $s | $(version_of "$s") | $port | FAILED to start (see $LOG_DIR/$s.log) | | | | | | | | | |"; stop_server "$s"; continue; fi
   pid=$(cat "$PID_DIR/$s.pid")
-  if [ "$s" = "${CANDIDATE_NAME:-}" ] && [ -n "${CANDIDATE_BEFORE_CMD:-}" ]; then
+  if is_candidate "$s" && [ -n "${CANDIDATE_BEFORE_CMD:-}" ]; then
     : > "$LOG_DIR/$s-before.log"
-    if ! run_hook "$s-before" "$CANDIDATE_BEFORE_CMD"; then
+    if ! CANDIDATE_ROW=$s run_hook "$s-before" "$CANDIDATE_BEFORE_CMD"; then
       log "$s: CANDIDATE_BEFORE_CMD failed; last lines of $LOG_DIR/$s-before.log:"; tail -5 "$LOG_DIR/$s-before.log" >&2
       ROW[$s]="| $s | $(version_of "$s") | $port | FAILED: CANDIDATE_BEFORE_CMD (see $LOG_DIR/$s-before.log) | | | | | | | | | |"
       stop_server "$s"; continue
     fi
   fi
-  if [ "$s" = "${CANDIDATE_NAME:-}" ] && [ -n "${CANDIDATE_SIDECAR_CMD:-}" ]; then
+  if is_candidate "$s" && [ -n "${CANDIDATE_SIDECAR_CMD:-}" ]; then
     : > "$LOG_DIR/$s-sidecar.log"
-    start_proc "$s-sidecar" "$CLIENT_CPU" "$LOG_DIR/$s-sidecar.log" bash -c "exec $CANDIDATE_SIDECAR_CMD" >/dev/null
+    CANDIDATE_ROW=$s start_proc "$s-sidecar" "$CLIENT_CPU" "$LOG_DIR/$s-sidecar.log" bash -c "exec $CANDIDATE_SIDECAR_CMD" >/dev/null
     log "$s: sidecar started (pid $(cat "$PID_DIR/$s-sidecar.pid"), CPU $CLIENT_CPU)"
   fi
   if [ "$WARMUP" -gt 0 ]; then run_dnsperf "$port" "$WARMUP" "$RAW/$s-warmup.txt" /dev/null; fi
@@ -267,6 +276,7 @@ rm -f "$RAW/.foreign0" "$RAW/.foreign1"
             -v cr="$(cand_col 12)" -v pr="$(peer_col "$s" 12)" 'BEGIN {
           printf "- `%s / %s = %.2fx` (qps %.0f vs %.0f; avg latency %.3f vs %.3f ms; RSS %s vs %s MB)\n", c, p, cq / pq, cq, pq, cl, pl, cr, pr }'
       done
+      [ -n "${CANDIDATE_ALT_NOTE:-}" ] && { echo; echo "$CANDIDATE_ALT_NOTE"; }
     else
       echo "No ratios: $CANDIDATE_NAME produced no result."
     fi

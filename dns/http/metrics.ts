@@ -13,6 +13,8 @@ export interface DnsMetricsSnapshot {
   answers: { pool: string; site: string; address: string; count: number }[];
   fastPath: number;
   queries: number;
+  /** UDP replies that response-rate limiting dropped or sent truncated; absent when RRL is off */
+  rrl?: { dropped: number; slipped: number };
 }
 
 /** Everything one scrape renders. */
@@ -96,6 +98,12 @@ export function renderMetrics(m: MetricsInput): string {
 
   e.family('gslb_dns_fast_path_total', 'counter', 'DNS queries answered from precompiled reply bytes.');
   e.sample('gslb_dns_fast_path_total', [], m.dns.fastPath);
+
+  if (m.dns.rrl !== undefined) {
+    e.family('gslb_dns_rrl_limited_total', 'counter', 'UDP replies over the response rate limit: dropped, or slipped (sent truncated, TC=1, so a real client retries over TCP).');
+    e.sample('gslb_dns_rrl_limited_total', [['action', 'dropped']], m.dns.rrl.dropped);
+    e.sample('gslb_dns_rrl_limited_total', [['action', 'slipped']], m.dns.rrl.slipped);
+  }
 
   e.family('gslb_reports_total', 'counter', 'Site reports received: accepted, or rejected by reason.');
   e.sample('gslb_reports_total', [['result', 'accepted']], m.reportsAccepted);

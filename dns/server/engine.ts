@@ -10,7 +10,8 @@ import type { OptOut, Reply, WireRRset } from '../wire/response.js';
 import { RRType } from '../wire/types.js';
 import { MessageWriter } from '../wire/writer.js';
 import { lookup } from '../zone/lookup.js';
-import type { OutRRset } from '../zone/lookup.js';
+import type { LookupResult, OutRRset } from '../zone/lookup.js';
+import { ERROR_CLASS, ResponseKind, nameHash, responseClass } from './rrl.js';
 import type { Zone, ZoneSet } from '../zone/zone.js';
 
 /** Tunables of the query engine. */
@@ -42,6 +43,8 @@ interface Compiled {
   readonly qname: Uint8Array;
   readonly qtype: number;
   readonly bytes: Buffer;
+  /** the RRL response class of the reply */
+  readonly cls: number;
 }
 
 /** A GSLB name: the selection runs per query, the encoded answer per selection is kept. */
@@ -88,6 +91,8 @@ export class Engine {
   private readonly opt: OptOut;
   private readonly opts: { udpSize: number; ecsScope: number };
   readonly stats: EngineStats = { queries: 0, fast: 0, dropped: 0, errors: 0, rcodes: new Float64Array(17), answers: new Map() };
+  /** the RRL response class (see rrl.ts) of the last reply `handle` produced */
+  responseClass = ERROR_CLASS;
 
   constructor(zones: ZoneSet, private readonly options: EngineOptions = DEFAULT_ENGINE_OPTIONS,
     private readonly onError: (err: unknown, q: ParsedQuery) => void = () => {}) {
@@ -136,6 +141,7 @@ export class Engine {
     const q = this.q;
     this.stats.queries++;
     this.badvers = false;
+    this.responseClass = ERROR_CLASS;
     const st = parseQuery(buf, off, len, q);
     if (st === QueryStatus.Drop) { this.stats.dropped++; return 0; }
     let limit = tcp ? TCP_LIMIT : q.edns ? Math.min(q.udpSize, this.options.udpCap) : 512;
@@ -151,6 +157,7 @@ export class Engine {
     const known = hit !== undefined && hit.qtype === q.qtype && sameName(buf, q.qnameOff, hit.qname);
     if (known) {
       if (hit.kind === 'pool') return this.answerPool(hit, buf, out, outOff, limit, peer);
+      this.responseClass = hit.cls;
       if (hit.bytes.length + optSize(q) <= limit) {
         this.stats.fast++;
         return this.patch(hit.bytes, buf, out, outOff, 0);
@@ -169,6 +176,7 @@ export class Engine {
         return this.answerPool(entry, buf, out, outOff, limit, peer);
       }
       reply = replyFor(result);
+      this.responseClass = classOf(result, q.hash, q.qtype);
     } catch (err) {
       return this.fail(err, buf, limit, out, outOff);
     }
@@ -179,6 +187,7 @@ export class Engine {
 
   private fail(err: unknown, buf: Uint8Array, limit: number, out: Uint8Array, outOff: number): number {
     this.stats.errors++;
+    this.responseClass = ERROR_CLASS;
     this.onError(err, this.q);
     return this.emit(buf, failureReply(), limit, out, outOff, this.q.edns, 0);
   }
@@ -201,6 +210,7 @@ export class Engine {
       sel.select(e.pool, view, q.qtype === RRType.A ? 4 : 6);
       // never cached: it lasts only until the pool's first health word or its startup window's end
       if (sel.mode === Mode.Startup) return this.emit(buf, poolStartupReply(), limit, out, outOff, q.edns, 0);
+      this.responseClass = responseClass(sel.count > 0 ? ResponseKind.Positive : ResponseKind.NoData, q.hash);
       const pool = sel.pool!;
       const counts = this.stats.answers.get(pool.name);
       if (counts) for (let i = 0; i < sel.count; i++) counts[sel.selected[i]!]!++;
@@ -261,7 +271,23 @@ export class Engine {
     const q = this.q;
     const n = encodeReply(this.w, buf, q, reply, TCP_LIMIT, undefined);
     const bytes = Buffer.from(this.w.buf.subarray(0, n));
-    this.cache!.set(q.hash, { kind: 'static', qname: this.lowerQname(buf), qtype: q.qtype, bytes });
+    this.cache!.set(q.hash, { kind: 'static', qname: this.lowerQname(buf), qtype: q.qtype, bytes, cls: this.responseClass });
+  }
+
+  /**
+   * Rewrites the reply `handle` just wrote at out[o..] into an empty truncated one (RRL slip):
+   * its header with TC=1 and no records, the question, and the OPT if the query had one.
+   * Returns the new length.
+   */
+  truncate(out: Uint8Array, o: number): number {
+    const q = this.q;
+    out[o + 2] = out[o + 2]! | 0x02;
+    out[o + 6] = 0; out[o + 7] = 0; out[o + 8] = 0; out[o + 9] = 0; out[o + 10] = 0;
+    out[o + 11] = q.edns ? 1 : 0;
+    // the question is echoed byte for byte, so it is as long as the query's
+    const n = 12 + (q.hasQuestion && out[o + 5] === 1 ? q.qnameLen + 4 : 0);
+    if (!q.edns) return n;
+    return writeOpt(out, o + n, q, this.opt, this.badvers ? 16 : out[o + 3]! & 0x0f) - o;
   }
 
   /** The fast path: copy, then patch ID, RD/CD, the question's case and the OPT. */
@@ -284,6 +310,23 @@ export class Engine {
       n = writeOpt(out, o + n, q, opt, bytes[3]! & 0x0f) - o;
     }
     return n;
+  }
+}
+
+/**
+ * The RRL class of a lookup result: answers and NODATA by question (by wildcard and type when
+ * synthesized from one), NXDOMAIN and referrals by zone.
+ */
+function classOf(result: LookupResult<unknown>, questionHash: number, qtype: number): number {
+  switch (result.kind) {
+    case 'answer':
+    case 'nodata': {
+      const kind = result.kind === 'answer' ? ResponseKind.Positive : ResponseKind.NoData;
+      return responseClass(kind, result.wildcard === undefined ? questionHash : Math.imul(nameHash(result.wildcard) ^ qtype, 0x01000193));
+    }
+    case 'nxdomain': return responseClass(ResponseKind.NxDomain, nameHash(result.zone.origin));
+    case 'delegation': return responseClass(ResponseKind.Referral, nameHash(result.zone.origin));
+    default: return ERROR_CLASS;
   }
 }
 

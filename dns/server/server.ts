@@ -4,6 +4,8 @@ import type { Peer, UdpListener } from '../wire/udp-transport.js';
 import type { ZoneSet } from '../zone/zone.js';
 import { Engine, DEFAULT_ENGINE_OPTIONS } from './engine.js';
 import type { EngineOptions, GslbSource } from './engine.js';
+import { RrlAction } from './rrl.js';
+import type { ResponseRateLimiter } from './rrl.js';
 import { listenTcp } from './tcp.js';
 import type { TcpListener, TcpOptions } from './tcp.js';
 
@@ -41,6 +43,8 @@ export interface ServerOptions {
   /** false forces the plain dgram UDP transport */
   readonly nativeUdp?: boolean;
   readonly gslb?: GslbSource;
+  /** response-rate limiting of UDP replies (TCP is never limited); undefined: off */
+  readonly rrl?: ResponseRateLimiter | undefined;
 }
 
 /** Binds every address (UDP and TCP on the same port; port 0 picks one for both). */
@@ -53,8 +57,17 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
   const udps: UdpListener[] = [];
   const tcps: TcpListener[] = [];
   const bound: { host: string; udp: number; tcp: number; udpKind: string }[] = [];
-  const handler = (q: Buffer, qOff: number, qLen: number, out: Buffer, outOff: number, outMax: number, peer: Peer): number =>
-    engine.handle(q, qOff, qLen, out, outOff, outMax, false, peer);
+  const rrl = opts.rrl;
+  const handler = rrl === undefined
+    ? (q: Buffer, qOff: number, qLen: number, out: Buffer, outOff: number, outMax: number, peer: Peer): number =>
+      engine.handle(q, qOff, qLen, out, outOff, outMax, false, peer)
+    : (q: Buffer, qOff: number, qLen: number, out: Buffer, outOff: number, outMax: number, peer: Peer): number => {
+      const n = engine.handle(q, qOff, qLen, out, outOff, outMax, false, peer);
+      if (n === 0) return 0;
+      const action = rrl.check(peer.family, peer.address, engine.responseClass);
+      if (action === RrlAction.Send) return n;
+      return action === RrlAction.Slip ? engine.truncate(out, outOff) : 0;
+    };
   try {
     for (const a of addrs) {
       // port 0: TCP takes the port UDP got, so one number reaches both; that port may be busy
@@ -63,6 +76,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
         const udp = await listenUdp(a.host, a.port, handler, {
           preferNative: opts.nativeUdp ?? true,
           onError: (err) => log?.error({ err }, 'UDP handler error'),
+          ...(rrl ? { beforeBatch: rrl.tick } : {}),
         });
         let tcp: TcpListener;
         try {

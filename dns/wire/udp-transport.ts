@@ -110,8 +110,16 @@ export function udpNativeStatus(): { available: boolean; reason: string | undefi
   return { available: ok, reason: ok ? undefined : nativeReason };
 }
 
+/** Options of listenUdp. */
+export interface UdpListenOptions {
+  readonly preferNative?: boolean;
+  readonly onError?: (err: unknown) => void;
+  /** called before the handler runs for a batch of datagrams (native: once per recvmmsg; dgram: per datagram), e.g. to read the clock once */
+  readonly beforeBatch?: () => void;
+}
+
 /** Binds host:port (port 0 = ephemeral) and answers every datagram through `handler`; native batching unless unavailable or disabled. */
-export async function listenUdp(host: string, port: number, handler: DatagramHandler, opts?: { preferNative?: boolean; onError?: (err: unknown) => void }): Promise<UdpListener> {
+export async function listenUdp(host: string, port: number, handler: DatagramHandler, opts?: UdpListenOptions): Promise<UdpListener> {
   const { address, family } = await resolveHost(host);
   const report = opts?.onError ?? logFirstError;
   const onError = (err: unknown): void => {
@@ -120,11 +128,11 @@ export async function listenUdp(host: string, port: number, handler: DatagramHan
   const mode = process.env['GSLB_UDP'];
   if (mode !== 'dgram' && (opts?.preferNative ?? true)) {
     const binding = loadNative();
-    if (binding !== undefined) return listenNative(binding, address, family, port, handler, onError);
+    if (binding !== undefined) return listenNative(binding, address, family, port, handler, onError, opts?.beforeBatch);
     if (mode === 'native') throw new Error(`GSLB_UDP=native but the UDP batch addon is unavailable: ${nativeReason ?? 'unknown'}`);
   }
-  if (isWildcard(address)) return listenDgramEach(localAddresses(family), family, port, handler, onError);
-  return listenDgram(address, family, port, handler, onError);
+  if (isWildcard(address)) return listenDgramEach(localAddresses(family), family, port, handler, onError, opts?.beforeBatch);
+  return listenDgram(address, family, port, handler, onError, opts?.beforeBatch);
 }
 
 function isWildcard(address: string): boolean {
@@ -146,14 +154,15 @@ export function localAddresses(family: 4 | 6): string[] {
 }
 
 /** One dgram socket per address, all on the same port (port 0: one the OS gave the first), behind one listener. */
-async function listenDgramEach(addrs: readonly string[], family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void): Promise<UdpListener> {
+async function listenDgramEach(addrs: readonly string[], family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void,
+  beforeBatch: (() => void) | undefined): Promise<UdpListener> {
   if (addrs.length === 0) throw new Error(`no local IPv${family} address to bind the node:dgram UDP transport to (it serves a wildcard listen address by binding each one)`);
   for (let attempt = 0; ; attempt++) {
     const each: UdpListener[] = [];
     try {
       let p = port;
       for (const a of addrs) {
-        const l = await listenDgram(a, family, p, handler, onError);
+        const l = await listenDgram(a, family, p, handler, onError, beforeBatch);
         each.push(l);
         p = l.port;
       }
@@ -200,7 +209,8 @@ async function resolveHost(host: string): Promise<{ address: string; family: 4 |
   return { address: r.address, family: r.family === 6 ? 6 : 4 };
 }
 
-function listenNative(binding: NativeBinding, host: string, family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void): UdpListener {
+function listenNative(binding: NativeBinding, host: string, family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void,
+  beforeBatch: (() => void) | undefined): UdpListener {
   const { handle, port: bound } = binding.open(host, port, family, { recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES });
   const inBuf = Buffer.alloc(SLOTS * IN_SLOT_SIZE);
   const outBuf = Buffer.alloc(SLOTS * OUT_SLOT_SIZE);
@@ -217,6 +227,7 @@ function listenNative(binding: NativeBinding, host: string, family: 4 | 6, port:
   let handlerErrors = 0;
 
   const onBatch = (n: number): void => {
+    beforeBatch?.();
     for (let i = 0; i < n; i++) {
       const m = i * META_INTS;
       const qLen = meta[m + M_IN_LEN]!;
@@ -265,7 +276,8 @@ function listenNative(binding: NativeBinding, host: string, family: 4 | 6, port:
   };
 }
 
-async function listenDgram(host: string, family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void): Promise<UdpListener> {
+async function listenDgram(host: string, family: 4 | 6, port: number, handler: DatagramHandler, onError: (err: unknown) => void,
+  beforeBatch: (() => void) | undefined): Promise<UdpListener> {
   const sock = dgram.createSocket({
     type: family === 6 ? 'udp6' : 'udp4',
     reuseAddr: true,
@@ -301,6 +313,7 @@ async function listenDgram(host: string, family: 4 | 6, port: number, handler: D
     }
     peer.family = family;
     peer.port = rinfo.port;
+    beforeBatch?.();
     let len = 0;
     try {
       len = handler(msg, 0, msg.length, out, 0, OUT_SLOT_SIZE, peer);

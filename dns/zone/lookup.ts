@@ -35,6 +35,8 @@ export type LookupResult<P = unknown> =
     readonly answer: readonly OutRRset[];
     readonly authority: readonly OutRRset[];
     readonly additional: readonly OutRRset[];
+    /** the wildcard (`*.closest.encloser.`) the answer or NODATA was synthesized from, if any (RRL counts by it) */
+    readonly wildcard?: string;
   };
 
 /** CNAME hops followed inside a zone before giving up (loops end earlier, by the seen set). */
@@ -49,6 +51,7 @@ export function lookup<P>(zones: ZoneSet, qname: string, qtype: number, gslb?: G
   const answer: OutRRset[] = [];
   const seen = new Set<string>();
   let name = qname;
+  let wildcard: string | undefined;
   for (let hop = 0; ; hop++) {
     const cut = findCut(zone, name);
     if (cut) {
@@ -72,21 +75,22 @@ export function lookup<P>(zones: ZoneSet, qname: string, qtype: number, gslb?: G
       node = wildcardFor(zone, name);
       if (!node) return negative('nxdomain', zone, answer);
       owner = nameToWire(name);
+      wildcard ??= node.name;
     }
     const hit = qtype === RRType.ANY ? minimalAny(node) : node.rrset(qtype);
     if (hit) {
       const out = owner ? synthesized(hit, owner) : hit;
       answer.push(out);
-      return { kind: 'answer', zone, answer, authority: [], additional: additionalFor(zone, out, answer) };
+      return { kind: 'answer', zone, answer, authority: [], additional: additionalFor(zone, out, answer), ...(wildcard ? { wildcard } : {}) };
     }
     const cname = node.rrset(RRType.CNAME);
-    if (!cname || qtype === RRType.CNAME) return negative('nodata', zone, answer);
+    if (!cname || qtype === RRType.CNAME) return { ...negative('nodata', zone, answer), ...(wildcard ? { wildcard } : {}) };
     answer.push(owner ? synthesized(cname, owner) : cname);
     seen.add(name);
     const target = readUncompressedName(cname.rdatas[0]!, 0).name;
     // outside this zone, in a loop, or too long: the resolver takes it from here
     if (!isInZone(target, zone.origin) || seen.has(target) || hop + 1 >= MAX_CNAME_CHAIN) {
-      return { kind: 'answer', zone, answer, authority: [], additional: [] };
+      return { kind: 'answer', zone, answer, authority: [], additional: [], ...(wildcard ? { wildcard } : {}) };
     }
     name = target;
   }

@@ -31,4 +31,12 @@ describe('benchmark scripts', () => {
     expect(stdout).toMatch(/TCP DNS query\s+p50\s+\d+\.\d+ ms/);
     expect(stdout).toContain('failures: 0');
   }, 150_000);
+
+  it('bench:attack-rrl floods gslb-dns with and without RRL and prints one row each', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bench/attack-rrl.mjs')], {
+      timeout: 120_000, env: { ...process.env, SERVERS: 'gslb-dns gslb-dns-off', QUERIES: '1000', LEGIT_SOURCES: '5' },
+    });
+    expect(stdout).toMatch(/^gslb-dns +RRL defaults \(200\/s, slip 2\) +1000 +[\d.]+x +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +\d+\/\d+/m);
+    expect(stdout).toMatch(/^gslb-dns-off +RRL off \(--rrl-rate 0\) +1000 +[\d.]+x/m);
+  }, 150_000);
 });

@@ -47,6 +47,10 @@ describe('GSLB benchmarks', () => {
     const cells = row!.split('|').map((c) => c.trim());
     expect(Number(cells[4])).toBeGreaterThan(0);
     expect(cells[7]).toBe('0.00');
+    // RRL on (at a rate dnsperf does not reach) against RRL off, in the same run
+    expect(stdout).toMatch(/`gslb-dns \/ gslb-dns-rrl-off = [\d.]+x`/);
+    expect(stdout).toContain('RRL cost: `gslb-dns / gslb-dns-rrl-off` above is RRL on / RRL off in this run. gslb-dns ran with --rrl-rate 1000000');
+    expect(stdout.split('\n').find((l) => l.startsWith('| gslb-dns-rrl-off |'))?.split('|')[7]?.trim()).toBe('0.00');
     // the readiness round got every site up, and the load during the run was accepted
     expect(stdout).toMatch(/readiness round \(--once\): 50 sites: sent 50, accepted 50, rejected 0, errors 0/);
     const load = /reports: 50 sites x 1\/s for [\d.]+ s: sent (\d+), accepted (\d+), rejected (\d+), errors (\d+)/.exec(stdout);
