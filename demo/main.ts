@@ -215,10 +215,13 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       const msg = (err as Error).message;
-      process.stderr.write(msg === '' ? `${USAGE}\n` : `npm start: ${msg}\n${USAGE}\n`);
+      if (msg === '') process.stdout.write(`${USAGE}\n`);
+      else process.stderr.write(`npm start: ${msg}\n${USAGE}\n`);
       return msg === '' ? 0 : 2;
     }
-    process.stderr.write(`npm start: ${(err as Error).stack ?? String(err)}\n`);
+    // a site file that does not load says file:line: path: reason; anything else is a bug: its stack
+    const e = err as Error;
+    process.stderr.write(`npm start: ${e.name === 'AgentConfigError' ? e.message : e.stack ?? String(err)}\n`);
     return 1;
   }
 }
