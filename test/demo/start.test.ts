@@ -113,17 +113,17 @@ describe('npm start (demo/main.ts)', () => {
     const [ns1, ns2] = demo.instances;
 
     // a health-based answer: NOERROR with the pool's ttl (20), not degradedTtl (5) nor SERVFAIL
-    const answer = await until('a health-based answer from ns1', 1200, async () => {
-      const r = await dig(ns1!.dnsPort, ['+norec', 'www.gslb.example.test', 'A'], ns1!.host).catch(() => undefined);
+    const healthAnswer = (i: DemoJson['instances'][number]): Promise<string[]> => until(`a health-based answer from ${i.name}`, 1200, async () => {
+      const r = await dig(i.dnsPort, ['+norec', 'www.gslb.example.test', 'A'], i.host).catch(() => undefined);
       const a = r?.status === 'NOERROR' ? r.answer[0]?.split(' ') : undefined;
       return a?.[1] === '20' ? a : undefined;
     });
+    const answer = await healthAnswer(ns1!);
     expect(answer.slice(2, 4)).toEqual(['IN', 'A']);
     const address = answer[4]!;
     const site = demo.sites.find((s) => s.vips.some((v) => v.address === address))!;
     expect(site).toBeDefined();
-    const ns2Answer = await dig(ns2!.dnsPort, ['+norec', 'www.gslb.example.test', 'A'], ns2!.host);
-    expect(ns2Answer.status).toBe('NOERROR');
+    expect(demo.sites.flatMap((s) => s.vips.map((v) => v.address))).toContain((await healthAnswer(ns2!))[4]);
     const { stdout: body } = await run('curl', ['-sS', '--max-time', '10', `http://${address}:${site.vips[0]!.port}/`]);
     expect(body).toMatch(new RegExp(`^${site.site} backend [12] \\(`));
 
