@@ -106,6 +106,13 @@ export async function planDemo(opts: DemoOptions): Promise<{ ok: true; plan: Pla
   const tokenFile = path.join(opts.runDir, 'admin.token');
   const dist = (p: string): string => path.join(opts.root, 'dist', p);
   const children: ChildSpec[] = [];
+  // gslb-dns first: the answers wait for it, while the agents retry their reports until it listens
+  for (const i of instances) {
+    children.push({
+      name: i.name, kind: 'dns', argv: [dist('dns/main.js'), '--zones', path.join(opts.root, 'zones'), '--listen', hostPort(i.host, i.dnsPort),
+        '--api', hostPort(i.host, apiPort(0)), '--admin-token-file', tokenFile, '--instance', i.name],
+    });
+  }
   const sites: SitePlan[] = [];
   let vipIndex = 0;
   let serverIndex = 0;
@@ -138,11 +145,5 @@ export async function planDemo(opts: DemoOptions): Promise<{ ok: true; plan: Pla
     sites.push({ site, agentApi: `http://${agentApi}`, vips: siteVips, backends, configFile, configText: doc.toString() });
     children.push({ name: `${site}-agent`, kind: 'agent', argv: [dist('slb-agent/main.js'), '--config', configFile, '--run-dir', path.join(opts.runDir, 'agents')] });
   });
-  for (const i of instances) {
-    children.push({
-      name: i.name, kind: 'dns', argv: [dist('dns/main.js'), '--zones', path.join(opts.root, 'zones'), '--listen', hostPort(i.host, i.dnsPort),
-        '--api', hostPort(i.host, apiPort(0)), '--admin-token-file', tokenFile, '--instance', i.name],
-    });
-  }
   return { ok: true, plan: { instances, sites, children, tokenFile } };
 }
