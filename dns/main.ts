@@ -15,7 +15,6 @@ import type { Engine, GslbSource } from './server/engine.js';
 import { ctl } from './ctl.js';
 import type { GslbConfig } from './gslb/model.js';
 import { FailOpenWatch } from './gslb/fail-open.js';
-import { ETCD_START_TIMEOUT_MS, parseEtcdLocation } from './gslb/overrides-etcd.js';
 import type { EtcdLocation } from './gslb/overrides-etcd.js';
 import { startPersistence } from './gslb/persistence.js';
 import { parseAdminTokens } from './http/auth.js';
@@ -157,14 +156,19 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
     }
   }
   let etcd: EtcdLocation | undefined;
+  // only waited for with etcd
+  let etcdStartTimeoutMs = 0;
   if (values.overrides !== undefined) {
+    // etcd3 and its gRPC stack are loaded only when asked for: about 0.2 s of CPU at every start
+    const { ETCD_START_TIMEOUT_MS, parseEtcdLocation } = await import('./gslb/overrides-etcd.js');
+    etcdStartTimeoutMs = ETCD_START_TIMEOUT_MS;
     try {
       etcd = parseEtcdLocation(values.overrides);
     } catch (err) {
       throw new UsageError(`--overrides: ${(err as Error).message}`);
     }
   }
-  const overridesWaitMs = values['overrides-wait'] === undefined ? ETCD_START_TIMEOUT_MS : parseDuration(values['overrides-wait']);
+  const overridesWaitMs = values['overrides-wait'] === undefined ? etcdStartTimeoutMs : parseDuration(values['overrides-wait']);
   if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
   const reloadSettleMs = values['reload-settle'] === undefined ? DEFAULT_RELOAD_SETTLE_MS : parseDuration(values['reload-settle']);
   if (reloadSettleMs === undefined) throw new UsageError('--reload-settle: expected a duration such as 2s or 500ms');

@@ -22,6 +22,8 @@ const TOOLS = [
   { tool: 'haproxy', pkg: 'haproxy' },
   { tool: 'wrk', pkg: 'wrk' },
   { tool: 'conntrack', pkg: 'conntrack' },
+  // test/demo: `npm start` is checked with the commands its "try this" block prints
+  { tool: 'curl', pkg: 'curl' },
   // shared operator overrides: the tests start a 3-member etcd cluster on loopback
   { tool: 'etcd', pkg: 'etcd-server' },
   { tool: 'etcdctl', pkg: 'etcd-client' },

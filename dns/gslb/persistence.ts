@@ -7,7 +7,6 @@
 import type { Logger } from 'pino';
 import { createHealthSaver, loadHealth, saveHealth } from './health-store.js';
 import type { HealthSaver } from './health-store.js';
-import { createEtcdOverrideStore } from './overrides-etcd.js';
 import type { EtcdLocation } from './overrides-etcd.js';
 import { createFileOverrideStore } from './overrides-store.js';
 import type { OverrideStore } from './overrides-store.js';
@@ -31,7 +30,8 @@ export interface Persistence {
 export async function startPersistence(state: GslbState, opts: PersistenceOptions): Promise<Persistence> {
   const { etcd, stateDir, log } = opts;
   const overridesStore: OverrideStore = etcd
-    ? createEtcdOverrideStore({ state, location: etcd, stateDir, log, startTimeoutMs: opts.overridesWaitMs })
+    // etcd3 is loaded only for etcd (see main.ts)
+    ? (await import('./overrides-etcd.js')).createEtcdOverrideStore({ state, location: etcd, stateDir, log, startTimeoutMs: opts.overridesWaitMs })
     : createFileOverrideStore({
       state, stateDir,
       onRestored: ({ restored, dropped }) => {

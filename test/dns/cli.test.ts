@@ -32,7 +32,7 @@ async function zoneDir(text: string): Promise<string> {
 }
 
 describe('gslb-dns command line', () => {
-  it('serves the shipped zones/ (what npm start runs)', async () => {
+  it('serves the shipped zones/ alone (`gslb-dns --zones zones`, without the demo\'s agents)', async () => {
     const cli = await startCli(['--zones', path.join(ROOT, 'zones'), '--listen', '127.0.0.1:0']);
     clis.push(cli);
     const st = await dig(cli.port, ['+norec', 'static.gslb.example.test', 'A']);
