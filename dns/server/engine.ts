@@ -10,18 +10,29 @@ import type { OptOut, Reply, WireRRset } from '../wire/response.js';
 import { RRType } from '../wire/types.js';
 import { MessageWriter } from '../wire/writer.js';
 import { lookup } from '../zone/lookup.js';
-import type { OutRRset } from '../zone/lookup.js';
+import type { LookupResult, OutRRset } from '../zone/lookup.js';
 import type { Zone, ZoneSet } from '../zone/zone.js';
 
 /** Tunables of the query engine. */
 export interface EngineOptions {
   /** largest UDP reply we send, whatever the client offers (RFC 9715 / DNS flag day 2020: 1232) */
   readonly udpCap: number;
-  /** precompiled replies kept; 0 turns the fast path off (tests compare both paths) */
+  /** precompiled replies of names that exist (the positive budget); 0 turns the fast path off (tests compare both paths) */
   readonly cacheEntries: number;
+  /** precompiled negative and random-name replies (the negative budget, see CacheBudget); 0: none; default 10,000 */
+  readonly cacheNegativeEntries?: number;
+  /** the negative budget in bytes: reply bytes plus NEGATIVE_ENTRY_OVERHEAD per entry; default 4 MiB */
+  readonly cacheNegativeBytes?: number;
+  /** 'single': one budget for every reply, all admitted at once (the behaviour before the split; benchmarks compare) */
+  readonly cacheBudgets?: 'split' | 'single';
 }
 
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { udpCap: 1232, cacheEntries: 100_000 };
+export const DEFAULT_ENGINE_OPTIONS = {
+  udpCap: 1232, cacheEntries: 100_000, cacheNegativeEntries: 10_000, cacheNegativeBytes: 4 * 1024 * 1024,
+} as const satisfies EngineOptions;
+
+/** What a negative-budget entry is charged beyond its reply bytes: the heap cost of the entry, its array and the LRU slot. */
+export const NEGATIVE_ENTRY_OVERHEAD = 256;
 
 /** Where a query came from, when known (the GSLB policies may use it without ECS). */
 export interface QueryPeer {
@@ -35,13 +46,15 @@ export interface GslbSource {
   readonly view: () => HealthView;
 }
 
-/** A precompiled reply: full, untruncated, without OPT; ID, flags, case and OPT are patched in. */
+/**
+ * A precompiled reply: full, untruncated, without OPT; ID, flags, case and OPT are patched in. Its
+ * question name is stored lowercased (it tells hash collisions apart); the bytes are an array of
+ * their own, so an evicted entry frees all of its memory (no shared 8 KB Buffer pool slab).
+ */
 interface Compiled {
   readonly kind: 'static';
-  /** lowercased question name in wire form, to tell hash collisions apart */
-  readonly qname: Uint8Array;
   readonly qtype: number;
-  readonly bytes: Buffer;
+  readonly bytes: Uint8Array;
 }
 
 /** A GSLB name: the selection runs per query, the encoded answer per selection is kept. */
@@ -59,10 +72,28 @@ interface PoolEntry {
 
 type Entry = Compiled | PoolEntry;
 
+/**
+ * Which cache budget a reply is kept in. Positive: names that exist in the zone (their answers,
+ * referrals at the cut, GSLB names, NODATA for the common types); their number is bounded by the
+ * zone data. Negative: everything a client can multiply by inventing names or types (NXDOMAIN,
+ * wildcard-synthesized answers, referrals below a cut, REFUSED, other NODATA); it has its own
+ * small budget and admits a key only when it is asked for a second time, so a flood of random
+ * names neither evicts a positive entry nor keeps objects alive.
+ */
+export type CacheBudget = 'positive' | 'negative';
+
+/** Hits (answered from a cache entry) and misses (looked up) of one budget. */
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+}
+
 /** Counters for metrics and tests. */
 export interface EngineStats {
   queries: number;
+  /** answered from precompiled bytes */
   fast: number;
+  readonly cache: { readonly positive: CacheCounters; readonly negative: CacheCounters };
   dropped: number;
   errors: number;
   /** replies by rcode (index = rcode, 16 = BADVERS) */
@@ -73,6 +104,18 @@ export interface EngineStats {
 
 const TCP_LIMIT = 65535;
 const MAX_VARIANTS = 4096;
+/** slots of the negative budget's doorkeeper: the last hash seen per slot (256 KiB) */
+const DOOR_BITS = 16;
+
+/** Types whose NODATA at a name that exists is kept with the positive answers (clients ask them of real names). */
+const COMMON_TYPES = new Set<number>([RRType.A, RRType.NS, RRType.CNAME, RRType.SOA, RRType.PTR, RRType.MX, RRType.TXT,
+  RRType.AAAA, RRType.SRV, RRType.NAPTR, RRType.DS, RRType.DNSKEY, RRType.SVCB, RRType.HTTPS, RRType.CAA, RRType.ANY]);
+
+/** The budget of a looked-up reply (see CacheBudget); `qname` canonical, as looked up. */
+export function cacheBudget(result: LookupResult<unknown>, qname: string, qtype: number): CacheBudget {
+  if (result.kind === 'refused' || result.kind === 'nxdomain' || !result.zone.nodes.has(qname)) return 'negative';
+  return result.kind === 'nodata' && !COMMON_TYPES.has(qtype) ? 'negative' : 'positive';
+}
 
 /**
  * Answers DNS queries from the zones and GSLB pools: validate, look up, encode. Holds no socket;
@@ -85,16 +128,32 @@ export class Engine {
   private readonly q = new ParsedQuery();
   private readonly w = new MessageWriter(TCP_LIMIT + 2);
   private readonly cache: LRUCache<number, Entry> | undefined;
+  private readonly negative: LRUCache<number, Compiled> | undefined;
+  /** the negative budget admits a hash seen before in its slot (a bounded, allocation-free doorkeeper) */
+  private readonly door = new Uint32Array(1 << DOOR_BITS);
+  private readonly single: boolean;
   private readonly opt: OptOut;
   private readonly opts: { udpSize: number; ecsScope: number };
-  readonly stats: EngineStats = { queries: 0, fast: 0, dropped: 0, errors: 0, rcodes: new Float64Array(17), answers: new Map() };
+  readonly stats: EngineStats = {
+    queries: 0, fast: 0, cache: { positive: { hits: 0, misses: 0 }, negative: { hits: 0, misses: 0 } },
+    dropped: 0, errors: 0, rcodes: new Float64Array(17), answers: new Map(),
+  };
 
   constructor(zones: ZoneSet, private readonly options: EngineOptions = DEFAULT_ENGINE_OPTIONS,
     private readonly onError: (err: unknown, q: ParsedQuery) => void = () => {}) {
     this.zones = zones;
     this.opt = { udpSize: options.udpCap, ecsScope: 0 };
     this.opts = { udpSize: options.udpCap, ecsScope: 0 };
+    this.single = options.cacheBudgets === 'single';
     this.cache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
+    const negEntries = options.cacheNegativeEntries ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeEntries;
+    const negBytes = options.cacheNegativeBytes ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeBytes;
+    this.negative = this.cache && !this.single && negEntries > 0 && negBytes > 0
+      ? new LRUCache({
+        max: negEntries, maxSize: negBytes,
+        sizeCalculation: (e) => e.bytes.length + NEGATIVE_ENTRY_OVERHEAD,
+      })
+      : undefined;
   }
 
   /** Swaps the zone data and GSLB configuration (reload); cached replies of the old data are dropped. */
@@ -102,6 +161,13 @@ export class Engine {
     this.zones = zones;
     if (gslb !== undefined || this.gslb !== undefined) this.setGslb(gslb);
     this.cache?.clear();
+    this.negative?.clear();
+    this.door.fill(0);
+  }
+
+  /** Entries per budget now, and the bytes charged to the negative one. */
+  cacheSize(): { positive: number; negative: number; negativeBytes: number } {
+    return { positive: this.cache?.size ?? 0, negative: this.negative?.size ?? 0, negativeBytes: this.negative?.calculatedSize ?? 0 };
   }
 
   private setGslb(gslb: GslbSource | undefined): void {
@@ -147,9 +213,16 @@ export class Engine {
     const early = questionReply(q.qclass, q.qtype);
     if (early !== undefined) return this.emit(buf, early, limit, out, outOff, q.edns, 0);
 
-    const hit = this.cache?.get(q.hash);
-    const known = hit !== undefined && hit.qtype === q.qtype && sameName(buf, q.qnameOff, hit.qname);
-    if (known) {
+    let hit: Entry | undefined = this.cache?.get(q.hash);
+    let counters = this.stats.cache.positive;
+    if (hit !== undefined && !isEntryFor(hit, buf, q)) hit = undefined;
+    if (hit === undefined && this.negative) {
+      hit = this.negative.get(q.hash);
+      if (hit !== undefined && !isEntryFor(hit, buf, q)) hit = undefined;
+      else counters = this.stats.cache.negative;
+    }
+    if (hit !== undefined) {
+      counters.hits++;
       if (hit.kind === 'pool') return this.answerPool(hit, buf, out, outOff, limit, peer);
       if (hit.bytes.length + optSize(q) <= limit) {
         this.stats.fast++;
@@ -157,15 +230,19 @@ export class Engine {
       }
     }
     let reply: Reply;
+    let budget: CacheBudget;
     try {
       const qname = readUncompressedName(buf, q.qnameOff).name;
       const result = lookup(this.zones, qname, q.qtype, this.gslb?.config.byName);
+      budget = this.single ? 'positive' : cacheBudget(result, qname, q.qtype);
+      if (hit === undefined) this.stats.cache[budget].misses++;
       if (result.kind === 'pool') {
         const entry: PoolEntry = {
           kind: 'pool', qname: this.lowerQname(buf), qtype: q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
           ownerWire: result.ownerWire, chain: result.answer, epoch: -1, variants: new Map(),
         };
-        this.cache?.set(q.hash, entry);
+        // a GSLB name reached from a name that does not exist (a wildcard CNAME) is answered, never kept
+        if (budget === 'positive') this.cache?.set(q.hash, entry);
         return this.answerPool(entry, buf, out, outOff, limit, peer);
       }
       reply = replyFor(result);
@@ -173,8 +250,22 @@ export class Engine {
       return this.fail(err, buf, limit, out, outOff);
     }
     // a compiled reply that was too big for this client stays; anything else is (re)compiled
-    if (this.cache && !known) this.compile(buf, reply);
+    if (hit === undefined) {
+      if (budget === 'positive') {
+        if (this.cache) this.cache.set(q.hash, this.compile(buf, reply));
+      } else if (this.negative && this.admit(q.hash)) {
+        this.negative.set(q.hash, this.compile(buf, reply));
+      }
+    }
     return this.emit(buf, reply, limit, out, outOff, q.edns, 0);
+  }
+
+  /** The negative budget's doorkeeper: true when this hash was the last one seen in its slot. */
+  private admit(hash: number): boolean {
+    const slot = hash >>> (32 - DOOR_BITS);
+    if (this.door[slot] === hash) return true;
+    this.door[slot] = hash;
+    return false;
   }
 
   private fail(err: unknown, buf: Uint8Array, limit: number, out: Uint8Array, outOff: number): number {
@@ -256,16 +347,21 @@ export class Engine {
     return qname;
   }
 
-  /** Stores the untruncated reply without OPT for the fast path. */
-  private compile(buf: Uint8Array, reply: Reply): void {
+  /** The untruncated reply without OPT for the fast path, its question name lowercased. */
+  private compile(buf: Uint8Array, reply: Reply): Compiled {
     const q = this.q;
     const n = encodeReply(this.w, buf, q, reply, TCP_LIMIT, undefined);
-    const bytes = Buffer.from(this.w.buf.subarray(0, n));
-    this.cache!.set(q.hash, { kind: 'static', qname: this.lowerQname(buf), qtype: q.qtype, bytes });
+    const bytes = new Uint8Array(n);
+    bytes.set(this.w.buf.subarray(0, n));
+    for (let i = 12, end = 12 + q.qnameLen; i < end; i++) {
+      const c = bytes[i]!;
+      if (c >= 0x41 && c <= 0x5a) bytes[i] = c | 0x20;
+    }
+    return { kind: 'static', qtype: q.qtype, bytes };
   }
 
   /** The fast path: copy, then patch ID, RD/CD, the question's case and the OPT. */
-  private patch(bytes: Buffer, buf: Uint8Array, out: Uint8Array, o: number, scope: number): number {
+  private patch(bytes: Uint8Array, buf: Uint8Array, out: Uint8Array, o: number, scope: number): number {
     const q = this.q;
     out.set(bytes, o);
     out[o] = q.id >> 8;
@@ -287,14 +383,19 @@ export class Engine {
   }
 }
 
-/** Compares the question name in the packet with a lowercased wire name, ignoring ASCII case. */
-function sameName(buf: Uint8Array, off: number, lower: Uint8Array): boolean {
-  const n = lower.length;
-  if (off + n > buf.length || buf[off + n - 1] !== 0) return false;
+/** Whether a cache entry (found by hash) is the one of this question: same type and name. */
+function isEntryFor(e: Entry, buf: Uint8Array, q: ParsedQuery): boolean {
+  if (e.qtype !== q.qtype) return false;
+  return e.kind === 'pool' ? sameName(buf, q.qnameOff, e.qname, 0, e.qname.length) : sameName(buf, q.qnameOff, e.bytes, 12, q.qnameLen);
+}
+
+/** Compares the question name in the packet with `n` bytes of a lowercased wire name at lower[at], ignoring ASCII case. */
+function sameName(buf: Uint8Array, off: number, lower: Uint8Array, at: number, n: number): boolean {
+  if (off + n > buf.length || at + n > lower.length || buf[off + n - 1] !== 0 || lower[at + n - 1] !== 0) return false;
   for (let i = 0; i < n; i++) {
     let c = buf[off + i]!;
     if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c !== lower[i]) return false;
+    if (c !== lower[at + i]) return false;
   }
   return true;
 }
