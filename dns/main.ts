@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { parseListen, startDnsServer } from './server/server.js';
 import type { ListenAddress } from './server/server.js';
 import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
+import type { EngineOptions } from './server/engine.js';
 import { DEFAULT_TCP_OPTIONS } from './server/tcp.js';
 import type { TcpOptions } from './server/tcp.js';
 import type { Engine, GslbSource } from './server/engine.js';
@@ -36,7 +37,8 @@ const USAGE = `usage:
            [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
            [--api-max-connections N] [--api-max-per-source N]
-           [--udp-size BYTES] [--reload-settle DURATION] [--log-level LEVEL]
+           [--udp-size BYTES] [--cache-entries N] [--cache-negative-entries N] [--cache-negative-bytes BYTES]
+           [--reload-settle DURATION] [--log-level LEVEL]
            [--tcp-max-clients N] [--tcp-max-per-source N] [--tcp-idle-timeout DURATION]
            [--tcp-message-timeout DURATION]
   gslb-dns check --zones DIR
@@ -79,7 +81,7 @@ interface ServeOptions {
   readonly api: ListenAddress | undefined;
   /** --api as given, for the log line when the bound address is unknown */
   readonly apiText: string | undefined;
-  readonly udpCap: number;
+  readonly engine: EngineOptions;
   readonly tcp: TcpOptions;
   readonly adminToken: string | undefined;
   readonly etcd: EtcdLocation | undefined;
@@ -107,6 +109,9 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       'reload-settle': { type: 'string' },
       instance: { type: 'string' },
       'udp-size': { type: 'string' },
+      'cache-entries': { type: 'string' },
+      'cache-negative-entries': { type: 'string' },
+      'cache-negative-bytes': { type: 'string' },
       'tcp-max-clients': { type: 'string' },
       'tcp-max-per-source': { type: 'string' },
       'tcp-idle-timeout': { type: 'string' },
@@ -129,6 +134,7 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (listens.length === 0) throw new UsageError('at least one --listen HOST:PORT is required');
   const udpCap = values['udp-size'] === undefined ? DEFAULT_ENGINE_OPTIONS.udpCap : Number(values['udp-size']);
   if (!Number.isInteger(udpCap) || udpCap < 512 || udpCap > 4096) throw new UsageError('--udp-size: expected an integer from 512 to 4096');
+  const engine = { ...parseCacheFlags(values), udpCap };
   const tcp = parseTcpFlags(values);
   let adminToken: string | undefined;
   const tokenFile = values['admin-token-file'];
@@ -166,8 +172,29 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (maxPerSource > maxConnections) throw new UsageError('--api-max-per-source: must not exceed --api-max-connections');
   return {
     apiLimits: { maxConnections, maxPerSource }, fdLimit,
-    zonesDir: values.zones, listens, api, apiText: values.api, udpCap, tcp, adminToken, etcd, overridesWaitMs,
+    zonesDir: values.zones, listens, api, apiText: values.api, engine, tcp, adminToken, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
+  };
+}
+
+/**
+ * The --cache-* flags over DEFAULT_ENGINE_OPTIONS. GSLB_DNS_CACHE=single (undocumented, for
+ * bench:attack-cache) keeps every reply in one budget, as before the negative budget existed.
+ */
+function parseCacheFlags(values: Record<string, unknown>): Omit<EngineOptions, 'udpCap'> {
+  const d = DEFAULT_ENGINE_OPTIONS;
+  const count = (flag: string, dflt: number, max: number): number => {
+    const v = values[flag];
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n > max) throw new UsageError(`--${flag}: expected an integer from 0 to ${max}`);
+    return n;
+  };
+  return {
+    cacheEntries: count('cache-entries', d.cacheEntries, 10_000_000),
+    cacheNegativeEntries: count('cache-negative-entries', d.cacheNegativeEntries, 10_000_000),
+    cacheNegativeBytes: count('cache-negative-bytes', d.cacheNegativeBytes, 2 ** 32),
+    cacheBudgets: process.env['GSLB_DNS_CACHE'] === 'single' ? 'single' : 'split',
   };
 }
 
@@ -198,7 +225,7 @@ function parseTcpFlags(values: Record<string, unknown>): TcpOptions {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { zonesDir, listens, api, udpCap, tcp, adminToken, stateDir, ...opts } = await parseServeOptions(args);
+  const { zonesDir, listens, api, engine, tcp, adminToken, stateDir, ...opts } = await parseServeOptions(args);
   const log = createLogger(opts.logLevel);
 
   let serving;
@@ -221,7 +248,7 @@ async function serve(args: string[]): Promise<number> {
   const native = udpNativeStatus();
   if (!native.available) log.warn({ reason: native.reason }, 'UDP batch addon unavailable; using node:dgram (slower)');
   const server = await startDnsServer(serving.zones, listens, {
-    engine: { ...DEFAULT_ENGINE_OPTIONS, udpCap }, tcp, logger: log, gslb: source(serving.gslb),
+    engine, tcp, logger: log, gslb: source(serving.gslb),
   });
   for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
   for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');
@@ -286,7 +313,12 @@ function dnsMetrics(engine: Engine, state: GslbState): DnsMetricsSnapshot {
     if (!p) continue;
     counts.forEach((count, i) => { const m = p.members[i]!; answers.push({ pool, site: m.site, address: m.address, count }); });
   }
-  return { queriesByRcode, answers, fastPath: s.fast, queries: s.queries };
+  const size = engine.cacheSize();
+  const cache: DnsMetricsSnapshot['cache'] = {
+    positive: { ...s.cache.positive, entries: size.positive },
+    negative: { ...s.cache.negative, entries: size.negative, bytes: size.negativeBytes },
+  };
+  return { queriesByRcode, answers, fastPath: s.fast, queries: s.queries, cache };
 }
 
 /** Entry point: returns an exit code, or -1 while serving. */

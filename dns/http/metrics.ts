@@ -13,6 +13,11 @@ export interface DnsMetricsSnapshot {
   answers: { pool: string; site: string; address: string; count: number }[];
   fastPath: number;
   queries: number;
+  /** the reply cache, per budget (see CacheBudget in server/engine.ts) */
+  cache?: {
+    positive: { hits: number; misses: number; entries: number };
+    negative: { hits: number; misses: number; entries: number; bytes: number };
+  };
 }
 
 /** Everything one scrape renders. */
@@ -96,6 +101,19 @@ export function renderMetrics(m: MetricsInput): string {
 
   e.family('gslb_dns_fast_path_total', 'counter', 'DNS queries answered from precompiled reply bytes.');
   e.sample('gslb_dns_fast_path_total', [], m.dns.fastPath);
+
+  const cache = m.dns.cache;
+  if (cache !== undefined) {
+    const budgets = [['negative', cache.negative], ['positive', cache.positive]] as const;
+    e.family('gslb_dns_cache_hits_total', 'counter', 'DNS queries answered from a reply cache entry, by budget (positive: names that exist; negative: NXDOMAIN, wildcard and other random-name replies).');
+    for (const [b, c] of budgets) e.sample('gslb_dns_cache_hits_total', [['budget', b]], c.hits);
+    e.family('gslb_dns_cache_misses_total', 'counter', 'DNS queries looked up because no reply cache entry held them, by the budget of their reply.');
+    for (const [b, c] of budgets) e.sample('gslb_dns_cache_misses_total', [['budget', b]], c.misses);
+    e.family('gslb_dns_cache_entries', 'gauge', 'Replies held in the reply cache, by budget.');
+    for (const [b, c] of budgets) e.sample('gslb_dns_cache_entries', [['budget', b]], c.entries);
+    e.family('gslb_dns_cache_bytes', 'gauge', 'Bytes charged to the negative budget of the reply cache (reply bytes plus a fixed per-entry overhead).');
+    e.sample('gslb_dns_cache_bytes', [['budget', 'negative']], cache.negative.bytes);
+  }
 
   e.family('gslb_reports_total', 'counter', 'Site reports received: accepted, or rejected by reason.');
   e.sample('gslb_reports_total', [['result', 'accepted']], m.reportsAccepted);
