@@ -17,7 +17,8 @@
 // Missing binaries are reported and skipped.
 //
 // Knobs (env): NAMES (600000), QPS (10000), DURATION (60), LEGIT_QPS (200), LEGIT_TIMEOUT_MS
-// (1000), SERVERS ("gslb-dns gslb-dns-single nsd knot"), SERVER_ARGS (extra gslb-dns flags),
+// (1000), NAME_REPEAT (1; 2 asks each name twice in a row, which passes the negative budget's
+// admission: the flood then churns that budget instead), SERVERS ("gslb-dns gslb-dns-single nsd knot"), SERVER_ARGS (extra gslb-dns flags),
 // TOTAL_TIMEOUT (s; default from the others), KEEP_TMP=1. Bounded: dnsperf keeps at most 100
 // queries outstanding, every run has a deadline, children run in their own process groups and are
 // killed by group, the temp dir is removed.
@@ -45,6 +46,7 @@ const QPS = intEnv('QPS', 10_000, 1);
 const DURATION = intEnv('DURATION', 60, 1);
 const LEGIT_QPS = intEnv('LEGIT_QPS', 200, 1);
 const LEGIT_TIMEOUT_MS = intEnv('LEGIT_TIMEOUT_MS', 1000, 10);
+const NAME_REPEAT = intEnv('NAME_REPEAT', 1, 1);
 const SERVERS = (process.env.SERVERS ?? 'gslb-dns gslb-dns-single nsd knot').split(/\s+/).filter(Boolean);
 const SERVER_ARGS = (process.env.SERVER_ARGS ?? '').split(/\s+/).filter(Boolean);
 const SETTLE_S = 3;
@@ -233,7 +235,7 @@ async function runServer(name, dir, queries) {
     // the flood never hits the positive budget (NXDOMAIN), so its hits are the existing names';
     // with one budget (single) every hit is counted there, and the flood names repeat only when
     // dnsperf wraps around the query file
-    const floodRepeats = sent > NAMES;
+    const floodRepeats = NAME_REPEAT > 1 || sent > NAMES;
     legitHit = name === 'gslb-dns-single' && floodRepeats ? NaN : Math.min(1, d('positive', 'hits') / Math.max(1, legitDuring));
     floodHit = name === 'gslb-dns-single' ? NaN : d('negative', 'hits') / Math.max(1, d('negative', 'hits') + d('negative', 'misses'));
   }
@@ -253,7 +255,10 @@ async function main() {
   const fd = fs.openSync(queries, 'w');
   for (let i = 0; i < NAMES; i += 10_000) {
     const lines = [];
-    for (let j = i; j < Math.min(NAMES, i + 10_000); j++) lines.push(`r${randomBytes(6).toString('hex')}${j.toString(36)}.${ZONE} A`);
+    for (let j = i; j < Math.min(NAMES, i + 10_000); j++) {
+      const line = `r${randomBytes(6).toString('hex')}${j.toString(36)}.${ZONE} A`;
+      for (let k = 0; k < NAME_REPEAT; k++) lines.push(line);
+    }
     fs.writeSync(fd, `${lines.join('\n')}\n`);
   }
   fs.closeSync(fd);
@@ -263,7 +268,7 @@ async function main() {
     if (bin && !fs.existsSync(bin)) { log(`${name}: ${bin} not installed, skipped`); continue; }
     rows.push(await runServer(name, state.tmp, queries));
   }
-  console.log(`\nrandom-subdomain flood: ${NAMES} distinct names (NXDOMAIN) at ${QPS} q/s for ${DURATION} s (dnsperf, <= 100 outstanding); ` +
+  console.log(`\nrandom-subdomain flood: ${NAMES} distinct names (NXDOMAIN${NAME_REPEAT > 1 ? `, each ${NAME_REPEAT} times in a row` : ''}) at ${QPS} q/s for ${DURATION} s (dnsperf, <= 100 outstanding); ` +
     `legit: ${LEGIT_NAMES.length} existing names at ${LEGIT_QPS} q/s, ${LEGIT_TIMEOUT_MS} ms deadline; ${os.cpus().length} CPUs, shared`);
   console.log('server           RSS before  RSS peak  RSS after  flood sent  flood lost  legit answered  lost  wrong  p50 ms  p99 ms  legit hit  flood hit');
   for (const r of rows) {

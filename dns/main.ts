@@ -192,8 +192,8 @@ function parseCacheFlags(values: Record<string, unknown>): Omit<EngineOptions, '
   };
   return {
     cacheEntries: count('cache-entries', d.cacheEntries, 10_000_000),
-    cacheNegativeEntries: count('cache-negative-entries', d.cacheNegativeEntries, 10_000_000),
-    cacheNegativeBytes: count('cache-negative-bytes', d.cacheNegativeBytes, 2 ** 32),
+    cacheNegativeEntries: count('cache-negative-entries', d.cacheNegativeEntries, 1_000_000),
+    cacheNegativeBytes: count('cache-negative-bytes', d.cacheNegativeBytes, 2 ** 30),
     cacheBudgets: process.env['GSLB_DNS_CACHE'] === 'single' ? 'single' : 'split',
   };
 }

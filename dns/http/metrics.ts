@@ -111,7 +111,7 @@ export function renderMetrics(m: MetricsInput): string {
     for (const [b, c] of budgets) e.sample('gslb_dns_cache_misses_total', [['budget', b]], c.misses);
     e.family('gslb_dns_cache_entries', 'gauge', 'Replies held in the reply cache, by budget.');
     for (const [b, c] of budgets) e.sample('gslb_dns_cache_entries', [['budget', b]], c.entries);
-    e.family('gslb_dns_cache_bytes', 'gauge', 'Bytes charged to the negative budget of the reply cache (reply bytes plus a fixed per-entry overhead).');
+    e.family('gslb_dns_cache_bytes', 'gauge', 'Reply bytes held in the negative budget of the reply cache (its ring is allocated at start: --cache-negative-bytes).');
     e.sample('gslb_dns_cache_bytes', [['budget', 'negative']], cache.negative.bytes);
   }
 

@@ -9,6 +9,7 @@ import { encodeReply, optSize, writeOpt } from '../wire/response.js';
 import type { OptOut, Reply, WireRRset } from '../wire/response.js';
 import { RRType } from '../wire/types.js';
 import { MessageWriter } from '../wire/writer.js';
+import { NegativeReplies, lowerName, sameName } from './negative-replies.js';
 import { lookup } from '../zone/lookup.js';
 import type { LookupResult, OutRRset } from '../zone/lookup.js';
 import type { Zone, ZoneSet } from '../zone/zone.js';
@@ -19,9 +20,9 @@ export interface EngineOptions {
   readonly udpCap: number;
   /** precompiled replies of names that exist (the positive budget); 0 turns the fast path off (tests compare both paths) */
   readonly cacheEntries: number;
-  /** precompiled negative and random-name replies (the negative budget, see CacheBudget); 0: none; default 10,000 */
+  /** precompiled negative and random-name replies (the negative budget, see CacheBudget), rounded up to a power of two; 0: none; default 10,000 */
   readonly cacheNegativeEntries?: number;
-  /** the negative budget in bytes: reply bytes plus NEGATIVE_ENTRY_OVERHEAD per entry; default 4 MiB */
+  /** the negative budget's reply bytes, allocated at start; default 4 MiB */
   readonly cacheNegativeBytes?: number;
   /** 'single': one budget for every reply, all admitted at once (the behaviour before the split; benchmarks compare) */
   readonly cacheBudgets?: 'split' | 'single';
@@ -30,9 +31,6 @@ export interface EngineOptions {
 export const DEFAULT_ENGINE_OPTIONS = {
   udpCap: 1232, cacheEntries: 100_000, cacheNegativeEntries: 10_000, cacheNegativeBytes: 4 * 1024 * 1024,
 } as const satisfies EngineOptions;
-
-/** What a negative-budget entry is charged beyond its reply bytes: the heap cost of the entry, its array and the LRU slot. */
-export const NEGATIVE_ENTRY_OVERHEAD = 256;
 
 /** Where a query came from, when known (the GSLB policies may use it without ECS). */
 export interface QueryPeer {
@@ -77,8 +75,8 @@ type Entry = Compiled | PoolEntry;
  * referrals at the cut, GSLB names, NODATA for the common types); their number is bounded by the
  * zone data. Negative: everything a client can multiply by inventing names or types (NXDOMAIN,
  * wildcard-synthesized answers, referrals below a cut, REFUSED, other NODATA); it has its own
- * small budget and admits a key only when it is asked for a second time, so a flood of random
- * names neither evicts a positive entry nor keeps objects alive.
+ * small budget of fixed memory (negative-replies.ts) and admits a key only when it is asked for a
+ * second time, so a flood of random names neither evicts a positive entry nor allocates.
  */
 export type CacheBudget = 'positive' | 'negative';
 
@@ -104,8 +102,6 @@ export interface EngineStats {
 
 const TCP_LIMIT = 65535;
 const MAX_VARIANTS = 4096;
-/** slots of the negative budget's doorkeeper: the last hash seen per slot (256 KiB) */
-const DOOR_BITS = 16;
 
 /** Types whose NODATA at a name that exists is kept with the positive answers (clients ask them of real names). */
 const COMMON_TYPES = new Set<number>([RRType.A, RRType.NS, RRType.CNAME, RRType.SOA, RRType.PTR, RRType.MX, RRType.TXT,
@@ -128,9 +124,7 @@ export class Engine {
   private readonly q = new ParsedQuery();
   private readonly w = new MessageWriter(TCP_LIMIT + 2);
   private readonly cache: LRUCache<number, Entry> | undefined;
-  private readonly negative: LRUCache<number, Compiled> | undefined;
-  /** the negative budget admits a hash seen before in its slot (a bounded, allocation-free doorkeeper) */
-  private readonly door = new Uint32Array(1 << DOOR_BITS);
+  private readonly negative: NegativeReplies | undefined;
   private readonly single: boolean;
   private readonly opt: OptOut;
   private readonly opts: { udpSize: number; ecsScope: number };
@@ -148,12 +142,7 @@ export class Engine {
     this.cache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
     const negEntries = options.cacheNegativeEntries ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeEntries;
     const negBytes = options.cacheNegativeBytes ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeBytes;
-    this.negative = this.cache && !this.single && negEntries > 0 && negBytes > 0
-      ? new LRUCache({
-        max: negEntries, maxSize: negBytes,
-        sizeCalculation: (e) => e.bytes.length + NEGATIVE_ENTRY_OVERHEAD,
-      })
-      : undefined;
+    this.negative = this.cache && !this.single && negEntries > 0 && negBytes > 0 ? new NegativeReplies(negEntries, negBytes) : undefined;
   }
 
   /** Swaps the zone data and GSLB configuration (reload); cached replies of the old data are dropped. */
@@ -162,12 +151,12 @@ export class Engine {
     if (gslb !== undefined || this.gslb !== undefined) this.setGslb(gslb);
     this.cache?.clear();
     this.negative?.clear();
-    this.door.fill(0);
   }
 
   /** Entries per budget now, and the bytes charged to the negative one. */
   cacheSize(): { positive: number; negative: number; negativeBytes: number } {
-    return { positive: this.cache?.size ?? 0, negative: this.negative?.size ?? 0, negativeBytes: this.negative?.calculatedSize ?? 0 };
+    const neg = this.negative?.size() ?? { entries: 0, bytes: 0 };
+    return { positive: this.cache?.size ?? 0, negative: neg.entries, negativeBytes: neg.bytes };
   }
 
   private setGslb(gslb: GslbSource | undefined): void {
@@ -213,20 +202,26 @@ export class Engine {
     const early = questionReply(q.qclass, q.qtype);
     if (early !== undefined) return this.emit(buf, early, limit, out, outOff, q.edns, 0);
 
-    let hit: Entry | undefined = this.cache?.get(q.hash);
-    let counters = this.stats.cache.positive;
-    if (hit !== undefined && !isEntryFor(hit, buf, q)) hit = undefined;
-    if (hit === undefined && this.negative) {
-      hit = this.negative.get(q.hash);
-      if (hit !== undefined && !isEntryFor(hit, buf, q)) hit = undefined;
-      else counters = this.stats.cache.negative;
-    }
-    if (hit !== undefined) {
-      counters.hits++;
+    let cached = false;
+    const hit = this.cache?.get(q.hash);
+    if (hit !== undefined && isEntryFor(hit, buf, q)) {
+      cached = true;
+      this.stats.cache.positive.hits++;
       if (hit.kind === 'pool') return this.answerPool(hit, buf, out, outOff, limit, peer);
       if (hit.bytes.length + optSize(q) <= limit) {
         this.stats.fast++;
-        return this.patch(hit.bytes, buf, out, outOff, 0);
+        return this.patch(hit.bytes, 0, hit.bytes.length, buf, out, outOff, 0);
+      }
+    } else if (this.negative) {
+      const neg = this.negative;
+      const slot = neg.find(q.hash, q.qtype, buf, q.qnameOff, q.qnameLen);
+      if (slot >= 0) {
+        cached = true;
+        this.stats.cache.negative.hits++;
+        if (neg.lengthOf(slot) + optSize(q) <= limit) {
+          this.stats.fast++;
+          return this.patch(neg.arena, neg.offsetOf(slot), neg.lengthOf(slot), buf, out, outOff, 0);
+        }
       }
     }
     let reply: Reply;
@@ -235,7 +230,7 @@ export class Engine {
       const qname = readUncompressedName(buf, q.qnameOff).name;
       const result = lookup(this.zones, qname, q.qtype, this.gslb?.config.byName);
       budget = this.single ? 'positive' : cacheBudget(result, qname, q.qtype);
-      if (hit === undefined) this.stats.cache[budget].misses++;
+      if (!cached) this.stats.cache[budget].misses++;
       if (result.kind === 'pool') {
         const entry: PoolEntry = {
           kind: 'pool', qname: this.lowerQname(buf), qtype: q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
@@ -250,22 +245,14 @@ export class Engine {
       return this.fail(err, buf, limit, out, outOff);
     }
     // a compiled reply that was too big for this client stays; anything else is (re)compiled
-    if (hit === undefined) {
+    if (!cached) {
       if (budget === 'positive') {
         if (this.cache) this.cache.set(q.hash, this.compile(buf, reply));
-      } else if (this.negative && this.admit(q.hash)) {
-        this.negative.set(q.hash, this.compile(buf, reply));
+      } else if (this.negative?.admit(q.hash)) {
+        this.negative.set(q.hash, q.qtype, this.w.buf, encodeReply(this.w, buf, q, reply, TCP_LIMIT, undefined), q.qnameLen);
       }
     }
     return this.emit(buf, reply, limit, out, outOff, q.edns, 0);
-  }
-
-  /** The negative budget's doorkeeper: true when this hash was the last one seen in its slot. */
-  private admit(hash: number): boolean {
-    const slot = hash >>> (32 - DOOR_BITS);
-    if (this.door[slot] === hash) return true;
-    this.door[slot] = hash;
-    return false;
   }
 
   private fail(err: unknown, buf: Uint8Array, limit: number, out: Uint8Array, outOff: number): number {
@@ -304,7 +291,7 @@ export class Engine {
       }
       if (bytes.length + optSize(q) <= limit) {
         this.stats.fast++;
-        return this.patch(bytes, buf, out, outOff, scope);
+        return this.patch(bytes, 0, bytes.length, buf, out, outOff, scope);
       }
       return this.emit(buf, this.poolReplyNow(e, pool), limit, out, outOff, q.edns, scope);
     } catch (err) {
@@ -339,13 +326,12 @@ export class Engine {
 
   private lowerQname(buf: Uint8Array): Uint8Array {
     const q = this.q;
-    const qname = new Uint8Array(q.qnameLen);
-    for (let i = 0; i < q.qnameLen; i++) {
-      const c = buf[q.qnameOff + i]!;
-      qname[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-    }
+    const qname = new Uint8Array(q.qnameLen); // a copy: Buffer#slice would be a view of the packet
+    qname.set(buf.subarray(q.qnameOff, q.qnameOff + q.qnameLen));
+    lowerName(qname, 0, q.qnameLen);
     return qname;
   }
+
 
   /** The untruncated reply without OPT for the fast path, its question name lowercased. */
   private compile(buf: Uint8Array, reply: Reply): Compiled {
@@ -353,31 +339,29 @@ export class Engine {
     const n = encodeReply(this.w, buf, q, reply, TCP_LIMIT, undefined);
     const bytes = new Uint8Array(n);
     bytes.set(this.w.buf.subarray(0, n));
-    for (let i = 12, end = 12 + q.qnameLen; i < end; i++) {
-      const c = bytes[i]!;
-      if (c >= 0x41 && c <= 0x5a) bytes[i] = c | 0x20;
-    }
+    lowerName(bytes, 12, q.qnameLen);
     return { kind: 'static', qtype: q.qtype, bytes };
   }
 
-  /** The fast path: copy, then patch ID, RD/CD, the question's case and the OPT. */
-  private patch(bytes: Uint8Array, buf: Uint8Array, out: Uint8Array, o: number, scope: number): number {
+  /** The fast path: copy src[at, at+len), then patch ID, RD/CD, the question's case and the OPT. */
+  private patch(src: Uint8Array, at: number, len: number, buf: Uint8Array, out: Uint8Array, o: number, scope: number): number {
     const q = this.q;
-    out.set(bytes, o);
+    if (at === 0 && len === src.length) out.set(src, o);
+    else for (let i = 0; i < len; i++) out[o + i] = src[at + i]!; // no subarray view per query
     out[o] = q.id >> 8;
     out[o + 1] = q.id & 0xff;
-    out[o + 2] = (bytes[2]! & 0xfe) | ((q.flags >> 8) & 0x01);
-    out[o + 3] = (bytes[3]! & 0xef) | (q.flags & 0x10);
+    out[o + 2] = (src[at + 2]! & 0xfe) | ((q.flags >> 8) & 0x01);
+    out[o + 3] = (src[at + 3]! & 0xef) | (q.flags & 0x10);
     // the question as the client wrote it (0x20 mixed case, and its class)
     for (let i = 0, n = q.qnameLen + 4; i < n; i++) out[o + 12 + i] = buf[q.qnameOff + i]!;
-    let n = bytes.length;
+    let n = len;
     if (q.edns) {
-      const ar = ((bytes[10]! << 8) | bytes[11]!) + 1;
+      const ar = ((src[at + 10]! << 8) | src[at + 11]!) + 1;
       out[o + 10] = ar >> 8;
       out[o + 11] = ar & 0xff;
       let opt = this.opt;
       if (scope !== 0) { this.opts.ecsScope = scope; opt = this.opts; }
-      n = writeOpt(out, o + n, q, opt, bytes[3]! & 0x0f) - o;
+      n = writeOpt(out, o + n, q, opt, src[at + 3]! & 0x0f) - o;
     }
     return n;
   }
@@ -387,15 +371,4 @@ export class Engine {
 function isEntryFor(e: Entry, buf: Uint8Array, q: ParsedQuery): boolean {
   if (e.qtype !== q.qtype) return false;
   return e.kind === 'pool' ? sameName(buf, q.qnameOff, e.qname, 0, e.qname.length) : sameName(buf, q.qnameOff, e.bytes, 12, q.qnameLen);
-}
-
-/** Compares the question name in the packet with `n` bytes of a lowercased wire name at lower[at], ignoring ASCII case. */
-function sameName(buf: Uint8Array, off: number, lower: Uint8Array, at: number, n: number): boolean {
-  if (off + n > buf.length || at + n > lower.length || buf[off + n - 1] !== 0 || lower[at + n - 1] !== 0) return false;
-  for (let i = 0; i < n; i++) {
-    let c = buf[off + i]!;
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c !== lower[at + i]) return false;
-  }
-  return true;
 }
