@@ -2,11 +2,14 @@
 // `npm run bench:attack-cache`: a random-subdomain flood against the reply cache (issue: negative
 // and random-name answers must not evict the answers of names that exist, RSS under 200 MB).
 //
-// Every server serves the same zone (bench/peers/conf/static/gslb.example.test.zone) on a port
-// from the OS. dnsperf sends NAMES distinct random names under the zone (r<random>.gslb.example.test
-// A, all NXDOMAIN; a generated query file) at QPS q/s for DURATION s, while a second client asks
-// the names that exist (static, www, up, ns1, ns2; A) at LEGIT_QPS q/s, each query with
-// LEGIT_TIMEOUT_MS to be answered. Prints per server: RSS before / peak / after (VmRSS from /proc,
+// Every server serves the same zone on a port from the OS: bench/peers/conf/static/gslb.example.test.zone
+// plus HOSTS generated A records (h0..h<HOSTS-1>). Each server is first asked every existing name
+// once (dnsperf, one pass), then dnsperf sends NAMES distinct random names under the zone
+// (r<random>.gslb.example.test A, all NXDOMAIN; a generated query file) at QPS q/s for DURATION s,
+// while a second client asks the names that exist (static, www, up, ns1, ns2 and the hosts, in
+// turn; A) at LEGIT_QPS q/s, each query with LEGIT_TIMEOUT_MS to be answered. Each host is asked
+// again only every HOSTS/LEGIT_QPS seconds, so an LRU that the flood sweeps in less time forgets
+// it (the old single budget: 100,000 entries, 10 s of a 10k q/s flood). Prints per server: RSS before / peak / after (VmRSS from /proc,
 // summed over the server's process group: nsd forks), flood queries sent/lost (dnsperf), legit
 // answered/lost and p50/p99 latency, and for gslb-dns the reply-cache hit rate of the existing
 // names and of the flood (from /metrics: gslb_dns_cache_{hits,misses}_total by budget).
@@ -16,7 +19,7 @@
 // bench/peers; they have no reply cache of this kind: their RSS and loss are the comparison).
 // Missing binaries are reported and skipped.
 //
-// Knobs (env): NAMES (600000), QPS (10000), DURATION (60), LEGIT_QPS (200), LEGIT_TIMEOUT_MS
+// Knobs (env): NAMES (600000), QPS (10000), DURATION (60), HOSTS (20000), LEGIT_QPS (1000), LEGIT_TIMEOUT_MS
 // (1000), NAME_REPEAT (1; 2 asks each name twice in a row, which passes the negative budget's
 // admission: the flood then churns that budget instead), SERVERS ("gslb-dns gslb-dns-single nsd knot"), SERVER_ARGS (extra gslb-dns flags),
 // TOTAL_TIMEOUT (s; default from the others), KEEP_TMP=1. Bounded: dnsperf keeps at most 100
@@ -40,11 +43,12 @@ const MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
 const PEERS_CONF = path.join(REPO, 'bench', 'peers', 'conf');
 const ZONE = 'gslb.example.test';
 const ZONE_FILE = path.join(PEERS_CONF, 'static', `${ZONE}.zone`);
-const LEGIT_NAMES = ['static', 'www', 'up', 'ns1', 'ns2'].map((l) => `${l}.${ZONE}`);
+const HOSTS = intEnv('HOSTS', 20_000, 0);
+const LEGIT_NAMES = ['static', 'www', 'up', 'ns1', 'ns2', ...Array.from({ length: HOSTS }, (_, i) => `h${i}`)].map((l) => `${l}.${ZONE}`);
 const NAMES = intEnv('NAMES', 600_000, 1);
 const QPS = intEnv('QPS', 10_000, 1);
 const DURATION = intEnv('DURATION', 60, 1);
-const LEGIT_QPS = intEnv('LEGIT_QPS', 200, 1);
+const LEGIT_QPS = intEnv('LEGIT_QPS', 1000, 1);
 const LEGIT_TIMEOUT_MS = intEnv('LEGIT_TIMEOUT_MS', 1000, 10);
 const NAME_REPEAT = intEnv('NAME_REPEAT', 1, 1);
 const SERVERS = (process.env.SERVERS ?? 'gslb-dns gslb-dns-single nsd knot').split(/\s+/).filter(Boolean);
@@ -103,9 +107,9 @@ async function waitAnswers(port, ms) {
   throw new Error(`nothing answers on 127.0.0.1:${port} after ${ms} ms`);
 }
 
-/** Starts one server; resolves with { child, port, api? }. */
+/** Starts one server on the zone in dir/static; resolves with { child, port, api? }. */
 async function startServer(name, dir) {
-  const zonesDir = path.join(dir, 'zones');
+  const zonesDir = path.join(dir, 'static');
   if (name.startsWith('gslb-dns')) {
     let child;
     const orig = process.env;
@@ -121,7 +125,7 @@ async function startServer(name, dir) {
   const run = path.join(dir, name);
   fs.mkdirSync(path.join(run, 'db'), { recursive: true });
   const render = (tmpl, out) => fs.writeFileSync(out, fs.readFileSync(tmpl, 'utf8')
-    .replaceAll('@RUN@', run).replaceAll('@CONF@', PEERS_CONF).replaceAll('@PORT@', String(port)));
+    .replaceAll('@RUN@', run).replaceAll('@CONF@', dir).replaceAll('@PORT@', String(port)));
   let argv;
   if (name === 'nsd') {
     render(path.join(PEERS_CONF, 'nsd', 'nsd.conf.in'), path.join(run, 'nsd.conf'));
@@ -195,9 +199,24 @@ function startLegit(port) {
   };
 }
 
-async function runServer(name, dir, queries) {
+/** dnsperf over `file` against `port`: { out, sent, lost }; `args` add to the common ones. */
+async function dnsperf(port, file, args, boundS) {
+  const perf = track(spawn('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', file, '-q', '100', '-t', '2', ...args],
+    { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  perf.stdout.on('data', (d) => { out += d; });
+  perf.stderr.on('data', (d) => { out += d; });
+  await Promise.race([new Promise((r) => perf.once('exit', r)), sleep(boundS * 1000)]);
+  killGroup(perf, 'SIGKILL');
+  const num = (re) => Number(re.exec(out)?.[1] ?? NaN);
+  return { out, sent: num(/Queries sent:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/) };
+}
+
+async function runServer(name, dir, queries, existing) {
   const srv = await startServer(name, dir);
   const pgid = srv.child.pid;
+  // every existing name asked once (compiled, where there is a cache), then the legit client
+  await dnsperf(srv.port, existing, ['-n', '1'], 60);
   const legit = startLegit(srv.port);
   await sleep(SETTLE_S * 1000);
   const before = groupRssKiB(pgid);
@@ -207,13 +226,7 @@ async function runServer(name, dir, queries) {
   const sampler = setInterval(() => { peak = Math.max(peak, groupRssKiB(pgid)); }, 250);
   state.timers.push(sampler);
   log(`${name}: flood of ${NAMES} names at ${QPS} q/s for ${DURATION} s on port ${srv.port}`);
-  const perf = track(spawn('dnsperf', ['-s', '127.0.0.1', '-p', String(srv.port), '-d', queries, '-l', String(DURATION), '-Q', String(QPS),
-    '-q', '100', '-t', '2'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
-  let out = '';
-  perf.stdout.on('data', (d) => { out += d; });
-  perf.stderr.on('data', (d) => { out += d; });
-  await Promise.race([new Promise((r) => perf.once('exit', r)), sleep((DURATION + 20) * 1000)]);
-  killGroup(perf, 'SIGKILL');
+  const { out, sent, lost } = await dnsperf(srv.port, queries, ['-l', String(DURATION), '-Q', String(QPS)], DURATION + 20);
   const legitDuring = legit.answered() - legit0;
   const c1 = srv.api ? await cacheCounters(srv.api) : undefined;
   await sleep(SETTLE_S * 1000);
@@ -224,9 +237,6 @@ async function runServer(name, dir, queries) {
   killGroup(srv.child, 'SIGTERM');
   await Promise.race([new Promise((r) => (alive(srv.child) ? srv.child.once('exit', r) : r())), sleep(5000)]);
   killGroup(srv.child, 'SIGKILL');
-  const num = (re) => Number(re.exec(out)?.[1] ?? NaN);
-  const sent = num(/Queries sent:\s+(\d+)/);
-  const lost = num(/Queries lost:\s+(\d+)/);
   if (Number.isNaN(sent)) log(`${name}: no dnsperf summary:\n${out.slice(-1500)}`);
   let legitHit = NaN;
   let floodHit = NaN;
@@ -249,8 +259,11 @@ async function main() {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build`);
   if (spawnSync('dnsperf', ['-h']).error) throw new Error('dnsperf is not installed');
   state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gslb-attack-cache-'));
-  fs.mkdirSync(path.join(state.tmp, 'zones'));
-  fs.copyFileSync(ZONE_FILE, path.join(state.tmp, 'zones', `${ZONE}.zone`));
+  fs.mkdirSync(path.join(state.tmp, 'static'));
+  const hosts = Array.from({ length: HOSTS }, (_, i) => `h${i} IN A 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}\n`).join('');
+  fs.writeFileSync(path.join(state.tmp, 'static', `${ZONE}.zone`), `${fs.readFileSync(ZONE_FILE, 'utf8')}${hosts}`);
+  const existing = path.join(state.tmp, 'existing.txt');
+  fs.writeFileSync(existing, LEGIT_NAMES.map((n) => `${n} A\n`).join(''));
   const queries = path.join(state.tmp, 'queries.txt');
   const fd = fs.openSync(queries, 'w');
   for (let i = 0; i < NAMES; i += 10_000) {
@@ -266,10 +279,10 @@ async function main() {
   for (const name of SERVERS) {
     const bin = name === 'nsd' ? '/usr/sbin/nsd' : name === 'knot' ? '/usr/sbin/knotd' : undefined;
     if (bin && !fs.existsSync(bin)) { log(`${name}: ${bin} not installed, skipped`); continue; }
-    rows.push(await runServer(name, state.tmp, queries));
+    rows.push(await runServer(name, state.tmp, queries, existing));
   }
   console.log(`\nrandom-subdomain flood: ${NAMES} distinct names (NXDOMAIN${NAME_REPEAT > 1 ? `, each ${NAME_REPEAT} times in a row` : ''}) at ${QPS} q/s for ${DURATION} s (dnsperf, <= 100 outstanding); ` +
-    `legit: ${LEGIT_NAMES.length} existing names at ${LEGIT_QPS} q/s, ${LEGIT_TIMEOUT_MS} ms deadline; ${os.cpus().length} CPUs, shared`);
+    `legit: ${LEGIT_NAMES.length} existing names in turn at ${LEGIT_QPS} q/s, ${LEGIT_TIMEOUT_MS} ms deadline; ${os.cpus().length} CPUs, shared`);
   console.log('server           RSS before  RSS peak  RSS after  flood sent  flood lost  legit answered  lost  wrong  p50 ms  p99 ms  legit hit  flood hit');
   for (const r of rows) {
     const l = r.legit;
