@@ -9,6 +9,7 @@ import type { ListenAddress } from './server/server.js';
 import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
 import { DEFAULT_RRL_OPTIONS, MAX_RRL_TABLE_SIZE, createResponseRateLimiter } from './server/rrl.js';
 import type { ResponseRateLimiter, RrlOptions } from './server/rrl.js';
+import type { EngineOptions } from './server/engine.js';
 import { DEFAULT_TCP_OPTIONS } from './server/tcp.js';
 import type { TcpOptions } from './server/tcp.js';
 import type { Engine, GslbSource } from './server/engine.js';
@@ -39,7 +40,8 @@ const USAGE = `usage:
            [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
            [--api-max-connections N] [--api-max-per-source N]
-           [--udp-size BYTES] [--reload-settle DURATION] [--log-level LEVEL]
+           [--udp-size BYTES] [--cache-entries N] [--cache-negative-entries N] [--cache-negative-bytes BYTES]
+           [--reload-settle DURATION] [--log-level LEVEL]
            [--tcp-max-clients N] [--tcp-max-per-source N] [--tcp-idle-timeout DURATION]
            [--tcp-message-timeout DURATION]
            [--rrl-rate N] [--rrl-slip N] [--rrl-ipv4-prefix LEN] [--rrl-ipv6-prefix LEN]
@@ -84,7 +86,7 @@ interface ServeOptions {
   readonly api: ListenAddress | undefined;
   /** --api as given, for the log line when the bound address is unknown */
   readonly apiText: string | undefined;
-  readonly udpCap: number;
+  readonly engine: EngineOptions;
   readonly tcp: TcpOptions;
   readonly rrl: RrlOptions;
   readonly adminToken: string | undefined;
@@ -113,6 +115,9 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       'reload-settle': { type: 'string' },
       instance: { type: 'string' },
       'udp-size': { type: 'string' },
+      'cache-entries': { type: 'string' },
+      'cache-negative-entries': { type: 'string' },
+      'cache-negative-bytes': { type: 'string' },
       'tcp-max-clients': { type: 'string' },
       'tcp-max-per-source': { type: 'string' },
       'tcp-idle-timeout': { type: 'string' },
@@ -141,6 +146,7 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (listens.length === 0) throw new UsageError('at least one --listen HOST:PORT is required');
   const udpCap = values['udp-size'] === undefined ? DEFAULT_ENGINE_OPTIONS.udpCap : Number(values['udp-size']);
   if (!Number.isInteger(udpCap) || udpCap < 512 || udpCap > 4096) throw new UsageError('--udp-size: expected an integer from 512 to 4096');
+  const engine = { ...parseCacheFlags(values), udpCap };
   const tcp = parseTcpFlags(values);
   const rrl = parseRrlFlags(values);
   let adminToken: string | undefined;
@@ -184,7 +190,7 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (maxPerSource > maxConnections) throw new UsageError('--api-max-per-source: must not exceed --api-max-connections');
   return {
     apiLimits: { maxConnections, maxPerSource }, fdLimit,
-    zonesDir: values.zones, listens, api, apiText: values.api, udpCap, tcp, rrl, adminToken, etcd, overridesWaitMs,
+    zonesDir: values.zones, listens, api, apiText: values.api, engine, tcp, rrl, adminToken, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
   };
 }
@@ -194,7 +200,8 @@ function integerFlag(values: Record<string, unknown>, flag: string, dflt: number
   const v = values[flag];
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (v === '' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: expected an integer from ${min} to ${max}`);
+  // digits only: Number() would also take '1e3', '0x10' and ' 7'
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: expected an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -215,6 +222,20 @@ function parseRrlFlags(values: Record<string, unknown>): RrlOptions {
     ipv6Prefix: integerFlag(values, 'rrl-ipv6-prefix', d.ipv6Prefix, 0, 64),
     tableSize: integerFlag(values, 'rrl-table-size', d.tableSize, 4, MAX_RRL_TABLE_SIZE),
     exempt,
+  };
+}
+
+/**
+ * The --cache-* flags over DEFAULT_ENGINE_OPTIONS. GSLB_DNS_CACHE=single (undocumented, for
+ * bench:attack-cache) keeps every reply in one budget, as before the negative budget existed.
+ */
+function parseCacheFlags(values: Record<string, unknown>): Omit<EngineOptions, 'udpCap'> {
+  const d = DEFAULT_ENGINE_OPTIONS;
+  return {
+    cacheEntries: integerFlag(values, 'cache-entries', d.cacheEntries, 0, 10_000_000),
+    cacheNegativeEntries: integerFlag(values, 'cache-negative-entries', d.cacheNegativeEntries, 0, 1_000_000),
+    cacheNegativeBytes: integerFlag(values, 'cache-negative-bytes', d.cacheNegativeBytes, 0, 2 ** 30),
+    cacheBudgets: process.env['GSLB_DNS_CACHE'] === 'single' ? 'single' : 'split',
   };
 }
 
@@ -239,7 +260,7 @@ function parseTcpFlags(values: Record<string, unknown>): TcpOptions {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { zonesDir, listens, api, udpCap, tcp, rrl: rrlOptions, adminToken, stateDir, ...opts } = await parseServeOptions(args);
+  const { zonesDir, listens, api, engine, tcp, rrl: rrlOptions, adminToken, stateDir, ...opts } = await parseServeOptions(args);
   const log = createLogger(opts.logLevel);
 
   let serving;
@@ -263,7 +284,7 @@ async function serve(args: string[]): Promise<number> {
   if (!native.available) log.warn({ reason: native.reason }, 'UDP batch addon unavailable; using node:dgram (slower)');
   const rrl = createResponseRateLimiter(rrlOptions, systemClock);
   const server = await startDnsServer(serving.zones, listens, {
-    engine: { ...DEFAULT_ENGINE_OPTIONS, udpCap }, tcp, logger: log, gslb: source(serving.gslb), rrl,
+    engine, tcp, logger: log, gslb: source(serving.gslb), rrl,
   });
   if (rrl === undefined) log.info({ rrlRate: 0 }, 'response-rate limiting off (--rrl-rate 0)');
   else {
@@ -333,7 +354,12 @@ function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter |
     if (!p) continue;
     counts.forEach((count, i) => { const m = p.members[i]!; answers.push({ pool, site: m.site, address: m.address, count }); });
   }
-  return { queriesByRcode, answers, fastPath: s.fast, queries: s.queries, ...(rrl ? { rrl: { ...rrl.stats } } : {}) };
+  const size = engine.cacheSize();
+  const cache: DnsMetricsSnapshot['cache'] = {
+    positive: { ...s.cache.positive, entries: size.positive },
+    negative: { ...s.cache.negative, entries: size.negative, bytes: size.negativeBytes },
+  };
+  return { queriesByRcode, answers, fastPath: s.fast, queries: s.queries, cache, ...(rrl ? { rrl: { ...rrl.stats } } : {}) };
 }
 
 /** Entry point: returns an exit code, or -1 while serving. */

@@ -15,6 +15,11 @@ export interface DnsMetricsSnapshot {
   queries: number;
   /** UDP replies that response-rate limiting dropped or sent truncated; absent when RRL is off */
   rrl?: { dropped: number; slipped: number };
+  /** the reply cache, per budget (see CacheBudget in server/engine.ts) */
+  cache?: {
+    positive: { hits: number; misses: number; entries: number };
+    negative: { hits: number; misses: number; entries: number; bytes: number };
+  };
 }
 
 /** Everything one scrape renders. */
@@ -103,6 +108,18 @@ export function renderMetrics(m: MetricsInput): string {
     e.family('gslb_dns_rrl_limited_total', 'counter', 'UDP replies over the response rate limit: dropped, or slipped (sent truncated, TC=1, so a real client retries over TCP).');
     e.sample('gslb_dns_rrl_limited_total', [['action', 'dropped']], m.dns.rrl.dropped);
     e.sample('gslb_dns_rrl_limited_total', [['action', 'slipped']], m.dns.rrl.slipped);
+  }
+  const cache = m.dns.cache;
+  if (cache !== undefined) {
+    const budgets = [['negative', cache.negative], ['positive', cache.positive]] as const;
+    e.family('gslb_dns_cache_hits_total', 'counter', 'DNS queries answered from a reply cache entry, by budget (positive: names that exist; negative: NXDOMAIN, wildcard and other random-name replies).');
+    for (const [b, c] of budgets) e.sample('gslb_dns_cache_hits_total', [['budget', b]], c.hits);
+    e.family('gslb_dns_cache_misses_total', 'counter', 'DNS queries looked up because no reply cache entry held them, by the budget of their reply.');
+    for (const [b, c] of budgets) e.sample('gslb_dns_cache_misses_total', [['budget', b]], c.misses);
+    e.family('gslb_dns_cache_entries', 'gauge', 'Replies held in the reply cache, by budget.');
+    for (const [b, c] of budgets) e.sample('gslb_dns_cache_entries', [['budget', b]], c.entries);
+    e.family('gslb_dns_cache_bytes', 'gauge', 'Reply bytes held in the negative budget of the reply cache (its ring is allocated at start: --cache-negative-bytes).');
+    e.sample('gslb_dns_cache_bytes', [['budget', 'negative']], cache.negative.bytes);
   }
 
   e.family('gslb_reports_total', 'counter', 'Site reports received: accepted, or rejected by reason.');

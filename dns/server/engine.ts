@@ -9,6 +9,7 @@ import { encodeReply, optSize, writeOpt } from '../wire/response.js';
 import type { OptOut, Reply, WireRRset } from '../wire/response.js';
 import { RRType } from '../wire/types.js';
 import { MessageWriter } from '../wire/writer.js';
+import { NegativeReplies, lowerName, sameName } from './negative-replies.js';
 import { lookup } from '../zone/lookup.js';
 import type { LookupResult, OutRRset } from '../zone/lookup.js';
 import { ERROR_CLASS, ResponseKind, nameHash, responseClass } from './rrl.js';
@@ -18,11 +19,19 @@ import type { Zone, ZoneSet } from '../zone/zone.js';
 export interface EngineOptions {
   /** largest UDP reply we send, whatever the client offers (RFC 9715 / DNS flag day 2020: 1232) */
   readonly udpCap: number;
-  /** precompiled replies kept; 0 turns the fast path off (tests compare both paths) */
+  /** precompiled replies of names that exist (the positive budget); 0 turns the fast path off (tests compare both paths) */
   readonly cacheEntries: number;
+  /** precompiled negative and random-name replies (the negative budget, see CacheBudget), rounded up to a power of two; 0: none; default 10,000 */
+  readonly cacheNegativeEntries?: number;
+  /** the negative budget's reply bytes, allocated at start; default 4 MiB */
+  readonly cacheNegativeBytes?: number;
+  /** 'single': one budget for every reply, all admitted at once (the behaviour before the split; benchmarks compare) */
+  readonly cacheBudgets?: 'split' | 'single';
 }
 
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = { udpCap: 1232, cacheEntries: 100_000 };
+export const DEFAULT_ENGINE_OPTIONS = {
+  udpCap: 1232, cacheEntries: 100_000, cacheNegativeEntries: 10_000, cacheNegativeBytes: 4 * 1024 * 1024,
+} as const satisfies EngineOptions;
 
 /** Where a query came from, when known (the GSLB policies may use it without ECS). */
 export interface QueryPeer {
@@ -36,13 +45,15 @@ export interface GslbSource {
   readonly view: () => HealthView;
 }
 
-/** A precompiled reply: full, untruncated, without OPT; ID, flags, case and OPT are patched in. */
+/**
+ * A precompiled reply: full, untruncated, without OPT; ID, flags, case and OPT are patched in. Its
+ * question name is stored lowercased (it tells hash collisions apart); the bytes are an array of
+ * their own, so an evicted entry frees all of its memory (no shared 8 KB Buffer pool slab).
+ */
 interface Compiled {
   readonly kind: 'static';
-  /** lowercased question name in wire form, to tell hash collisions apart */
-  readonly qname: Uint8Array;
   readonly qtype: number;
-  readonly bytes: Buffer;
+  readonly bytes: Uint8Array;
   /** the RRL response class of the reply */
   readonly cls: number;
 }
@@ -62,10 +73,28 @@ interface PoolEntry {
 
 type Entry = Compiled | PoolEntry;
 
+/**
+ * Which cache budget a reply is kept in. Positive: names that exist in the zone (their answers,
+ * referrals at the cut, GSLB names, NODATA for the common types); their number is bounded by the
+ * zone data. Negative: everything a client can multiply by inventing names or types (NXDOMAIN,
+ * wildcard-synthesized answers, referrals below a cut, REFUSED, other NODATA); it has its own
+ * small budget of fixed memory (negative-replies.ts) and admits a key only when it is asked for a
+ * second time, so a flood of random names neither evicts a positive entry nor allocates.
+ */
+export type CacheBudget = 'positive' | 'negative';
+
+/** Hits (answered from a cache entry) and misses (looked up) of one budget. */
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+}
+
 /** Counters for metrics and tests. */
 export interface EngineStats {
   queries: number;
+  /** answered from precompiled bytes */
   fast: number;
+  readonly cache: { readonly positive: CacheCounters; readonly negative: CacheCounters };
   dropped: number;
   errors: number;
   /** replies by rcode (index = rcode, 16 = BADVERS) */
@@ -76,6 +105,16 @@ export interface EngineStats {
 
 const TCP_LIMIT = 65535;
 const MAX_VARIANTS = 4096;
+
+/** Types whose NODATA at a name that exists is kept with the positive answers (clients ask them of real names). */
+const COMMON_TYPES = new Set<number>([RRType.A, RRType.NS, RRType.CNAME, RRType.SOA, RRType.PTR, RRType.MX, RRType.TXT,
+  RRType.AAAA, RRType.SRV, RRType.NAPTR, RRType.DS, RRType.DNSKEY, RRType.SVCB, RRType.HTTPS, RRType.CAA, RRType.ANY]);
+
+/** The budget of a looked-up reply (see CacheBudget); `qname` canonical, as looked up. */
+export function cacheBudget(result: LookupResult<unknown>, qname: string, qtype: number): CacheBudget {
+  if (result.kind === 'refused' || result.kind === 'nxdomain' || !result.zone.nodes.has(qname)) return 'negative';
+  return result.kind === 'nodata' && !COMMON_TYPES.has(qtype) ? 'negative' : 'positive';
+}
 
 /**
  * Answers DNS queries from the zones and GSLB pools: validate, look up, encode. Holds no socket;
@@ -88,9 +127,14 @@ export class Engine {
   private readonly q = new ParsedQuery();
   private readonly w = new MessageWriter(TCP_LIMIT + 2);
   private readonly cache: LRUCache<number, Entry> | undefined;
+  private readonly negative: NegativeReplies | undefined;
+  private readonly single: boolean;
   private readonly opt: OptOut;
   private readonly opts: { udpSize: number; ecsScope: number };
-  readonly stats: EngineStats = { queries: 0, fast: 0, dropped: 0, errors: 0, rcodes: new Float64Array(17), answers: new Map() };
+  readonly stats: EngineStats = {
+    queries: 0, fast: 0, cache: { positive: { hits: 0, misses: 0 }, negative: { hits: 0, misses: 0 } },
+    dropped: 0, errors: 0, rcodes: new Float64Array(17), answers: new Map(),
+  };
   /** the RRL response class (see rrl.ts) of the last reply `handle` produced */
   responseClass = ERROR_CLASS;
 
@@ -99,7 +143,11 @@ export class Engine {
     this.zones = zones;
     this.opt = { udpSize: options.udpCap, ecsScope: 0 };
     this.opts = { udpSize: options.udpCap, ecsScope: 0 };
+    this.single = options.cacheBudgets === 'single';
     this.cache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
+    const negEntries = options.cacheNegativeEntries ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeEntries;
+    const negBytes = options.cacheNegativeBytes ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeBytes;
+    this.negative = this.cache && !this.single && negEntries > 0 && negBytes > 0 ? new NegativeReplies(negEntries, negBytes) : undefined;
   }
 
   /** Swaps the zone data and GSLB configuration (reload); cached replies of the old data are dropped. */
@@ -107,6 +155,13 @@ export class Engine {
     this.zones = zones;
     if (gslb !== undefined || this.gslb !== undefined) this.setGslb(gslb);
     this.cache?.clear();
+    this.negative?.clear();
+  }
+
+  /** Entries per budget now, and the bytes charged to the negative one. */
+  cacheSize(): { positive: number; negative: number; negativeBytes: number } {
+    const neg = this.negative?.size() ?? { entries: 0, bytes: 0 };
+    return { positive: this.cache?.size ?? 0, negative: neg.entries, negativeBytes: neg.bytes };
   }
 
   private setGslb(gslb: GslbSource | undefined): void {
@@ -153,26 +208,44 @@ export class Engine {
     const early = questionReply(q.qclass, q.qtype);
     if (early !== undefined) return this.emit(buf, early, limit, out, outOff, q.edns, 0);
 
+    let cached = false;
     const hit = this.cache?.get(q.hash);
-    const known = hit !== undefined && hit.qtype === q.qtype && sameName(buf, q.qnameOff, hit.qname);
-    if (known) {
+    if (hit !== undefined && isEntryFor(hit, buf, q)) {
+      cached = true;
+      this.stats.cache.positive.hits++;
       if (hit.kind === 'pool') return this.answerPool(hit, buf, out, outOff, limit, peer);
       this.responseClass = hit.cls;
       if (hit.bytes.length + optSize(q) <= limit) {
         this.stats.fast++;
-        return this.patch(hit.bytes, buf, out, outOff, 0);
+        return this.patch(hit.bytes, 0, hit.bytes.length, buf, out, outOff, 0);
+      }
+    } else if (this.negative) {
+      const neg = this.negative;
+      const slot = neg.find(q.hash, q.qtype, buf, q.qnameOff, q.qnameLen);
+      if (slot >= 0) {
+        cached = true;
+        this.stats.cache.negative.hits++;
+        this.responseClass = neg.classOf(slot);
+        if (neg.lengthOf(slot) + optSize(q) <= limit) {
+          this.stats.fast++;
+          return this.patch(neg.arena, neg.offsetOf(slot), neg.lengthOf(slot), buf, out, outOff, 0);
+        }
       }
     }
     let reply: Reply;
+    let budget: CacheBudget;
     try {
       const qname = readUncompressedName(buf, q.qnameOff).name;
       const result = lookup(this.zones, qname, q.qtype, this.gslb?.config.byName);
+      budget = this.single ? 'positive' : cacheBudget(result, qname, q.qtype);
+      if (!cached) this.stats.cache[budget].misses++;
       if (result.kind === 'pool') {
         const entry: PoolEntry = {
           kind: 'pool', qname: this.lowerQname(buf), qtype: q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
           ownerWire: result.ownerWire, chain: result.answer, epoch: -1, variants: new Map(),
         };
-        this.cache?.set(q.hash, entry);
+        // a GSLB name reached from a name that does not exist (a wildcard CNAME) is answered, never kept
+        if (budget === 'positive') this.cache?.set(q.hash, entry);
         return this.answerPool(entry, buf, out, outOff, limit, peer);
       }
       reply = replyFor(result);
@@ -181,7 +254,14 @@ export class Engine {
       return this.fail(err, buf, limit, out, outOff);
     }
     // a compiled reply that was too big for this client stays; anything else is (re)compiled
-    if (this.cache && !known) this.compile(buf, reply);
+    if (!cached) {
+      if (budget === 'positive') {
+        if (this.cache) this.cache.set(q.hash, this.compile(buf, reply));
+      } else if (this.negative?.admit(q.hash)) {
+        this.negative.set(q.hash, q.qtype, this.w.buf, encodeReply(this.w, buf, q, reply, TCP_LIMIT, undefined), q.qnameLen,
+          this.responseClass);
+      }
+    }
     return this.emit(buf, reply, limit, out, outOff, q.edns, 0);
   }
 
@@ -223,7 +303,7 @@ export class Engine {
       }
       if (bytes.length + optSize(q) <= limit) {
         this.stats.fast++;
-        return this.patch(bytes, buf, out, outOff, scope);
+        return this.patch(bytes, 0, bytes.length, buf, out, outOff, scope);
       }
       return this.emit(buf, this.poolReplyNow(e, pool), limit, out, outOff, q.edns, scope);
     } catch (err) {
@@ -258,20 +338,21 @@ export class Engine {
 
   private lowerQname(buf: Uint8Array): Uint8Array {
     const q = this.q;
-    const qname = new Uint8Array(q.qnameLen);
-    for (let i = 0; i < q.qnameLen; i++) {
-      const c = buf[q.qnameOff + i]!;
-      qname[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-    }
+    const qname = new Uint8Array(q.qnameLen); // a copy: Buffer#slice would be a view of the packet
+    qname.set(buf.subarray(q.qnameOff, q.qnameOff + q.qnameLen));
+    lowerName(qname, 0, q.qnameLen);
     return qname;
   }
 
-  /** Stores the untruncated reply without OPT for the fast path. */
-  private compile(buf: Uint8Array, reply: Reply): void {
+
+  /** The untruncated reply without OPT for the fast path, its question name lowercased. */
+  private compile(buf: Uint8Array, reply: Reply): Compiled {
     const q = this.q;
     const n = encodeReply(this.w, buf, q, reply, TCP_LIMIT, undefined);
-    const bytes = Buffer.from(this.w.buf.subarray(0, n));
-    this.cache!.set(q.hash, { kind: 'static', qname: this.lowerQname(buf), qtype: q.qtype, bytes, cls: this.responseClass });
+    const bytes = new Uint8Array(n);
+    bytes.set(this.w.buf.subarray(0, n));
+    lowerName(bytes, 12, q.qnameLen);
+    return { kind: 'static', qtype: q.qtype, bytes, cls: this.responseClass };
   }
 
   /**
@@ -290,24 +371,25 @@ export class Engine {
     return writeOpt(out, o + n, q, this.opt, this.badvers ? 16 : out[o + 3]! & 0x0f) - o;
   }
 
-  /** The fast path: copy, then patch ID, RD/CD, the question's case and the OPT. */
-  private patch(bytes: Buffer, buf: Uint8Array, out: Uint8Array, o: number, scope: number): number {
+  /** The fast path: copy src[at, at+len), then patch ID, RD/CD, the question's case and the OPT. */
+  private patch(src: Uint8Array, at: number, len: number, buf: Uint8Array, out: Uint8Array, o: number, scope: number): number {
     const q = this.q;
-    out.set(bytes, o);
+    if (at === 0 && len === src.length) out.set(src, o);
+    else for (let i = 0; i < len; i++) out[o + i] = src[at + i]!; // no subarray view per query
     out[o] = q.id >> 8;
     out[o + 1] = q.id & 0xff;
-    out[o + 2] = (bytes[2]! & 0xfe) | ((q.flags >> 8) & 0x01);
-    out[o + 3] = (bytes[3]! & 0xef) | (q.flags & 0x10);
+    out[o + 2] = (src[at + 2]! & 0xfe) | ((q.flags >> 8) & 0x01);
+    out[o + 3] = (src[at + 3]! & 0xef) | (q.flags & 0x10);
     // the question as the client wrote it (0x20 mixed case, and its class)
     for (let i = 0, n = q.qnameLen + 4; i < n; i++) out[o + 12 + i] = buf[q.qnameOff + i]!;
-    let n = bytes.length;
+    let n = len;
     if (q.edns) {
-      const ar = ((bytes[10]! << 8) | bytes[11]!) + 1;
+      const ar = ((src[at + 10]! << 8) | src[at + 11]!) + 1;
       out[o + 10] = ar >> 8;
       out[o + 11] = ar & 0xff;
       let opt = this.opt;
       if (scope !== 0) { this.opts.ecsScope = scope; opt = this.opts; }
-      n = writeOpt(out, o + n, q, opt, bytes[3]! & 0x0f) - o;
+      n = writeOpt(out, o + n, q, opt, src[at + 3]! & 0x0f) - o;
     }
     return n;
   }
@@ -330,14 +412,8 @@ function classOf(result: LookupResult<unknown>, questionHash: number, qtype: num
   }
 }
 
-/** Compares the question name in the packet with a lowercased wire name, ignoring ASCII case. */
-function sameName(buf: Uint8Array, off: number, lower: Uint8Array): boolean {
-  const n = lower.length;
-  if (off + n > buf.length || buf[off + n - 1] !== 0) return false;
-  for (let i = 0; i < n; i++) {
-    let c = buf[off + i]!;
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    if (c !== lower[i]) return false;
-  }
-  return true;
+/** Whether a cache entry (found by hash) is the one of this question: same type and name. */
+function isEntryFor(e: Entry, buf: Uint8Array, q: ParsedQuery): boolean {
+  if (e.qtype !== q.qtype) return false;
+  return e.kind === 'pool' ? sameName(buf, q.qnameOff, e.qname, 0, e.qname.length) : sameName(buf, q.qnameOff, e.bytes, 12, q.qnameLen);
 }

@@ -39,4 +39,12 @@ describe('benchmark scripts', () => {
     expect(stdout).toMatch(/^gslb-dns +RRL defaults \(200\/s, slip 2\) +1000 +[\d.]+x +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +\d+\/\d+/m);
     expect(stdout).toMatch(/^gslb-dns-off +RRL off \(--rrl-rate 0\) +1000 +[\d.]+x/m);
   }, 150_000);
+
+  it('bench:attack-cache floods gslb-dns with random names and prints RSS, loss and hit rates', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bench/attack-cache.mjs')], {
+      timeout: 120_000,
+      env: { ...process.env, SERVERS: 'gslb-dns', NAMES: '3000', QPS: '1000', DURATION: '2', HOSTS: '200', LEGIT_QPS: '100' },
+    });
+    expect(stdout).toMatch(/^gslb-dns\s+\d+ MB\s+\d+ MB\s+\d+ MB\s+\d+\s+\d+\s+\d+\/\d+\s+\d+\s+\d+\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d%\s+\d+\.\d%$/m);
+  }, 150_000);
 });

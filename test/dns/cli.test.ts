@@ -76,6 +76,11 @@ describe('gslb-dns command line', () => {
     const per = await runCli(['--zones', 'zones', '--listen', '127.0.0.1:0', '--tcp-max-per-source', '0']);
     expect(per.code).toBe(2);
     expect(per.stderr).toContain('--tcp-max-per-source');
+    for (const [flag, value] of [['--cache-entries', '-1'], ['--cache-negative-entries', '1e3'], ['--cache-negative-bytes', 'lots'], ['--cache-negative-entries', '']]) {
+      const c = await runCli(['--zones', 'zones', '--listen', '127.0.0.1:0', `${flag!}=${value!}`]);
+      expect(c.code).toBe(2);
+      expect(c.stderr).toContain(`${flag}: expected an integer from 0 to`);
+    }
   });
 
   it('reloads on SIGHUP, and keeps the old zone when the new one is broken', async () => {

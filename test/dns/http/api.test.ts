@@ -26,6 +26,7 @@ const DNS: DnsMetricsSnapshot = {
   ],
   fastPath: 5,
   queries: 10,
+  cache: { positive: { hits: 4, misses: 3, entries: 3 }, negative: { hits: 1, misses: 2, entries: 1, bytes: 356 } },
 };
 
 interface Ctx {
@@ -497,6 +498,7 @@ describe('GET /metrics', () => {
     for (const [name, type] of [
       ['gslb_dns_queries_total', 'counter'], ['gslb_dns_answers_total', 'counter'], ['gslb_reports_total', 'counter'],
       ['gslb_member_up', 'gauge'], ['gslb_member_status', 'gauge'], ['gslb_health_epoch', 'gauge'], ['gslb_dns_fast_path_total', 'counter'],
+      ['gslb_dns_cache_hits_total', 'counter'], ['gslb_dns_cache_misses_total', 'counter'], ['gslb_dns_cache_entries', 'gauge'],
     ] as const) {
       expect(text).toMatch(new RegExp(`^# HELP ${name} \\S.*$`, 'm'));
       expect(text).toContain(`\n# TYPE ${name} ${type}\n`);
@@ -511,6 +513,10 @@ describe('GET /metrics', () => {
     expect(samples.get('gslb_dns_queries_total{rcode="NOERROR"}')).toBe(7);
     expect(samples.get('gslb_dns_queries_total{rcode="NXDOMAIN"}')).toBe(2);
     expect(samples.get('gslb_dns_fast_path_total')).toBe(5);
+    expect(samples.get('gslb_dns_cache_hits_total{budget="positive"}')).toBe(4);
+    expect(samples.get('gslb_dns_cache_misses_total{budget="negative"}')).toBe(2);
+    expect(samples.get('gslb_dns_cache_entries{budget="negative"}')).toBe(1);
+    expect(samples.get('gslb_dns_cache_bytes{budget="negative"}')).toBe(356);
     expect(samples.get('gslb_dns_answers_total{pool="www",site="tokyo",address="192.0.2.1"}')).toBe(4);
     expect(samples.get('gslb_dns_answers_total{pool="we\\"ird\\\\po\\nol",site="osaka",address="198.51.100.1"}')).toBe(1);
     expect(samples.get('gslb_member_up{site="tokyo",address="192.0.2.1"}')).toBe(1);
