@@ -1,13 +1,24 @@
 /**
- * Zone files parsed off the serving thread: one worker thread (started on first use) reads,
- * parses and builds a zone; this thread adopts it in constant time (transfer.ts), so that loading a
- * big zone keeps the event loop responsive. Errors come back as the same ZoneError (file:line: reason).
+ * Zone files parsed off the serving thread: a child process (or, for comparison, a worker
+ * thread), started on first use, reads, parses and builds a zone; this thread adopts it in
+ * constant time (transfer.ts), so that loading a big zone keeps the event loop responsive.
+ * Errors come back as the same ZoneError (file:line: reason).
+ *
+ * A process by default, because a worker thread shares V8's garbage-collector helper threads with
+ * the serving thread, and cannot lower their priority (load-worker.ts). The process costs one
+ * copy of the two buffers through a pipe, in 64 KiB pieces (reply-frame.ts).
  */
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ZoneError } from './record.js';
 import { decodeZone } from './transfer.js';
 import type { Zone } from './zone.js';
 import type { LoadReply, LoadRequest } from './load-worker.js';
+import { REPLY_FD, ReplyFrameReader } from './reply-frame.js';
 
 export interface ZoneWorker {
   /** loads one zone file in the worker; rejects with ZoneError */
@@ -16,35 +27,88 @@ export interface ZoneWorker {
   close(): Promise<void>;
 }
 
-/** Creates the loader; `workerUrl` is the compiled load-worker.js (the default: beside this file). */
-export function createZoneWorker(workerUrl: URL = new URL('./load-worker.js', import.meta.url)): ZoneWorker {
-  let worker: Worker | undefined;
+/** Where the loader runs. */
+export type ZoneWorkerKind = 'process' | 'thread';
+
+/** What a loader is to this side: send a request, keep it alive while one is pending, end it. */
+interface Channel {
+  send(req: LoadRequest): void;
+  ref(): void;
+  unref(): void;
+  end(): Promise<void>;
+}
+
+type Handlers = { message: (r: LoadReply) => void; failed: (err: Error) => void };
+
+function startThread(url: URL, h: Handlers): Channel {
+  const w = new Worker(url);
+  w.on('message', h.message);
+  w.on('error', h.failed);
+  w.on('exit', (code) => h.failed(new Error(`zone worker exited with code ${code}`)));
+  return {
+    send: (req) => w.postMessage(req),
+    ref: () => w.ref(),
+    unref: () => w.unref(),
+    end: async () => { w.ref(); await w.terminate(); },
+  };
+}
+
+function startProcess(url: URL, h: Handlers): Channel {
+  // no inherited flags (--cpu-prof, --inspect of the server): the loader is a plain node
+  const child: ChildProcess = fork(fileURLToPath(url), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'] });
+  const replies = child.stdio[REPLY_FD] as Readable;
+  const reader = new ReplyFrameReader(h.message);
+  replies.on('data', (chunk: Buffer) => reader.push(chunk));
+  child.on('error', h.failed);
+  child.on('exit', (code, sig) => h.failed(new Error(`zone worker exited with ${code ?? sig}`)));
+  return {
+    send: (req) => child.send(req),
+    ref: () => { child.ref(); child.channel?.ref(); (replies as Socket).ref(); },
+    unref: () => { child.unref(); child.channel?.unref(); (replies as Socket).unref(); },
+    end: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
+      child.once('exit', () => resolve());
+      child.ref(); // waited for: the process must not end (exit 13) with this pending
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/**
+ * Creates the loader; `workerUrl` is the compiled load-worker.js (the default: beside this file).
+ * One request at a time is typical, several are fine (answered by id).
+ */
+export function createZoneWorker(workerUrl: URL = new URL('./load-worker.js', import.meta.url), kind: ZoneWorkerKind = 'process'): ZoneWorker {
+  let worker: Channel | undefined;
   let nextId = 1;
   const waiting = new Map<number, { resolve: (r: LoadReply) => void; reject: (e: Error) => void }>();
-  const failAll = (err: Error): void => {
-    for (const w of waiting.values()) w.reject(err);
-    waiting.clear();
-  };
-  const start = (): Worker => {
-    const w = new Worker(workerUrl);
+  const start = (): Channel => {
+    const h: Handlers = {
+      message: (r) => {
+        const p = waiting.get(r.id);
+        waiting.delete(r.id);
+        if (waiting.size === 0) w.unref();
+        p?.resolve(r);
+      },
+      failed: (err) => {
+        if (worker === w) worker = undefined;
+        for (const p of waiting.values()) p.reject(err);
+        waiting.clear();
+      },
+    };
+    const w = kind === 'thread' ? startThread(workerUrl, h) : startProcess(workerUrl, h);
     w.unref();
-    w.on('message', (r: LoadReply) => {
-      const p = waiting.get(r.id);
-      waiting.delete(r.id);
-      p?.resolve(r);
-    });
-    w.on('error', (err) => { failAll(err); if (worker === w) worker = undefined; });
-    w.on('exit', (code) => { failAll(new Error(`zone worker exited with code ${code}`)); if (worker === w) worker = undefined; });
     return w;
   };
   return {
     async loadFile(file) {
-      worker ??= start();
+      const w = worker ??= start();
       const id = nextId++;
       const reply = await new Promise<LoadReply>((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        const req: LoadRequest = { id, file };
-        worker!.postMessage(req);
+        // a load in progress keeps the process alive (the start-up load runs before any socket)
+        w.ref();
+        w.send({ id, file });
       });
       if (!reply.ok) throw new ZoneError(reply.file, reply.line, reply.reason);
       return decodeZone(reply.encoded, reply.origin, file);
@@ -52,7 +116,7 @@ export function createZoneWorker(workerUrl: URL = new URL('./load-worker.js', im
     async close() {
       const w = worker;
       worker = undefined;
-      if (w) await w.terminate();
+      if (w) await w.end();
     },
   };
 }
