@@ -207,7 +207,7 @@ async function serve(args: string[]): Promise<number> {
   // thread (for bench:zone-reload). The first load goes through the worker too: a zone built on
   // this thread would be 100,000s of objects in the serving heap, and their mark-compact a long pause.
   const reloadMode = process.env['GSLB_DNS_RELOAD'];
-  const zoneWorker = reloadMode === 'inline' ? undefined : createZoneWorker(undefined, reloadMode === 'thread' ? 'thread' : 'process');
+  const zoneWorker = reloadMode === 'inline' ? undefined : createZoneWorker({ kind: reloadMode === 'thread' ? 'thread' : 'process' });
   const loadFile = zoneWorker ? { loadFile: (f: string) => zoneWorker.loadFile(f) } : {};
   try {
     serving = await loadServing(zonesDir, process.env, { cache: zoneCache, ...loadFile });

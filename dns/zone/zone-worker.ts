@@ -14,6 +14,8 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { systemClock, unrefTimer } from '../../shared/clock.js';
+import type { TimerHandle, Timers } from '../../shared/clock.js';
 import { ZoneError } from './record.js';
 import { decodeZone } from './transfer.js';
 import type { Zone } from './zone.js';
@@ -23,7 +25,9 @@ import { REPLY_FD, ReplyFrameReader } from './reply-frame.js';
 export interface ZoneWorker {
   /** loads one zone file in the worker; rejects with ZoneError */
   loadFile(file: string): Promise<Zone>;
-  /** ends the worker (a later loadFile starts another) */
+  /** whether a loader is started (it ends when idle, see createZoneWorker) */
+  readonly running: boolean;
+  /** ends the worker now (a later loadFile starts another) */
   close(): Promise<void>;
 }
 
@@ -74,24 +78,53 @@ function startProcess(url: URL, h: Handlers): Channel {
   };
 }
 
+/** How long the loader stays after its last reply: it then ends, and its memory with it. */
+export const ZONE_WORKER_IDLE_MS = 2000;
+
+export interface ZoneWorkerOptions {
+  /** the compiled load-worker.js (default: beside this file) */
+  readonly workerUrl?: URL;
+  readonly kind?: ZoneWorkerKind;
+  /** idle time before the loader ends (default ZONE_WORKER_IDLE_MS) */
+  readonly idleMs?: number;
+  readonly clock?: Timers;
+}
+
 /**
- * Creates the loader; `workerUrl` is the compiled load-worker.js (the default: beside this file).
- * One request at a time is typical, several are fine (answered by id).
+ * Creates the loader. One request at a time is typical, several are fine (answered by id). The
+ * loader ends when idle for `idleMs` (a parse leaves its heap at ~200 MB for 100,000 records) and
+ * starts again on the next request.
  */
-export function createZoneWorker(workerUrl: URL = new URL('./load-worker.js', import.meta.url), kind: ZoneWorkerKind = 'process'): ZoneWorker {
+export function createZoneWorker(opts: ZoneWorkerOptions = {}): ZoneWorker {
+  const { workerUrl = new URL('./load-worker.js', import.meta.url), kind = 'process', idleMs = ZONE_WORKER_IDLE_MS, clock = systemClock } = opts;
   let worker: Channel | undefined;
+  let idle: TimerHandle | undefined;
   let nextId = 1;
   const waiting = new Map<number, { resolve: (r: LoadReply) => void; reject: (e: Error) => void }>();
+  const stop = async (): Promise<void> => {
+    clock.clearTimeout(idle);
+    idle = undefined;
+    const w = worker;
+    worker = undefined;
+    for (const p of waiting.values()) p.reject(new Error('zone worker closed'));
+    waiting.clear();
+    if (w) await w.end();
+  };
   const start = (): Channel => {
     const h: Handlers = {
       message: (r) => {
         const p = waiting.get(r.id);
         waiting.delete(r.id);
-        if (waiting.size === 0) w.unref();
+        if (waiting.size === 0) {
+          w.unref();
+          clock.clearTimeout(idle);
+          idle = unrefTimer(clock.setTimeout(() => { idle = undefined; if (waiting.size === 0) void stop(); }, idleMs));
+        }
         p?.resolve(r);
       },
       failed: (err) => {
-        if (worker === w) worker = undefined;
+        if (worker !== w) return; // one ended on purpose (idle, close): its requests were settled
+        worker = undefined;
         for (const p of waiting.values()) p.reject(err);
         waiting.clear();
       },
@@ -102,6 +135,8 @@ export function createZoneWorker(workerUrl: URL = new URL('./load-worker.js', im
   };
   return {
     async loadFile(file) {
+      clock.clearTimeout(idle);
+      idle = undefined;
       const w = worker ??= start();
       const id = nextId++;
       const reply = await new Promise<LoadReply>((resolve, reject) => {
@@ -113,10 +148,7 @@ export function createZoneWorker(workerUrl: URL = new URL('./load-worker.js', im
       if (!reply.ok) throw new ZoneError(reply.file, reply.line, reply.reason);
       return decodeZone(reply.encoded, reply.origin, file);
     },
-    async close() {
-      const w = worker;
-      worker = undefined;
-      if (w) await w.end();
-    },
+    get running() { return worker !== undefined; },
+    close: stop,
   };
 }

@@ -18,6 +18,7 @@ import { withNames, ZoneSet } from '../../../dns/zone/zone.js';
 import type { BuiltZone, Zone } from '../../../dns/zone/zone.js';
 import { createZoneWorker } from '../../../dns/zone/zone-worker.js';
 import { RRType } from '../../../dns/wire/types.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 import { FIXTURE_ZONES, ROOT } from '../../helpers/server.js';
 
 /** Wildcards (also at the apex's child and below an ENT), delegations with glue, CNAME chains, ENTs, DNAME, non-ASCII. */
@@ -141,7 +142,7 @@ describe('the zone loader', () => {
 
   for (const kind of ['process', 'thread'] as const) {
     it(`in a ${kind}: zones answer as built in place, errors come back as ZoneError`, async () => {
-      const w = createZoneWorker(workerUrl, kind);
+      const w = createZoneWorker({ workerUrl, kind });
       try {
         for (const f of files) sameAnswers(await loadZoneFile(f), await w.loadFile(f));
         const bad = path.join(dir, 'bad.test.zone');
@@ -156,6 +157,31 @@ describe('the zone loader', () => {
       } finally {
         await w.close();
       }
+      expect(w.running).toBe(false);
     }, 60_000);
   }
+
+  it('ends when idle for idleMs and starts again on the next request', async () => {
+    const clock = new ManualClock();
+    const w = createZoneWorker({ workerUrl, idleMs: 2000, clock });
+    try {
+      expect(w.running).toBe(false);
+      await w.loadFile(files[0]!);
+      expect(w.running).toBe(true);
+      clock.advance(1999);
+      expect(w.running).toBe(true);
+      clock.advance(1);
+      expect(w.running).toBe(false);
+      const again = await w.loadFile(files[0]!);
+      expect(again.origin).toBe('v.test.');
+      expect(w.running).toBe(true);
+      // a request before the idle time is up keeps the same loader: the timer starts over
+      clock.advance(1500);
+      await w.loadFile(files[0]!);
+      clock.advance(1500);
+      expect(w.running).toBe(true);
+    } finally {
+      await w.close();
+    }
+  }, 60_000);
 });
