@@ -5,7 +5,7 @@
 // Generates a zone (SOA, NS + glue, then mostly A, some AAAA, TXT, MX, CNAME) in a temp
 // dir, starts `node dist/dns/main.js --zones TMP --listen 127.0.0.1:<free port>`, and
 // prints: time from spawn until `dig` gets the answer for the last record of the file,
-// server VmRSS after load and after >= 10,000 queries (dnsperf ~2 s, or a built-in UDP
+// server VmRSS (with its zone loader process) after load and after >= 10,000 queries (dnsperf ~2 s, or a built-in UDP
 // client without dnsperf), and the time of `node dist/dns/main.js check --zones TMP`,
 // next to the targets (load < 2 s, RSS < 250 MB). Missing a target is reported, not an
 // error; the exit status is 1 only when the measurement itself fails.
@@ -211,10 +211,22 @@ async function freePort() {
 }
 
 /** { rssKb, hwmKb } of a live process, from /proc/PID/status. */
-function memOf(pid) {
+function memOfOne(pid) {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
   return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+}
+
+/** memOfOne of the server plus its child processes (the zone loader): { rssKb, hwmKb, childKb }. */
+function memOf(pid) {
+  const own = memOfOne(pid);
+  let childKb = 0;
+  let childHwmKb = 0;
+  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  for (const k of kids) {
+    try { const m = memOfOne(k); childKb += m.rssKb; childHwmKb += m.hwmKb; } catch { /* ended */ }
+  }
+  return { rssKb: own.rssKb + childKb, hwmKb: own.hwmKb + childHwmKb, childKb };
 }
 
 const mb = (kb) => (kb / 1024).toFixed(1);
@@ -413,7 +425,7 @@ async function main() {
   const rows = [
     ['zone', `${RECORDS} records, ${mb(zone.bytes / 1024)} MB file (${mix})`, ''],
     ['load: spawn -> dig answers last record', `${loadS.toFixed(3)} s`, `target < ${TARGET_LOAD_S} s: ${verdict(loadS < TARGET_LOAD_S)}`],
-    ['RSS after load', `${mb(afterLoad.rssKb)} MB (peak ${mb(afterLoad.hwmKb)} MB)`, `target < ${TARGET_RSS_MB} MB: ${verdict(afterLoad.rssKb / 1024 < TARGET_RSS_MB)}`],
+    ['RSS after load', `${mb(afterLoad.rssKb)} MB (peak ${mb(afterLoad.hwmKb)} MB; zone loader process ${mb(afterLoad.childKb)} MB)`, `target < ${TARGET_RSS_MB} MB: ${verdict(afterLoad.rssKb / 1024 < TARGET_RSS_MB)}`],
     [
       `RSS after ${q.completed} queries`,
       `${mb(afterQueries.rssKb)} MB (peak ${mb(afterQueries.hwmKb)} MB)`,

@@ -265,9 +265,16 @@ async function serve(args: string[]): Promise<number> {
 
   let serving;
   const zoneCache = new ZoneFileCache();
+  // GSLB_DNS_RELOAD=inline parses on the serving thread, as before the worker, =thread in a worker
+  // thread (for bench:zone-reload). The first load goes through the worker too: a zone built on
+  // this thread would be 100,000s of objects in the serving heap, and their mark-compact a long pause.
+  const reloadMode = process.env['GSLB_DNS_RELOAD'];
+  const zoneWorker = reloadMode === 'inline' ? undefined : createZoneWorker({ kind: reloadMode === 'thread' ? 'thread' : 'process' });
+  const loadFile = zoneWorker ? { loadFile: (f: string) => zoneWorker.loadFile(f) } : {};
   try {
-    serving = await loadServing(zonesDir, process.env, { cache: zoneCache });
+    serving = await loadServing(zonesDir, process.env, { cache: zoneCache, ...loadFile });
   } catch (err) {
+    await zoneWorker?.close();
     const msg = err instanceof Error ? err.message : String(err);
     log.fatal({ errors: msg.split('\n') }, 'zones failed to load');
     process.stderr.write(`${msg}\n`);
@@ -312,8 +319,6 @@ async function serve(args: string[]): Promise<number> {
     log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined, ...opts.apiLimits }, 'api listening');
   }
 
-  // GSLB_DNS_RELOAD=inline parses on the serving thread, as before the worker (for bench:zone-reload)
-  const zoneWorker = process.env['GSLB_DNS_RELOAD'] === 'inline' ? undefined : createZoneWorker();
   const reloading = startZoneReloading(zonesDir, log, (next) => {
     state.setConfig(next.gslb);
     server.setZones(next.zones, source(next.gslb));
@@ -321,7 +326,7 @@ async function serve(args: string[]): Promise<number> {
     probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
   }, {
     settleMs: opts.reloadSettleMs, cache: zoneCache, loopProbe: process.env['GSLB_DNS_RELOAD_PROBE'] === '1',
-    ...(zoneWorker ? { loadFile: (f: string) => zoneWorker.loadFile(f) } : {}),
+    ...loadFile,
   });
   const stop = async (sig: string): Promise<void> => {
     log.info({ sig }, 'shutting down');
