@@ -92,13 +92,16 @@ export async function startCli(args: string[], env: Record<string, string> = {})
 }
 
 /** Runs gslb-dns to completion. */
-export function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], limitMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    // a command expected to exit that serves instead (a bad flag accepted) is killed, not leaked:
+    // the test then fails on its exit code (null) instead of timing out with a server left running
+    const guard = setTimeout(() => { stderr += `\n[runCli: still running after ${limitMs} ms; killed]\n`; proc.kill('SIGKILL'); }, limitMs);
     proc.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+    proc.on('exit', (code) => { clearTimeout(guard); resolve({ code, stdout, stderr }); });
   });
 }
