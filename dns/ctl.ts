@@ -3,7 +3,7 @@
  * compares their state. With per-instance overrides (the file store) each instance must be told;
  * with `--overrides etcd://...` one instance would do, and telling every one is harmless (the
  * action is idempotent) and shows what each one now holds. Exit 0 only when every instance
- * succeeded (and, for `state`, all agree on the override digest), 1 otherwise, 2 on usage errors.
+ * succeeded (and, for `state`, all agree on the override digest; for `explain`, on the answer set), 1 otherwise, 2 on usage errors.
  *
  * `--retry-for DURATION` retries, with a backoff (250 ms doubling to 5 s), the instances that
  * could not be reached, until the duration has passed, and says per instance what it did.
@@ -21,10 +21,12 @@ export const CTL_USAGE = `usage:
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> member <site> <address>
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] explain NAME [--type A|AAAA] [--subnet PREFIX]
 The admin token is read from --token-file (a bare token, or one name:token line), else from the
 environment variable GSLB_ADMIN_TOKEN. --reason is recorded with the override; --force (which
 needs --reason) passes a pool guard (minServing). --retry-for (e.g. 30s) retries instances that
-could not be reached until then.`;
+could not be reached until then. explain asks every instance what it answers for NAME now and why,
+and says whether they agree.`;
 
 /** The first and the longest pause between two attempts on an unreachable instance (--retry-for). */
 export const RETRY_FIRST_MS = 250;
@@ -53,7 +55,7 @@ type CallResult =
 interface Command {
   readonly servers: string[];
   readonly token: string;
-  readonly op: { readonly kind: 'state' } | {
+  readonly op: { readonly kind: 'state' } | { readonly kind: 'explain'; readonly name: string; readonly type?: string; readonly subnet?: string } | {
     readonly kind: 'action'; readonly action: Action; readonly site: string; readonly address?: string;
     readonly reason?: string; readonly force: boolean; readonly retryForMs: number;
   };
@@ -83,6 +85,8 @@ async function parseCommand(argv: string[], io: CtlIo): Promise<Command | 'help'
         reason: { type: 'string' },
         force: { type: 'boolean' },
         'retry-for': { type: 'string' },
+        type: { type: 'string' },
+        subnet: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -107,7 +111,12 @@ async function parseCommand(argv: string[], io: CtlIo): Promise<Command | 'help'
     if (d === undefined) throw new UsageError(`--retry-for: expected a duration such as 30s or 2m, got ${JSON.stringify(values['retry-for'])}`);
     retryForMs = d;
   }
-  if (verb === 'state' && positionals.length === 1) {
+  if (verb !== 'explain' && (values.type !== undefined || values.subnet !== undefined)) throw new UsageError('--type and --subnet apply to explain only');
+  if (verb === 'explain') {
+    if (positionals.length !== 2) throw new UsageError('explain: expected one NAME');
+    if (reason !== undefined || values.force === true || values['retry-for'] !== undefined) throw new UsageError('explain: --reason, --force and --retry-for apply to actions only');
+    op = { kind: 'explain', name: kind!, ...(values.type !== undefined ? { type: values.type } : {}), ...(values.subnet !== undefined ? { subnet: values.subnet } : {}) };
+  } else if (verb === 'state' && positionals.length === 1) {
     if (reason !== undefined || values.force === true || values['retry-for'] !== undefined) throw new UsageError('state: --reason, --force and --retry-for apply to actions only');
     op = { kind: 'state' };
   } else if (verb !== undefined && (ACTIONS as readonly string[]).includes(verb)) {
@@ -287,6 +296,66 @@ async function runState(cmd: Command, io: CtlIo): Promise<number> {
   return ok === n && agree ? 0 : 1;
 }
 
+interface ExplainCandidateJson {
+  site?: unknown; address?: unknown; eligible?: unknown; selected?: unknown; reason?: unknown;
+  override?: { actor?: unknown; reason?: unknown };
+}
+
+/**
+ * What two instances must share to agree: mode, TTL and the answer set. For policies that draw
+ * at random or rotate per query (weighted, all) the set is the eligible members, else the answers.
+ */
+function answerSetOf(body: unknown): string {
+  const candidates = (Array.isArray(field(body, 'candidates')) ? field(body, 'candidates') : []) as ExplainCandidateJson[];
+  const answers = (Array.isArray(field(body, 'answers')) ? field(body, 'answers') : []) as unknown[];
+  const varies = field(body, 'policy') === 'weighted' || field(body, 'policy') === 'all';
+  const set = varies ? candidates.filter((c) => c.eligible === true).map((c) => String(c.address)) : answers.map(String);
+  return `${varies ? 'eligible' : 'answers'} ${[...new Set(set)].sort().join(' ') || '(none)'}, ttl ${String(field(body, 'ttl'))}, mode ${String(field(body, 'mode'))}`;
+}
+
+function candidateTable(body: unknown, indent: string): string {
+  const candidates = (Array.isArray(field(body, 'candidates')) ? field(body, 'candidates') : []) as ExplainCandidateJson[];
+  const rows = [['site', 'address', 'eligible', 'selected', 'reason'], ...candidates.map((c) => {
+    const who = [c.override?.actor, c.override?.reason].filter((x) => typeof x === 'string').join(': ');
+    return [String(c.site), String(c.address), c.eligible === true ? 'yes' : 'no', c.selected === true ? 'yes' : 'no', `${String(c.reason)}${who !== '' ? ` (${who})` : ''}`];
+  })];
+  const widths = [0, 1, 2, 3].map((k) => Math.max(...rows.map((r) => r[k]!.length)));
+  return rows.map((r) => `${indent}${r.map((x, k) => (k < 4 ? x.padEnd(widths[k]!) : x)).join('  ')}\n`).join('');
+}
+
+async function runExplain(cmd: Command, op: Extract<Command['op'], { kind: 'explain' }>, io: CtlIo): Promise<number> {
+  const query = new URLSearchParams({ name: op.name, ...(op.type !== undefined ? { type: op.type } : {}), ...(op.subnet !== undefined ? { subnet: op.subnet } : {}) });
+  const results = await Promise.all(cmd.servers.map((s) => call(s, `/api/v1/explain?${query.toString()}`, cmd.token, io.timeoutMs)));
+  const width = Math.max(...cmd.servers.map((s) => s.length));
+  const sets = new Set<string>();
+  let ok = 0;
+  cmd.servers.forEach((server, i) => {
+    const r = results[i]!;
+    if (r.kind === 'error') {
+      io.stdout(`${server.padEnd(width)}  error: ${r.error}\n`);
+      return;
+    }
+    if (r.status !== 200 || !Array.isArray(field(r.body, 'candidates'))) {
+      io.stdout(`${server.padEnd(width)}  ${httpError(r.status, r.body)}\n`);
+      return;
+    }
+    ok++;
+    const b = r.body;
+    sets.add(answerSetOf(b));
+    const answers = (field(b, 'answers') as unknown[]).map(String);
+    const pool = field(b, 'answeredBy') !== field(b, 'pool') ? `${String(field(b, 'pool'))} (answered by ${String(field(b, 'answeredBy'))})` : String(field(b, 'pool'));
+    io.stdout(`${server.padEnd(width)}  instance=${String(field(b, 'instance'))} epoch=${String(field(b, 'epoch'))} pool=${pool} policy=${String(field(b, 'policy'))} mode=${String(field(b, 'mode'))}${field(b, 'failOpen') === true ? ` (allDown ${String(field(b, 'allDown'))})` : ''} rcode=${String(field(b, 'rcode'))} ttl=${String(field(b, 'ttl'))} answers=${answers.join(',') || '(none)'}\n`);
+    io.stdout(candidateTable(b, ' '.repeat(width + 2)));
+  });
+  const n = cmd.servers.length;
+  const what = `explain ${op.name} ${op.type?.toUpperCase() ?? 'A'}${op.subnet !== undefined ? ` subnet ${op.subnet}` : ''}`;
+  const agree = sets.size <= 1;
+  if (ok === 0) io.stdout(`${what}: no instance answered (0 of ${n})\n`);
+  else if (agree) io.stdout(`${what}: ${ok === n ? `all ${n} instances agree` : `the ${ok} instances that answered agree; ${n - ok} did not answer`} (${[...sets][0]!})\n`);
+  else io.stdout(`${what}: the instances DISAGREE (${sets.size} different answer sets)${ok < n ? `; ${n - ok} did not answer` : ''}\n`);
+  return ok === n && agree ? 0 : 1;
+}
+
 /** Runs `gslb-dns ctl` with the arguments after `ctl`; resolves with the exit code. */
 export async function ctl(argv: string[], io: Partial<CtlIo> = {}): Promise<number> {
   const full: CtlIo = {
@@ -309,5 +378,6 @@ export async function ctl(argv: string[], io: Partial<CtlIo> = {}): Promise<numb
     full.stdout(`${CTL_USAGE}\n`);
     return 0;
   }
+  if (cmd.op.kind === 'explain') return runExplain(cmd, cmd.op, full);
   return cmd.op.kind === 'state' ? runState(cmd, full) : runAction(cmd, cmd.op, full);
 }

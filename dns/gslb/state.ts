@@ -81,6 +81,14 @@ export type AdminOutcome =
   | { readonly ok: true; readonly changed: boolean; readonly forced?: true; readonly warnings?: readonly string[] }
   | { readonly ok: false; readonly changed: false; readonly status: 404 | 409; readonly reason: string; readonly breaches?: readonly GuardBreach[] };
 
+/** What GslbState.memberWhy says about one member. */
+export interface MemberWhy {
+  /** as the state API's `why`: up, down, unknown, site stale, drained by operator, ... */
+  readonly why: string;
+  /** the operator override holding it out (a site's or its own) */
+  readonly override?: { readonly action: OverrideAction; readonly scope: 'site' | 'member'; readonly actor?: string; readonly reason?: string };
+}
+
 /** Everything policies need, immutable; `epoch` changes whenever any answer could change. */
 export interface HealthView {
   readonly epoch: number;
@@ -580,6 +588,21 @@ export class GslbState {
     }
     this.publishAll(false);
     return dropped;
+  }
+
+  /**
+   * Why a member does or does not serve (as GET /api/v1/state's `why`), with the actor and reason
+   * of the operator override that holds it, if any; undefined for a member not configured.
+   */
+  memberWhy(site: string, address: string): MemberWhy | undefined {
+    if (!this.members.has(memberKey(site, address))) return undefined;
+    const e = this.effective(site, address);
+    const held: OverrideAction | undefined = e.forcedDown ? 'force-down' : e.reason === 'drained by operator' ? 'drain' : undefined;
+    const ov = [this.overrides.get(`member:${site}|${address}`), this.overrides.get(`site:${site}`)].find((o) => o !== undefined && o.action === held);
+    return {
+      why: e.reason,
+      ...(ov !== undefined ? { override: { action: ov.action, scope: ov.target.address === undefined ? 'site' as const : 'member' as const, ...(ov.actor !== undefined ? { actor: ov.actor } : {}), ...(ov.reason !== undefined ? { reason: ov.reason } : {}) } } : {}),
+    };
   }
 
   /** Why a member does or does not serve, for the state API. */

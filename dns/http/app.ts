@@ -45,6 +45,7 @@ import type { ConnectionLimits } from './connection-limit.js';
 import { jsonDepthExceeds, MAX_REPORT_DEPTH, scanReportSite } from './report-body.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { poolFailOpen } from '../gslb/fail-open.js';
+import { explain, ExplainError, parseExplainQuery } from '../gslb/explain.js';
 import type { DnsMetricsSnapshot } from './metrics.js';
 
 export type { DnsMetricsSnapshot } from './metrics.js';
@@ -90,6 +91,7 @@ export const API_TIMEOUTS: ApiTimeouts = { headersMs: 5_000, requestMs: 10_000, 
 
 export const REPORTS_PATH = '/api/v1/reports';
 export const STATE_PATH = '/api/v1/state';
+export const EXPLAIN_PATH = '/api/v1/explain';
 export const READY_PATH = '/readyz';
 export const ADMIN_PATH_PREFIX = '/api/v1/admin/';
 export const ADMIN_ACTIONS: readonly AdminAction[] = ['drain', 'undrain', 'force-down', 'release'];
@@ -264,6 +266,18 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   app.get(STATE_PATH, { preHandler: adminGuard }, async (_req, reply) => {
     const snap = state.snapshot() as Record<string, unknown>;
     return reply.send({ ...snap, overridesDigest: overridesDigest(state.listOverrides()), overridesStore: store.status(), instance: opts.instance });
+  });
+
+  // what this instance answers now for a name, type and client subnet, and why; guarded as the state is
+  app.get(EXPLAIN_PATH, { preHandler: adminGuard }, async (req, reply) => {
+    const query = req.query as Record<string, unknown>;
+    try {
+      const q = parseExplainQuery({ name: query['name'], type: query['type'], subnet: query['subnet'] });
+      return reply.send({ ...explain(state.gslb, state.view, q, (site, address) => state.memberWhy(site, address)), instance: opts.instance });
+    } catch (err) {
+      if (err instanceof ExplainError) return reply.code(err.status).send({ error: err.message });
+      throw err;
+    }
   });
 
   for (const action of ADMIN_ACTIONS) {
