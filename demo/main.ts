@@ -113,6 +113,7 @@ export function tryThis(plan: Plan, pids: ReadonlyMap<string, number>, token: st
     `  ${ctl} drain site ${firstSite.site}`,
     `  ${ctl} undrain site ${firstSite.site}`,
     `  ${ctl} state`,
+    `  ${ctl} explain www.gslb.example.test      # what each instance answers and why, and whether they agree`,
     `  curl -H "Authorization: Bearer $(cat ${tokenFile})" ${ns1.api}/api/v1/state`,
     `Status page: ${ns1.api}/ is still to come; today ${ns1.api}/api/v1/state (bearer token), /metrics and /readyz.`,
     `Admin token of this run: ${token}   (in ${tokenFile})`,

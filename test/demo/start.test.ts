@@ -133,6 +133,7 @@ describe('npm start (demo/main.ts)', () => {
     expect(l.out()).toContain(`dig @${ns1!.host} -p ${ns1!.dnsPort} www.gslb.example.test`);
     expect(l.out()).toContain(`ctl --servers ${ns1!.api},${ns2!.api}`);
     expect(l.out()).toContain(`drain site`);
+    expect(l.out()).toContain('explain www.gslb.example.test');
     expect(l.out()).toContain(token);
 
     const pids = demo.children.map((c) => c.pid);
