@@ -38,10 +38,10 @@ import { decodeReply, encodeQuery } from './lib/dns-udp.mjs';
 import { intEnv } from './lib/env.mjs';
 import { startGslbDns } from './lib/gslb-dns.mjs';
 import { alive, cleanUpOnExit, killGroup, releaseAll, runBench } from './lib/lifecycle.mjs';
+import { PEERS_CONF, peerArgv, renderPeerConf } from './lib/peers.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
-const PEERS_CONF = path.join(REPO, 'bench', 'peers', 'conf');
 const ZONE = 'gslb.example.test';
 const ZONE_FILE = path.join(PEERS_CONF, 'static', `${ZONE}.zone`);
 const HOSTS = intEnv('HOSTS', 20_000, 0);
@@ -125,18 +125,10 @@ async function startServer(name, dir) {
   const port = await freePort();
   const run = path.join(dir, name);
   fs.mkdirSync(path.join(run, 'db'), { recursive: true });
-  const render = (tmpl, out) => fs.writeFileSync(out, fs.readFileSync(tmpl, 'utf8')
-    .replaceAll('@RUN@', run).replaceAll('@CONF@', dir).replaceAll('@PORT@', String(port)));
-  let argv;
-  if (name === 'nsd') {
-    render(path.join(PEERS_CONF, 'nsd', 'nsd.conf.in'), path.join(run, 'nsd.conf'));
-    argv = ['/usr/sbin/nsd', '-d', '-c', path.join(run, 'nsd.conf')];
-  } else if (name === 'knot') {
-    render(path.join(PEERS_CONF, 'knot', 'knot.conf.in'), path.join(run, 'knot.conf'));
-    argv = ['/usr/sbin/knotd', '-c', path.join(run, 'knot.conf')];
-  } else {
-    throw new Error(`unknown server ${name} (known: gslb-dns gslb-dns-single nsd knot)`);
-  }
+  if (name !== 'nsd' && name !== 'knot') throw new Error(`unknown server ${name} (known: gslb-dns gslb-dns-single nsd knot)`);
+  const confFile = path.join(run, `${name}.conf`);
+  fs.writeFileSync(confFile, renderPeerConf(name, { run, conf: dir, port }));
+  const argv = peerArgv(name, confFile);
   const logFd = fs.openSync(path.join(run, 'server.log'), 'a');
   const child = track(spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', logFd, logFd] }));
   fs.closeSync(logFd);

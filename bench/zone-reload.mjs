@@ -39,10 +39,10 @@ import { createUdpResolver } from './lib/dns-udp.mjs';
 import { intEnv } from './lib/env.mjs';
 import { startGslbDns } from './lib/gslb-dns.mjs';
 import { alive, cleanUpOnExit, killGroup, releaseAll, runBench } from './lib/lifecycle.mjs';
+import { peerArgv, renderPeerConf } from './lib/peers.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = path.join(REPO, 'dist', 'dns', 'main.js');
-const PEER_CONF = path.join(REPO, 'bench', 'peers', 'conf');
 const ZONE = 'reload.example.test';
 const RECORDS = intEnv('RECORDS', 100_000, 10);
 const RELOADS = intEnv('RELOADS', 20, 1);
@@ -204,19 +204,22 @@ async function runMode(mode, dir, queries) {
   };
 }
 
-/** A peer's config from bench/peers/conf, for the reload zone in `zonesDir`, run dir `run`, `port`. */
-function peerConf(name, zonesDir, run, port) {
-  const file = { knot: 'knot/knot.conf.in', nsd: 'nsd/nsd.conf.in' }[name];
-  return fs.readFileSync(path.join(PEER_CONF, file), 'utf8')
-    .replaceAll('@CONF@/static', zonesDir).replaceAll('@RUN@', run).replaceAll('@PORT@', String(port))
-    .replaceAll('gslb.example.test', ZONE);
+/** A peer's config from bench/peers/conf for the reload zone, in run/static, run dir `run`, `port`. */
+function peerConf(name, run, port) {
+  return renderPeerConf(name, { run, conf: run, port }).replaceAll('gslb.example.test', ZONE);
+}
+
+/** Runs peer `name` on `conf` in its own process group. */
+function spawnPeer(name, conf) {
+  const [cmd, ...args] = peerArgv(name, conf);
+  return spawnTracked(cmd, args);
 }
 
 const PEER = {
   knot: {
     binary: 'knotd',
     version: () => /version (\S+)/.exec(spawnSync('knotd', ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? '?',
-    start: (conf) => spawnTracked('knotd', ['-c', conf]),
+    start: (conf) => spawnPeer('knot', conf),
     reload: (conf) => new Promise((resolve, reject) => {
       execFile('knotc', ['-c', conf, '-t', '10', 'zone-reload', ZONE], { timeout: 15_000 }, (err, out, errOut) => (err ? reject(new Error(`knotc: ${errOut || err.message}`)) : resolve()));
     }),
@@ -224,7 +227,7 @@ const PEER = {
   nsd: {
     binary: 'nsd',
     version: () => /version (\S+)/i.exec(spawnSync('nsd', ['-v'], { encoding: 'utf8' }).stderr ?? '')?.[1] ?? '?',
-    start: (conf) => spawnTracked('nsd', ['-d', '-c', conf]),
+    start: (conf) => spawnPeer('nsd', conf),
     reload: (_conf, child) => { child.kill('SIGHUP'); },
   },
 };
@@ -233,13 +236,13 @@ const PEER = {
 async function runPeer(name, queries) {
   const peer = PEER[name];
   const run = path.join(state.tmp, name);
-  const zonesDir = path.join(run, 'zones');
+  const zonesDir = path.join(run, 'static');
   fs.mkdirSync(path.join(run, 'db'), { recursive: true });
   fs.mkdirSync(zonesDir);
   fs.writeFileSync(path.join(zonesDir, `${ZONE}.zone`), zoneText(100));
   const port = await freePort();
   const conf = path.join(run, `${name}.conf`);
-  fs.writeFileSync(conf, peerConf(name, zonesDir, run, port));
+  fs.writeFileSync(conf, peerConf(name, run, port));
   const child = peer.start(conf);
   let tail = '';
   const keep = (d) => { tail = (tail + d).slice(-4000); };
