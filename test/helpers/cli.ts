@@ -5,6 +5,13 @@ import { ROOT } from './server.js';
 
 export const MAIN = path.join(ROOT, 'dist/dns/main.js');
 
+/**
+ * How long a started gslb-dns may take to listen: a bound, not a latency claim. The zones are
+ * loaded by a child process (one more Node.js start-up), and CI shares both cores with other work:
+ * a start has taken over 10 s there with nothing wrong.
+ */
+const START_WAIT_MS = 30_000;
+
 /** A node program of this project (gslb-dns, slb-agent) running, with its JSON log lines collected. */
 export interface NodeProc {
   proc: ChildProcess;
@@ -81,8 +88,8 @@ export async function startCli(args: string[], env: Record<string, string> = {})
   let listening: Record<string, unknown>;
   let api: Record<string, unknown> | undefined;
   try {
-    listening = await p.waitLog((l) => l['msg'] === 'listening');
-    api = args.includes('--api') ? await p.waitLog((l) => l['msg'] === 'api listening') : undefined;
+    listening = await p.waitLog((l) => l['msg'] === 'listening', START_WAIT_MS);
+    api = args.includes('--api') ? await p.waitLog((l) => l['msg'] === 'api listening', START_WAIT_MS) : undefined;
   } catch (err) {
     // never leave a server behind when it did not come up as expected
     p.proc.kill('SIGKILL');
