@@ -27,6 +27,8 @@ const TOOLS = [
   // shared operator overrides: the tests start a 3-member etcd cluster on loopback
   { tool: 'etcd', pkg: 'etcd-server' },
   { tool: 'etcdctl', pkg: 'etcd-client' },
+  // the status pages are tested in a real browser, driven by playwright-core
+  { tool: 'chromium', pkg: 'chromium' },
   // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },
