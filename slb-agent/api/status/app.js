@@ -119,8 +119,8 @@ function Streak({ health, check }) {
 function LastCheck({ health, now }) {
   const r = health.lastResult;
   if (!r) return html`<span class="muted">no check yet</span>`;
-  return html`<span title=${iso(health.lastCheckAt)}>${r.ok ? html`<span class="ok">pass</span>` : html`<span class="bad">fail: ${r.error ?? 'unknown'}</span>`}
-    <span class="muted small"> ${ago(now, health.lastCheckAt)}</span></span>`;
+  const result = r.ok ? html`<span class="ok">pass</span>` : html`<span class="bad">fail: ${r.error ?? 'unknown'}</span>`;
+  return html`<span title=${iso(health.lastCheckAt)}>${result}${' '}<span class="muted small">${ago(now, health.lastCheckAt)}</span></span>`;
 }
 
 function RealServers({ vip, now }) {
@@ -191,7 +191,7 @@ function Page() {
       <p class="meta" aria-live="polite">
         ${updatedAt ? html`<span id="updated">updated ${ago(now, updatedAt)}</span>` : 'waiting for the agent…'}
         ${status ? html` · started <span title=${iso(status.startedAt)}>${ago(now, status.startedAt)}</span>` : ''}
-        · read-only
+        ${' · read-only'}
       </p>
     </header>
     ${error ? html`<div class="banner" role="alert" id="error">Cannot reach the agent: ${error}.
