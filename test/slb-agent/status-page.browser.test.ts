@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { chromium } from 'playwright-core';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent } from '../../slb-agent/agent.js';
 import type { Agent, AgentStatus } from '../../slb-agent/agent.js';
@@ -144,6 +144,30 @@ describe('agent status page in chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it('stops asking while the tab is hidden and asks at once when it is shown again', async () => {
+    let asked = 0;
+    const count = (r: Request): void => { if (r.url() === `${base}/status`) asked++; };
+    page.on('request', count);
+    try {
+      // headless chromium never hides a tab: the page is told as a browser would tell it
+      const setHidden = (hidden: boolean): Promise<unknown> => page.evaluate(
+        `Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} }); document.dispatchEvent(new Event('visibilitychange'))`);
+      await setHidden(true);
+      // a request started just before may still be reported; none may start after it
+      await sleep(500);
+      const before = asked;
+      await sleep(5000); // two and a half poll intervals: an absence, not a speed, is checked
+      expect(asked).toBe(before);
+      const shown = page.waitForRequest(`${base}/status`);
+      await setHidden(false);
+      await shown;
+      expect(asked).toBeGreaterThan(before);
+      expect(await page.evaluate('window.marker')).toBe('still here');
+    } finally {
+      page.off('request', count);
+    }
+  });
+
   it('fits a phone: the page does not scroll sideways, its tables do', async () => {
     const phone = await browser!.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
     try {
@@ -156,6 +180,23 @@ describe('agent status page in chromium', () => {
       await phone.screenshot({ path: path.join(SHOTS, 'agent-390x844.png'), fullPage: true });
     } finally {
       await phone.close();
+    }
+  });
+
+  it("reads the agent's times on the agent's clock (from the Date header)", async () => {
+    const other = await browser!.newPage();
+    try {
+      other.setDefaultTimeout(SHOW_MS);
+      // an agent whose clock is an hour ahead of the browser's: it started an hour ago by the browser's clock
+      await other.route(`${base}/status`, async (route) => {
+        const res = await route.fetch();
+        await route.fulfill({ response: res, headers: { ...res.headers(), date: new Date(Date.now() + 3_600_000).toUTCString() } });
+      });
+      await other.goto(base);
+      await other.locator('#started', { hasText: /^(59|60|61)m ago$/ }).waitFor();
+      expect(await other.locator('#updated').textContent()).toMatch(/^updated \d+s ago$/);
+    } finally {
+      await other.close();
     }
   });
 

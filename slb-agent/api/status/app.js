@@ -11,15 +11,26 @@ const POLL_MS = 2000;
 /** A request slower than this counts as the agent not answering. */
 const TIMEOUT_MS = 5000;
 
+/**
+ * How far the agent's clock is ahead of the browser's, from the response's Date header. The page
+ * often runs on another machine than the agent, and every time in /status is the agent's unix ms.
+ * The header has whole seconds, so a difference under 2 s is taken as none (no jitter in "Xs ago").
+ */
+function clockSkew(res) {
+  const agentNow = Date.parse(res.headers.get('date') ?? '');
+  const skew = Number.isFinite(agentNow) ? agentNow - Date.now() : 0;
+  return Math.abs(skew) < 2000 ? 0 : skew;
+}
+
 /** Polls /status; keeps the last good status when a request fails, so the page says how stale it is. */
 function useAgentStatus() {
-  const [state, setState] = useState({ status: null, updatedAt: null, error: null });
+  const [state, setState] = useState({ status: null, updatedAt: null, skew: 0, error: null });
   useEffect(() => {
     let timer;
     let inFlight = false;
     let stopped = false;
     const load = async () => {
-      if (inFlight || stopped) return;
+      if (inFlight || stopped || document.hidden) return;
       inFlight = true;
       clearTimeout(timer);
       const ctrl = new AbortController();
@@ -28,7 +39,7 @@ function useAgentStatus() {
         const res = await fetch('/status', { signal: ctrl.signal, cache: 'no-store', headers: { accept: 'application/json' } });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const status = await res.json();
-        setState({ status, updatedAt: Date.now(), error: null });
+        setState({ status, updatedAt: Date.now(), skew: clockSkew(res), error: null });
       } catch (err) {
         const error = err.name === 'AbortError' ? `no answer within ${TIMEOUT_MS / 1000} s` : err.message;
         setState((s) => ({ ...s, error }));
@@ -183,26 +194,28 @@ function Pinger({ pinger, now }) {
 }
 
 function Page() {
-  const { status, updatedAt, error } = useAgentStatus();
+  const { status, updatedAt, skew, error } = useAgentStatus();
   const now = useNow();
+  // times in the status are the agent's; updatedAt is the browser's
+  const agentNow = now + skew;
   return html`
     <header>
       <h1>slb-agent ${status ? html`<span class="mono">${status.agent}</span> <span class="muted">site ${status.site}</span>` : ''}</h1>
       <p class="meta" aria-live="polite">
         ${updatedAt ? html`<span id="updated">updated ${ago(now, updatedAt)}</span>` : 'waiting for the agent…'}
-        ${status ? html` · started <span title=${iso(status.startedAt)}>${ago(now, status.startedAt)}</span>` : ''}
+        ${status ? html` · started <span id="started" title=${iso(status.startedAt)}>${ago(agentNow, status.startedAt)}</span>` : ''}
         ${' · read-only'}
       </p>
     </header>
     ${error ? html`<div class="banner" role="alert" id="error">Cannot reach the agent: ${error}.
       ${status ? ` Showing what it said ${ago(now, updatedAt)}.` : ''}</div>` : ''}
     ${status ? html`<main>
-      <section><h2>VIPs</h2><${VipTable} vips=${status.vips} now=${now} /></section>
-      <section><h2>Real servers</h2>${status.vips.map((v) => html`<${RealServers} vip=${v} now=${now} />`)}</section>
+      <section><h2>VIPs</h2><${VipTable} vips=${status.vips} now=${agentNow} /></section>
+      <section><h2>Real servers</h2>${status.vips.map((v) => html`<${RealServers} vip=${v} now=${agentNow} />`)}</section>
       <section><h2>Report delivery</h2>${status.dns.length
-        ? html`<${Delivery} dns=${status.dns} now=${now} />` : html`<p class="muted">no DNS instances configured</p>`}</section>
+        ? html`<${Delivery} dns=${status.dns} now=${agentNow} />` : html`<p class="muted">no DNS instances configured</p>`}</section>
       <section><h2>Pinger peers</h2>${status.pinger
-        ? html`<${Pinger} pinger=${status.pinger} now=${now} />` : html`<p class="muted">no pinger configured</p>`}</section>
+        ? html`<${Pinger} pinger=${status.pinger} now=${agentNow} />` : html`<p class="muted">no pinger configured</p>`}</section>
     </main>` : ''}`;
 }
 
