@@ -90,10 +90,14 @@ function State({ state, label }) {
   return html`<span class=${`state state-${known}`} data-state=${state}>${label ?? state}</span>`;
 }
 
+/** Columns of numbers: right-aligned, header and cells alike. */
+const NUMERIC = new Set(['weight', 'healthy', 'connections', 'latency', 'checks pass/fail', 'flows active/total',
+  'failures in a row', 'sent/failed', 'last RTT', 'smoothed RTT', 'sent/answered']);
+
 function Table({ head, children, label }) {
   return html`<div class="scroll" role="region" aria-label=${label} tabindex="0">
     <table>
-      <thead><tr>${head.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
+      <thead><tr>${head.map((c) => html`<th scope="col" class=${NUMERIC.has(c) ? 'num' : undefined}>${c}</th>`)}</tr></thead>
       <tbody>${children}</tbody>
     </table>
   </div>`;
