@@ -4,6 +4,7 @@
  *   | route                         | what                                                            |
  *   |-------------------------------|-----------------------------------------------------------------|
  *   | GET  /status                  | VIPs, real servers (state, streaks, last result, error, latency), report delivery per DNS instance, forwarder (mode, last apply, flows), pinger (per peer) |
+ *   | GET  /, /ui/*                 | the read-only status page (status-page.ts)                       |
  *   | POST /realservers/drain       | `{vip, address, port}`: no new flows; drops out of the VIP weight |
  *   | POST /realservers/undrain     | the same body: back in                                           |
  *   | POST /vips/drain, /vips/undrain | `{vip}`: the VIP is reported `drain` (gslb-dns stops new answers) |
@@ -16,6 +17,7 @@
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { statusPage } from './status-page.js';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import type { Agent, AgentStatus } from '../agent.js';
@@ -137,6 +139,7 @@ export async function createAgentApi(opts: AgentApiOptions): Promise<FastifyInst
       return { vip: req.body.vip, drained: action === 'drain', changed: r.changed };
     });
   }
+  await app.register(statusPage);
   await app.ready();
   return app;
 }
