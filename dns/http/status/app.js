@@ -224,8 +224,7 @@ function Explain({ token, epoch }) {
     ${out && !out.ok ? html`<p class="notice error" data-explain-error>${out.body.error}</p>` : null}
     ${x ? html`<div data-explain-result>
       <p><strong>${x.name} ${x.type}</strong>${x.subnet ? ` from ${x.subnet}` : ''}: pool <strong>${x.pool}</strong> (${x.policy})${x.answeredBy !== x.pool ? `, answered by ${x.answeredBy}` : ''},
-        ${' '}<${Badge} kind=${x.mode === 'normal' ? 'up' : x.mode === 'failOpen' ? 'failopen' : 'warn'}>${x.mode}<//>
-        ${x.failOpen ? html` <${Badge} kind="failopen">failing open (${x.allDown})<//>` : null}</p>
+        ${' '}${x.failOpen ? html`<${Badge} kind="failopen">failing open (${x.allDown})<//>` : html`<${Badge} kind=${x.mode === 'normal' ? 'up' : 'warn'}>${x.mode}<//>`}</p>
       <p data-col="answer">${x.rcode}: ${x.answers.length ? html`<span class="mono">${x.answers.join(', ')}</span>` : 'no answers (NODATA)'}, TTL <strong>${x.ttl}</strong>, scope /${x.scope}</p>
       <div class="scroll"><table><thead><tr><th>site</th><th>address</th><th class="num">tier</th><th class="num">weight</th><th>eligible</th><th>reason</th></tr></thead>
         <tbody>${x.candidates.map((c) => html`<tr data-candidate=${`${c.site}|${c.address}`}>
@@ -311,7 +310,7 @@ function App() {
       </div>
     </header>
     ${configError ? html`<p class="notice error">cannot reach the API: ${configError}</p>` : null}
-    <section class="card" id="access"><div class="row">
+    ${config && (!config.public || config.admin || result) ? html`<section class="card" id="access"><div class="row">
       ${config && !config.public ? html`<${TokenForm} label="Read token" id="read-token" value=${readToken} hint="read or admin token" onSave=${saveRead} />` : null}
       ${config?.admin ? html`<${TokenForm} label="Admin token" id="admin-token" value=${adminToken} hint="unlocks the buttons" onSave=${saveAdmin} />` : null}
       ${admin ? html`<label for="reason">Reason</label><input id="reason" value=${reason} placeholder="why (recorded with the override)" onInput=${(e) => setReason(e.currentTarget.value)} />` : null}
@@ -319,7 +318,7 @@ function App() {
       ${conn.status === 'denied' ? html`<p class="notice error" data-denied>${conn.error}</p>` : null}
       ${config && !config.public && !token ? html`<p class="muted">Give a read token to see the state.</p>` : null}
       <${ActionResult} result=${result} reason=${reason} retryForce=${retryForce} />
-    </section>
+    </section>` : null}
     ${data ? html`
       <div class="grid">
         <div><${Sites} data=${data} admin=${admin} act=${act} /><${Pools} data=${data} admin=${admin} act=${act} /></div>
@@ -327,4 +326,7 @@ function App() {
       </div>` : null}`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+// the "Loading" placeholder goes: preact renders into an empty element
+root.replaceChildren();
+render(html`<${App} />`, root);
