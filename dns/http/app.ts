@@ -39,7 +39,7 @@ import {
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
 import type { Timers } from '../../shared/clock.js';
 import { createAdminAuth, createReadAuth } from './auth.js';
-import { registerEventStream } from './events.js';
+import { registerEventStream, SSE_DEFAULTS } from './events.js';
 import type { EventStreamOptions } from './events.js';
 import { registerStatusPage } from './status-routes.js';
 import { createRejectLog } from './reject-log.js';
@@ -184,7 +184,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   });
 
   app.server.headersTimeout = t.headersMs;
-  const connections = limitConnections(app.server, opts.limits ?? defaultConnectionLimits(readDescriptorLimit()));
+  const limits = opts.limits ?? defaultConnectionLimits(readDescriptorLimit());
+  const connections = limitConnections(app.server, limits);
 
   // JSON only, kept as raw bytes: the report signature covers them exactly; anything else is 415
   app.removeAllContentTypeParsers();
@@ -298,7 +299,9 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
 
   app.get(STATE_PATH, { preHandler: readGuard }, async (_req, reply) => reply.send(stateDoc()));
 
-  registerEventStream(app, { state, document: stateDoc, pools: poolsDoc, overrides: overridesDoc, guard: readGuard, ...opts.events });
+  // event streams hold their connection: at most a quarter of the API's, so agents' reports always find room
+  const maxStreams = Math.max(1, Math.min(SSE_DEFAULTS.maxClients, Math.floor(limits.maxConnections / 4)));
+  registerEventStream(app, { state, document: stateDoc, pools: poolsDoc, overrides: overridesDoc, guard: readGuard, maxClients: maxStreams, ...opts.events });
   await registerStatusPage(app, { instance: opts.instance, public: opts.statusPublic === true, admin: opts.adminToken !== undefined });
 
   // what this instance answers now for a name, type and client subnet, and why; guarded as the state is

@@ -13,7 +13,8 @@
  *
  * A comment line every heartbeatMs (on the injected timers) keeps the stream under the API's idle
  * timeout; node's requestTimeout covers receiving the request only, so it never cuts a stream.
- * Clients are bounded (503 beyond maxClients, so that streams cannot take the connections agents
+ * Clients are bounded (503 beyond maxClients: app.ts allows 64, at most a quarter of the API's
+ * connection cap, so that streams cannot take the connections agents
  * report on) and a client that does not read (its socket buffer past maxBufferedBytes) is dropped.
  */
 import type { ServerResponse } from 'node:http';

@@ -165,6 +165,16 @@ describe('GET /api/v1/events', () => {
     expect(state.subscribers).toBe(0);
   });
 
+  it('keeps streams to a quarter of the connection cap, so a report still gets through', async () => {
+    const { port, clock } = await listen({ limits: { maxConnections: 8, maxPerSource: 8 } });
+    const open = [await stream(port), await stream(port)];
+    await Promise.all(open.map((s) => s.next('snapshot')));
+    expect((await stream(port)).status).toBe(503);
+    const body = JSON.stringify(makeReport('tokyo', 3));
+    expect(await post(port, '/api/v1/reports', body, { ...signedHeaders(body, SECRETS.tokyo, clock.now()), 'x-gslb-site': 'tokyo' })).toBe(200);
+    await Promise.all(open.map((s) => s.next('site')));
+  });
+
   it('writes a heartbeat comment on the injected timers', async () => {
     const timers = new ManualClock();
     const { port } = await listen({ events: { timers, heartbeatMs: 4000 } });

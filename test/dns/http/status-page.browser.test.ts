@@ -46,6 +46,13 @@ pools:
     members:
       - { site: tokyo, address: ${TOKYO}, weight: 3 }
       - { site: osaka, address: ${OSAKA}, weight: 1 }
+  api:
+    names: [api]
+    ttl: 20
+    policy: weighted
+    guard: { minServing: 1 }
+    members:
+      - { site: osaka, address: ${OSAKA} }
 `;
 
 let dir: string;
@@ -166,5 +173,26 @@ describe('status page in chromium', () => {
     // undrain, then back to both answers
     await page.locator(`${member('tokyo', TOKYO)} button[data-action="undrain"]`).click();
     await until('dig with both members again', async () => ((await answers()).length === 2 ? true : undefined));
+  }, 60_000);
+
+  it('shows a pool guard refusal with its breaches, and retries with force and the reason', async () => {
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.fill('#reason', '');
+    const row = page.locator(`tr[data-site="osaka"]`);
+    await row.locator('button[data-action="drain"]').click();
+    const refused = page.locator('[data-action-result="error"]');
+    await refused.waitFor();
+    expect(await refused.textContent()).toContain('refused by guard');
+    expect(await refused.textContent()).toContain('pool api: needs 1 serving, would have 0 (now 1)');
+    // force needs a reason: the retry stays disabled until one is typed
+    const retry = refused.locator('button', { hasText: 'Retry with force' });
+    expect(await retry.isDisabled()).toBe(true);
+    await page.fill('#reason', 'failover drill');
+    await retry.click();
+    await page.locator('[data-action-result="ok"]', { hasText: 'forced past the guard' }).waitFor();
+    await page.locator('tr[data-override="osaka|"]', { hasText: 'failover drill' }).waitFor();
+    await page.locator('[data-pool="api"] .badge.failopen').waitFor();
+    await row.locator('button[data-action="release"]').click();
+    await page.locator('tr[data-override="osaka|"]').waitFor({ state: 'detached' });
   }, 60_000);
 });
