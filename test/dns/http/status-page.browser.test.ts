@@ -60,6 +60,8 @@ let cli: Cli | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let seq = 1_000;
+/** console errors and page exceptions (a CSP violation shows as one) */
+const pageErrors: string[] = [];
 
 async function answers(): Promise<string[]> {
   const r = await dig(cli!.port, ['+norec', NAME, 'A']);
@@ -97,7 +99,11 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true, timeout: 30_000 });
   page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
   page.setDefaultTimeout(WAIT_MS);
-  page.on('pageerror', (e) => { process.stderr.write(`status page error: ${e.message}\n`); });
+  page.on('pageerror', (e) => { pageErrors.push(`pageerror: ${e.message}`); });
+  page.on('console', (m) => {
+    // the guard refusal (409) is an expected failed request; anything else is a fault of the page
+    if (m.type() === 'error' && !m.text().includes('409')) pageErrors.push(`console: ${m.text()}`);
+  });
 }, 90_000);
 
 afterAll(async () => {
@@ -122,6 +128,8 @@ describe('status page in chromium', () => {
     expect(await page.locator('[data-conn]').getAttribute('data-conn')).toBe('live');
     // the token is kept for the tab, never put in the URL
     expect(page.url()).not.toContain(READ);
+    // the import map and the modules ran under the page's CSP without a violation
+    expect(pageErrors).toEqual([]);
   }, 60_000);
 
   it('changes on a signed report without a reload', async () => {
@@ -194,5 +202,6 @@ describe('status page in chromium', () => {
     await page.locator('[data-pool="api"] .badge.failopen').waitFor();
     await row.locator('button[data-action="release"]').click();
     await page.locator('tr[data-override="osaka|"]').waitFor({ state: 'detached' });
+    expect(pageErrors).toEqual([]);
   }, 60_000);
 });
