@@ -276,7 +276,7 @@ function App() {
   // admin tokens read too; on a public instance no token is needed at all
   const token = readToken || adminToken;
   const enabled = config !== null && (config.public || token !== '');
-  const { data, conn } = useLiveState(config?.public ? (readToken || adminToken) : token, enabled);
+  const { data, conn } = useLiveState(token, enabled);
 
   const act = useCallback(async (action, target, force = false) => {
     const why = reason.trim();
