@@ -115,7 +115,7 @@ export function tryThis(plan: Plan, pids: ReadonlyMap<string, number>, token: st
     `  ${ctl} state`,
     `  ${ctl} explain www.gslb.example.test      # what each instance answers and why, and whether they agree`,
     `  curl -H "Authorization: Bearer $(cat ${tokenFile})" ${ns1.api}/api/v1/state`,
-    `Status page: ${ns1.api}/ is still to come; today ${ns1.api}/api/v1/state (bearer token), /metrics and /readyz.`,
+    `Status page: ${ns1.api}/   (live, no token needed to read; paste the admin token to drain, undrain, force down or release; ${plan.instances.slice(1).map((i) => `${i.name}: ${i.api}/`).join(', ')})`,
     `Admin token of this run: ${token}   (in ${tokenFile})`,
     `Processes: ${[...pids].map(([name, pid]) => `${name} ${pid}`).join(', ')}`,
     `Logs: ${rel(path.dirname(plan.tokenFile))}/<name>.log`,

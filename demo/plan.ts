@@ -110,7 +110,9 @@ export async function planDemo(opts: DemoOptions): Promise<{ ok: true; plan: Pla
   for (const i of instances) {
     children.push({
       name: i.name, kind: 'dns', argv: [dist('dns/main.js'), '--zones', path.join(opts.root, 'zones'), '--listen', hostPort(i.host, i.dnsPort),
-        '--api', hostPort(i.host, apiPort(0)), '--admin-token-file', tokenFile, '--instance', i.name],
+        '--api', hostPort(i.host, apiPort(0)), '--admin-token-file', tokenFile, '--instance', i.name,
+        // the demo listens on loopback only: its status pages read without a token (the buttons still need the admin token)
+        '--status-public'],
     });
   }
   const sites: SitePlan[] = [];

@@ -37,7 +37,8 @@ import { createZoneWorker } from './zone/zone-worker.js';
 
 const USAGE = `usage:
   gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
-           [--admin-token-file FILE] [--state-dir DIR] [--instance NAME]
+           [--admin-token-file FILE] [--read-token-file FILE] [--status-public]
+           [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
            [--api-max-connections N] [--api-max-per-source N]
            [--udp-size BYTES] [--cache-entries N] [--cache-negative-entries N] [--cache-negative-bytes BYTES]
@@ -90,6 +91,10 @@ interface ServeOptions {
   readonly tcp: TcpOptions;
   readonly rrl: RrlOptions;
   readonly adminToken: string | undefined;
+  /** the read token file's text: reading the state, explain, events and the status page's data */
+  readonly readToken: string | undefined;
+  /** reading needs no token */
+  readonly statusPublic: boolean;
   readonly etcd: EtcdLocation | undefined;
   readonly overridesWaitMs: number;
   readonly stateDir: string | undefined;
@@ -109,6 +114,8 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       listen: { type: 'string', multiple: true },
       api: { type: 'string' },
       'admin-token-file': { type: 'string' },
+      'read-token-file': { type: 'string' },
+      'status-public': { type: 'boolean' },
       'state-dir': { type: 'string' },
       overrides: { type: 'string' },
       'overrides-wait': { type: 'string' },
@@ -149,18 +156,8 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   const engine = { ...parseCacheFlags(values), udpCap };
   const tcp = parseTcpFlags(values);
   const rrl = parseRrlFlags(values);
-  let adminToken: string | undefined;
-  const tokenFile = values['admin-token-file'];
-  if (tokenFile !== undefined) {
-    adminToken = await readFile(tokenFile, 'utf8').catch((e: Error) => {
-      throw new UsageError(`--admin-token-file: ${e.message}`);
-    });
-    try {
-      parseAdminTokens(adminToken, tokenFile);
-    } catch (err) {
-      throw new UsageError(`--admin-token-file: ${(err as Error).message}`);
-    }
-  }
+  const adminToken = await readTokenFile('admin-token-file', values['admin-token-file']);
+  const readToken = await readTokenFile('read-token-file', values['read-token-file']);
   let etcd: EtcdLocation | undefined;
   // only waited for with etcd
   let etcdStartTimeoutMs = 0;
@@ -190,9 +187,23 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (maxPerSource > maxConnections) throw new UsageError('--api-max-per-source: must not exceed --api-max-connections');
   return {
     apiLimits: { maxConnections, maxPerSource }, fdLimit,
-    zonesDir: values.zones, listens, api, apiText: values.api, engine, tcp, rrl, adminToken, etcd, overridesWaitMs,
+    zonesDir: values.zones, listens, api, apiText: values.api, engine, tcp, rrl, adminToken, readToken, statusPublic: values['status-public'] === true, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
   };
+}
+
+/** A token file's text (admin or read: the same format), checked; undefined when the flag is absent. */
+async function readTokenFile(flag: string, file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  const text = await readFile(file, 'utf8').catch((e: Error) => {
+    throw new UsageError(`--${flag}: ${e.message}`);
+  });
+  try {
+    parseAdminTokens(text, file);
+  } catch (err) {
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
+  }
+  return text;
 }
 
 /** An integer flag from `min` to `max`, or `dflt` when absent; anything else is a UsageError naming the flag. */
@@ -310,12 +321,15 @@ async function serve(args: string[]): Promise<number> {
     if (warning !== undefined) log.warn({ fdLimit: opts.fdLimit, ...opts.apiLimits }, warning);
     app = await createApiApp({
       limits: opts.apiLimits,
-      state, adminToken, stateDir, overridesStore, overridesReady: () => overridesStore.ready(),
+      state, adminToken, readToken: opts.readToken, statusPublic: opts.statusPublic, stateDir, overridesStore, overridesReady: () => overridesStore.ready(),
       instance: opts.instance ?? `${os.hostname()}:${process.pid}`,
       dnsMetrics: () => dnsMetrics(server.engine, state, rrl), logger: log,
     });
     await app.listen({ host: api.host, port: api.port });
     const addr = app.server.address();
+    if (opts.statusPublic && !isLoopback(api.host)) {
+      log.warn({ api: opts.apiText }, '--status-public on a non-loopback address: anyone who reaches the API reads the state (use --read-token-file)');
+    }
     log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined, ...opts.apiLimits }, 'api listening');
   }
 
@@ -388,3 +402,8 @@ export async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv.slice(2));
 if (code >= 0) process.exitCode = code;
+
+/** Whether `host` (as given to --api) only listens on the loopback interface. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -104,6 +104,33 @@ export interface HealthEvent {
   readonly detail: string;
 }
 
+/**
+ * What changed in the state, for live views (the status page's event stream): one site's
+ * freshness or last report, the health view (a new epoch), the overrides, a new recent event,
+ * or everything (a configuration reload).
+ */
+export type StateChange =
+  | { readonly kind: 'site'; readonly site: string }
+  | { readonly kind: 'pools'; readonly epoch: number }
+  | { readonly kind: 'overrides' }
+  | { readonly kind: 'event'; readonly event: HealthEvent }
+  | { readonly kind: 'reset' };
+
+/** One site as `snapshot()` and the `site` change show it. */
+export interface SiteSnapshot {
+  readonly name: string;
+  readonly mode: 'probe' | 'agent';
+  readonly stale: boolean;
+  readonly restored: boolean;
+  readonly lastReportAgeMs: number | null;
+  /** unix ms (this state's clock) of the last valid report, null when none is known */
+  readonly lastReportAt: number | null;
+  /** the agent of the last accepted report, null when none since the start */
+  readonly agent: string | null;
+  readonly lastSeq: Record<string, number>;
+  readonly staleAfterMs: number;
+}
+
 export type ReportOutcome =
   | { readonly ok: true; readonly changed: boolean }
   | { readonly ok: false; readonly status: number; readonly reason: string };
@@ -137,6 +164,8 @@ interface SiteRuntime {
   settled: boolean;
   /** its health came from restoreHealth and no report has arrived since */
   restored: boolean;
+  /** the agent of the last accepted report of this run */
+  lastAgent: string | undefined;
 }
 
 const EVENTS_KEPT = 200;
@@ -173,6 +202,9 @@ export class GslbState {
   /** members whose effective health may have changed since the last publish */
   private readonly dirty = new Set<string>();
   private readonly reportListeners: (() => void)[] = [];
+  private readonly changeListeners = new Set<(c: StateChange) => void>();
+  /** listener exceptions swallowed by notify (a live view must not break the state) */
+  listenerErrors = 0;
   readonly counters = { reportsAccepted: 0, reportsRejected: new Map<string, number>() };
   /** when this state (the process) started, on its clock: the startup window and the replay bound count from here */
   readonly startedAt: number;
@@ -203,6 +235,38 @@ export class GslbState {
     this.reportListeners.push(fn);
   }
 
+  /**
+   * Calls `fn` synchronously with every change (see StateChange) until the returned function is
+   * called. An exception thrown by `fn` is counted and dropped: it never reaches the state.
+   */
+  subscribe(fn: (c: StateChange) => void): () => void {
+    // a wrapper per subscription, so the same function may subscribe twice and unsubscribe once
+    const entry = (c: StateChange): void => fn(c);
+    this.changeListeners.add(entry);
+    return () => { this.changeListeners.delete(entry); };
+  }
+
+  /** How many change listeners are subscribed (live views; for tests and clean-up checks). */
+  get subscribers(): number {
+    return this.changeListeners.size;
+  }
+
+  /** This state's clock (unix ms): report ages on live views are computed against it. */
+  time(): number {
+    return this.now();
+  }
+
+  private notify(c: StateChange): void {
+    if (this.changeListeners.size === 0) return;
+    for (const fn of [...this.changeListeners]) {
+      try {
+        fn(c);
+      } catch {
+        this.listenerErrors++;
+      }
+    }
+  }
+
   /** Swaps in a reloaded configuration, keeping what is known about members that remain. */
   setConfig(config: GslbConfig): void {
     this.config = config;
@@ -221,6 +285,7 @@ export class GslbState {
       }
     }
     this.publishAll(true);
+    this.notify({ kind: 'reset' });
   }
 
   private index(config: GslbConfig): void {
@@ -232,7 +297,7 @@ export class GslbState {
         // a new site is "fresh" from now: staleness counts from start-up, not from the epoch
         this.sites.set(name, {
           lastValidAt: t, stale: false, lastSeq: new Map(), probed, lastReportAt: undefined,
-          window: t - this.startedAt < site.staleAfterMs, settled: probed, restored: false,
+          window: t - this.startedAt < site.staleAfterMs, settled: probed, restored: false, lastAgent: undefined,
         });
       } else if (rt.probed !== probed) {
         // a reload switched the site between agent and probes: staleness counts from now
@@ -293,6 +358,7 @@ export class GslbState {
       }
     }
     site.lastSeq.set(r.agent, r.seq);
+    site.lastAgent = r.agent;
     site.lastValidAt = this.now();
     site.lastReportAt = site.lastValidAt;
     site.settled = true;
@@ -318,6 +384,7 @@ export class GslbState {
     this.counters.reportsAccepted++;
     const changed = this.publish(false);
     for (const fn of this.reportListeners) fn();
+    this.notify({ kind: 'site', site: r.site });
     return { ok: true, changed };
   }
 
@@ -372,6 +439,7 @@ export class GslbState {
   tick(): boolean {
     const t = this.now();
     let changed = false;
+    const flipped: string[] = [];
     for (const [name, s] of this.sites) {
       const cfg = this.config.sites.get(name);
       if (!cfg) continue;
@@ -385,6 +453,7 @@ export class GslbState {
       if (stale !== s.stale) {
         s.stale = stale;
         changed = true;
+        flipped.push(name);
         this.touchSite(name);
         if (stale) {
           s.settled = true;
@@ -392,7 +461,9 @@ export class GslbState {
         }
       }
     }
-    return changed ? this.publish(false) : false;
+    const swapped = changed ? this.publish(false) : false;
+    for (const name of flipped) this.notify({ kind: 'site', site: name });
+    return swapped;
   }
 
   /**
@@ -471,6 +542,7 @@ export class GslbState {
       restored.push(name);
     }
     this.publish(false);
+    for (const name of restored) this.notify({ kind: 'site', site: name });
     return { restored, skipped };
   }
 
@@ -543,6 +615,7 @@ export class GslbState {
     this.event(`admin-${action}`, plan.target.site, plan.target.address, who);
     this.touchTarget(plan.target);
     this.publish(false);
+    this.notify({ kind: 'overrides' });
     return outcomeOf(plan);
   }
 
@@ -587,6 +660,7 @@ export class GslbState {
       }
     }
     this.publishAll(false);
+    this.notify({ kind: 'overrides' });
     return dropped;
   }
 
@@ -686,6 +760,7 @@ export class GslbState {
   private swap(pools: Map<string, PoolHealth>): boolean {
     this.current = { epoch: this.current.epoch + 1, pools };
     for (const fn of this.listeners) fn(this.current);
+    this.notify({ kind: 'pools', epoch: this.current.epoch });
     return true;
   }
 
@@ -694,24 +769,19 @@ export class GslbState {
     this.events.push(e);
     if (this.events.length > EVENTS_KEPT) this.events.shift();
     this.onEvent(e);
+    this.notify({ kind: 'event', event: e });
   }
 
   /** The JSON of `GET /api/v1/state`, minus the digest the HTTP layer adds. */
   snapshot(): object {
     const t = this.now();
-    const sites = [...this.config.sites.values()].map((s) => {
-      const rt = this.sites.get(s.name)!;
-      return {
-        name: s.name,
-        mode: s.probe ? 'probe' : 'agent',
-        stale: rt.stale,
-        restored: rt.restored,
-        lastReportAgeMs: rt.probed ? null : t - rt.lastValidAt,
-        lastSeq: Object.fromEntries(rt.lastSeq),
-        staleAfterMs: s.staleAfterMs,
-      };
-    });
-    const pools = [...this.config.pools.values()].map((p) => {
+    const sites = [...this.config.sites.keys()].map((name) => this.siteSnapshot(name, t)!);
+    return { epoch: this.current.epoch, serverTime: t, sites, pools: this.poolsSnapshot(t), overrides: this.listOverrides(), events: [...this.events].reverse() };
+  }
+
+  /** The pools as in `snapshot()`: each member's state, why, configured and effective weight. */
+  poolsSnapshot(t = this.now()): object[] {
+    return [...this.config.pools.values()].map((p) => {
       const health = this.current.pools.get(p.name)!;
       return {
         name: p.name, policy: p.policy, names: p.names, degraded: health.degraded,
@@ -729,7 +799,24 @@ export class GslbState {
         }),
       };
     });
-    return { epoch: this.current.epoch, sites, pools, overrides: this.listOverrides(), events: [...this.events].reverse() };
+  }
+
+  /** One site as in `snapshot()`; undefined for a site not configured. */
+  siteSnapshot(name: string, t = this.now()): SiteSnapshot | undefined {
+    const s = this.config.sites.get(name);
+    const rt = this.sites.get(name);
+    if (!s || !rt) return undefined;
+    return {
+      name: s.name,
+      mode: s.probe ? 'probe' : 'agent',
+      stale: rt.stale,
+      restored: rt.restored,
+      lastReportAgeMs: rt.probed ? null : t - rt.lastValidAt,
+      lastReportAt: rt.lastReportAt ?? null,
+      agent: rt.lastAgent ?? null,
+      lastSeq: Object.fromEntries(rt.lastSeq),
+      staleAfterMs: s.staleAfterMs,
+    };
   }
 
   /** Member states for metrics: (site, address, status, serving). */

@@ -38,7 +38,10 @@ import {
 } from '../../shared/protocol/report.js';
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
 import type { Timers } from '../../shared/clock.js';
-import { createAdminAuth } from './auth.js';
+import { createAdminAuth, createReadAuth } from './auth.js';
+import { registerEventStream, SSE_DEFAULTS } from './events.js';
+import type { EventStreamOptions } from './events.js';
+import { registerStatusPage } from './status-routes.js';
 import { createRejectLog } from './reject-log.js';
 import { defaultConnectionLimits, limitConnections, readDescriptorLimit } from './connection-limit.js';
 import type { ConnectionLimits } from './connection-limit.js';
@@ -73,6 +76,12 @@ export interface ApiOptions {
   timers?: Timers;
   /** socket timeouts; API_TIMEOUTS by default */
   timeouts?: Partial<ApiTimeouts>;
+  /** the read token file's text (the admin file's format): its tokens read the state, never act */
+  readToken?: string | undefined;
+  /** reading (status page data, state, explain, events) needs no token */
+  statusPublic?: boolean;
+  /** the event stream's timers and bounds (see events.ts) */
+  events?: Pick<EventStreamOptions, 'timers' | 'maxClients' | 'heartbeatMs' | 'maxBufferedBytes'>;
 }
 
 /** How long the API waits on a client, in ms; a socket past any of these is closed. */
@@ -157,6 +166,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   const now = opts.now ?? Date.now;
   const log = opts.logger;
   const auth = createAdminAuth(opts.adminToken);
+  const readAuth = createReadAuth({ adminToken: opts.adminToken, readToken: opts.readToken, public: opts.statusPublic === true });
   const store = opts.overridesStore ?? createFileOverrideStore({ state, stateDir: opts.stateDir, started: true });
 
   const t = { ...API_TIMEOUTS, ...opts.timeouts };
@@ -174,7 +184,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   });
 
   app.server.headersTimeout = t.headersMs;
-  const connections = limitConnections(app.server, opts.limits ?? defaultConnectionLimits(readDescriptorLimit()));
+  const limits = opts.limits ?? defaultConnectionLimits(readDescriptorLimit());
+  const connections = limitConnections(app.server, limits);
 
   // JSON only, kept as raw bytes: the report signature covers them exactly; anything else is 415
   app.removeAllContentTypeParsers();
@@ -185,6 +196,8 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   const rejectLog = createRejectLog(log, opts.timers !== undefined ? { timers: opts.timers } : {});
   app.addHook('onClose', async () => rejectLog.close());
   const adminRefused = new Map<string, number>();
+  /** refused reads (state, explain, events) by status, counted as admin refusals are */
+  const readRefused = new Map<string, number>();
 
   function rejectReport(req: FastifyRequest, reply: FastifyReply, status: number, key: string | undefined, reason: string, who: { site?: string | undefined; agent?: string | undefined }): FastifyReply {
     if (key !== undefined) state.countRejected(key);
@@ -263,13 +276,36 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     return reply.code(r.status).send({ error: r.reason });
   }
 
-  app.get(STATE_PATH, { preHandler: adminGuard }, async (_req, reply) => {
+  // reading: a read or an admin token, or none with --status-public; a read token never acts
+  async function readGuard(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const r = readAuth(header(req, 'authorization'));
+    if (r.ok) return undefined;
+    readRefused.set(String(r.status), (readRefused.get(String(r.status)) ?? 0) + 1);
+    rejectLog.reject({ msg: 'read request refused', key: `read-${r.status}`, source: req.ip, fields: { url: req.url.split('?')[0], reason: r.reason } });
+    if (r.status === 401) void reply.header('www-authenticate', 'Bearer');
+    return reply.code(r.status).send({ error: r.reason });
+  }
+
+  const overridesDoc = (): { overrides: unknown; overridesDigest: string } => {
+    const overrides = state.listOverrides();
+    return { overrides, overridesDigest: overridesDigest(overrides) };
+  };
+  const poolsDoc = (): { pools: object[]; failOpen: unknown } => ({ pools: state.poolsSnapshot(), failOpen: poolFailOpen(state.gslb, state.view) });
+  // GET /api/v1/state and the event stream's first event; no site secret or token is in any part
+  const stateDoc = (): object => {
     const snap = state.snapshot() as Record<string, unknown>;
-    return reply.send({ ...snap, overridesDigest: overridesDigest(state.listOverrides()), overridesStore: store.status(), instance: opts.instance });
-  });
+    return { ...snap, failOpen: poolFailOpen(state.gslb, state.view), overridesDigest: overridesDigest(state.listOverrides()), overridesStore: store.status(), instance: opts.instance };
+  };
+
+  app.get(STATE_PATH, { preHandler: readGuard }, async (_req, reply) => reply.send(stateDoc()));
+
+  // event streams hold their connection: at most a quarter of the API's, so agents' reports always find room
+  const maxStreams = Math.max(1, Math.min(SSE_DEFAULTS.maxClients, Math.floor(limits.maxConnections / 4)));
+  registerEventStream(app, { state, document: stateDoc, pools: poolsDoc, overrides: overridesDoc, guard: readGuard, maxClients: maxStreams, ...opts.events });
+  await registerStatusPage(app, { instance: opts.instance, public: opts.statusPublic === true, admin: opts.adminToken !== undefined });
 
   // what this instance answers now for a name, type and client subnet, and why; guarded as the state is
-  app.get(EXPLAIN_PATH, { preHandler: adminGuard }, async (req, reply) => {
+  app.get(EXPLAIN_PATH, { preHandler: readGuard }, async (req, reply) => {
     const query = req.query as Record<string, unknown>;
     try {
       const q = parseExplainQuery({ name: query['name'], type: query['type'], subnet: query['subnet'] });

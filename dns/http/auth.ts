@@ -84,3 +84,32 @@ export function createAdminAuth(tokenFileText: string | undefined): (authorizati
     return { ok: true, actor };
   };
 }
+
+/** Who may read the state (page data, state, explain, events): read tokens, admin tokens, or anyone. */
+export interface ReadAuthOptions {
+  /** the admin token file's text: admin tokens read too */
+  readonly adminToken: string | undefined;
+  /** the read token file's text (the admin file's format); its tokens read but never act */
+  readonly readToken: string | undefined;
+  /** reading needs no token (--status-public) */
+  readonly public: boolean;
+}
+
+/**
+ * A checker for `Authorization` values on the read routes: open when `public`, else a read or an
+ * admin token (each compared in constant time as above). With neither file nor `public`, reading
+ * is refused with 403 (like the admin API without a token file).
+ */
+export function createReadAuth(opts: ReadAuthOptions): (authorization: string | undefined) => AdminAuthResult {
+  if (opts.public) return () => ({ ok: true, actor: 'public' });
+  if (opts.readToken !== undefined && opts.readToken.trim() === '') throw new Error('read token is empty');
+  const checks = [opts.readToken, opts.adminToken].filter((t): t is string => t !== undefined).map((t) => createAdminAuth(t));
+  if (checks.length === 0) {
+    return () => ({ ok: false, status: 403, reason: 'reading disabled: start with --read-token-file, --admin-token-file or --status-public' });
+  }
+  return (authorization) => {
+    // every checker runs (no early exit), so timing does not tell read tokens from admin ones
+    const results = checks.map((c) => c(authorization));
+    return results.find((r) => r.ok) ?? results[0]!;
+  };
+}

@@ -135,6 +135,11 @@ describe('npm start (demo/main.ts)', () => {
     expect(l.out()).toContain(`drain site`);
     expect(l.out()).toContain('explain www.gslb.example.test');
     expect(l.out()).toContain(token);
+    expect(l.out()).toContain(`Status page: ${ns1!.api}/ `);
+    // the demo's instances read without a token (--status-public): the page shows the state
+    const st = await fetch(`${ns1!.api}/api/v1/state`);
+    expect(st.status).toBe(200);
+    expect(await (await fetch(`${ns1!.api}/api/v1/status-config`)).json()).toMatchObject({ public: true, admin: true });
 
     const pids = demo.children.map((c) => c.pid);
     const started = new Map(pids.map((p) => [p, startTime(p)]));

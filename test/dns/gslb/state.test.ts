@@ -722,11 +722,15 @@ describe('GslbState: snapshot', () => {
     const s = snap(state);
     expect(s).toEqual({
       epoch: state.view.epoch,
+      serverTime: T0 + 2000,
       sites: [
-        { name: 'tokyo', mode: 'agent', stale: false, restored: false, lastReportAgeMs: 2000, lastSeq: { 'tokyo-agent-1': 7 }, staleAfterMs: 10_000 },
+        {
+          name: 'tokyo', mode: 'agent', stale: false, restored: false, lastReportAgeMs: 2000, lastReportAt: T0, agent: 'tokyo-agent-1',
+          lastSeq: { 'tokyo-agent-1': 7 }, staleAfterMs: 10_000,
+        },
         // never reported: the age counts from start-up
-        { name: 'osaka', mode: 'agent', stale: false, restored: false, lastReportAgeMs: 2000, lastSeq: {}, staleAfterMs: 10_000 },
-        { name: 'nagoya', mode: 'probe', stale: false, restored: false, lastReportAgeMs: null, lastSeq: {}, staleAfterMs: 10_000 },
+        { name: 'osaka', mode: 'agent', stale: false, restored: false, lastReportAgeMs: 2000, lastReportAt: null, agent: null, lastSeq: {}, staleAfterMs: 10_000 },
+        { name: 'nagoya', mode: 'probe', stale: false, restored: false, lastReportAgeMs: null, lastReportAt: null, agent: null, lastSeq: {}, staleAfterMs: 10_000 },
       ],
       pools: [{
         name: 'www', policy: 'weighted', names: ['www.gslb.example.test.'], degraded: true, startupPending: false,

@@ -319,9 +319,12 @@ describe('admin API auth', () => {
   it('answers 403 on every admin route when no token is configured', async () => {
     const ctx = await setup({ adminToken: undefined });
     const st = await ctx.app.inject({ method: 'GET', url: '/api/v1/state', headers: { authorization: `Bearer ${TOKEN}` } });
+    // reading is refused too: no admin, read token or --status-public
     expect(st.statusCode).toBe(403);
-    expect(st.json()).toEqual({ error: 'admin API disabled: start with --admin-token-file' });
+    expect(st.json()).toEqual({ error: 'reading disabled: start with --read-token-file, --admin-token-file or --status-public' });
     expect((await admin(ctx, 'drain', { site: 'tokyo' })).statusCode).toBe(403);
+    const drain = await ctx.app.inject({ method: 'POST', url: '/api/v1/admin/drain', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, payload: { site: 'tokyo' } });
+    expect(drain.json()).toEqual({ error: 'admin API disabled: start with --admin-token-file' });
     expect(ctx.state.listOverrides()).toEqual([]);
   });
 

@@ -161,6 +161,6 @@ describe('GET /api/v1/explain', () => {
     const off = await setup({ adminToken: undefined });
     const r = await get(off, `name=${NAME}`);
     expect(r.status).toBe(403);
-    expect(r.body.error).toBe('admin API disabled: start with --admin-token-file');
+    expect(r.body.error).toBe('reading disabled: start with --read-token-file, --admin-token-file or --status-public');
   });
 });
