@@ -104,7 +104,7 @@ export function tryThis(plan: Plan, pids: ReadonlyMap<string, number>, token: st
     '',
     `gslb demo ready after ${(readyMs / 1000).toFixed(1)} s: both gslb-dns instances answer www.gslb.example.test from the sites' health`,
     ...plan.instances.map((i) => `  ${i.name.padEnd(6)} DNS ${i.host}:${i.dnsPort}  API ${i.api}/`),
-    ...plan.sites.map((s) => `  ${s.site.padEnd(6)} VIP ${s.vips.map((v) => `${v.address}:${v.port}`).join(' ')} -> ${s.backends.map((b) => b.endpoint).join(', ')}  (agent ${s.agentApi}/status)`),
+    ...plan.sites.map((s) => `  ${s.site.padEnd(6)} VIP ${s.vips.map((v) => `${v.address}:${v.port}`).join(' ')} -> ${s.backends.map((b) => b.endpoint).join(', ')}  (agent page ${s.agentApi}/)`),
     '',
     'Try this:',
     `  ${dig}`,
