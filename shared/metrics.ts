@@ -1,7 +1,8 @@
 /**
  * What every program's metrics registry shares (prom-client): a registry of its own with the
  * default process metrics and a build-info gauge, and a histogram read from cumulative bucket
- * counts kept elsewhere. prom-client is used here and in each program's metrics module only.
+ * counts kept elsewhere. prom-client is imported here only; each program's metrics module
+ * (dns/http/metrics.ts, slb-agent/api/metrics.ts, slb-agent/pinger/metrics.ts) builds on these.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
