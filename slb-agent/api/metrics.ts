@@ -26,6 +26,7 @@ const VIP_STATES = ['up', 'down', 'drain'] as const;
 const RS_STATES = ['up', 'down', 'drain'] as const;
 
 type Rs = { vip: string; r: RealServerStatus };
+const rsKey = (vip: string, address: string, port: number): string => `${vip}\0${address}\0${port}`;
 const rsLabels = ({ vip, r }: Rs) => ({ vip, address: r.address, port: r.port });
 
 /** Builds the registry and its families over `agent`. */
@@ -46,11 +47,21 @@ export function createAgentMetrics(agent: Agent): AgentMetrics {
       for (const x of realServers()) { this.inc({ ...rsLabels(x), result: 'pass' }, x.r.passes); this.inc({ ...rsLabels(x), result: 'fail' }, x.r.fails); }
     },
   });
+  // the series observed so far, so that a real server a reload removed loses its series too
+  const observed = new Map<string, { vip: string; address: string; port: number }>();
   const checkDuration = new Histogram({
     name: 'slb_agent_check_duration_seconds', help: 'Duration of each health check per real server (as its checker measured it, timeouts included).',
     labelNames: rsNames, buckets: CHECK_BUCKETS_S, registers,
+    collect() {
+      const live = new Set(realServers().map(({ vip, r }) => rsKey(vip, r.address, r.port)));
+      for (const [key, labels] of observed) if (!live.has(key)) { this.remove(labels); observed.delete(key); }
+    },
   });
-  const unsubscribe = agent.onCheckResult((rs, result) => checkDuration.observe({ vip: rs.vip, address: rs.address, port: rs.port }, result.latencyMs / 1000));
+  const unsubscribe = agent.onCheckResult((rs, result) => {
+    const labels = { vip: rs.vip, address: rs.address, port: rs.port };
+    observed.set(rsKey(rs.vip, rs.address, rs.port), labels);
+    checkDuration.observe(labels, result.latencyMs / 1000);
+  });
   new Gauge({
     name: 'slb_agent_realserver_status', help: 'State of the real server: 1 for its current one (drain: drained by the operator; else up or down after rise/fall).',
     labelNames: [...rsNames, 'state'] as const, registers,

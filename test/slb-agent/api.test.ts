@@ -149,4 +149,14 @@ describe('agent API', () => {
       expect(m.samples.some((x) => x.name.startsWith(f))).toBe(false);
     }
   });
+
+  it('GET /metrics: a real server a reload removed loses its check duration series', async () => {
+    const scrape = async () => parseExposition((await app.inject({ method: 'GET', url: '/metrics' })).body);
+    expect((await scrape()).value('slb_agent_check_duration_seconds_count', { vip: 'web', address: '127.0.0.13', port: '8080' })).toBe(1);
+    const next = parseAgentConfig(YAML.replace(/^.*127\.0\.0\.13.*\n/m, ''), 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' });
+    expect(agent.reload(next).ok).toBe(true);
+    const m = await scrape();
+    expect(m.find('slb_agent_check_duration_seconds_count', { address: '127.0.0.13' })).toEqual([]);
+    expect(m.value('slb_agent_check_duration_seconds_count', { vip: 'web', address: '127.0.0.11', port: '8080' })).toBe(1);
+  });
 });
