@@ -189,9 +189,16 @@ export class Engine {
     const c = this.stats.counters;
     let n: number;
     if (this.timed) {
-      const t0 = performance.now();
+      // one clock read per request inside a UDP batch: a request's time runs from the previous
+      // one's reply (or the batch's start) to its own, so the few instructions of the batch loop
+      // between two requests count to the second; a clock read costs about as much as a
+      // fast-path answer's share of the work, and bench:dns measures the difference
+      const chained = !tcp && this.mark >= 0;
+      const t0 = chained ? this.mark : performance.now();
       n = this.answer(buf, off, len, out, outOff, outMax, tcp, peer);
-      c.duration(tcp, performance.now() - t0);
+      const t1 = performance.now();
+      c.duration(tcp, t1 - t0);
+      this.mark = chained ? t1 : -1;
     } else {
       n = this.answer(buf, off, len, out, outOff, outMax, tcp, peer);
     }
@@ -204,6 +211,13 @@ export class Engine {
   }
 
   private badvers = false;
+  /** performance.now() where the next UDP request's time starts; -1 outside a batch */
+  private mark = -1;
+
+  /** A batch of UDP datagrams begins (the UDP transport's beforeBatch): the requests that follow chain their clock reads. */
+  batchStart(): void {
+    if (this.timed) this.mark = performance.now();
+  }
 
   private answer(buf: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number, outMax: number, tcp: boolean,
     peer: QueryPeer | undefined): number {
