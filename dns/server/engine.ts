@@ -28,7 +28,7 @@ export interface EngineOptions {
   readonly cacheNegativeBytes?: number;
   /** 'single': one budget for every reply, all admitted at once (the behaviour before the split; benchmarks compare) */
   readonly cacheBudgets?: 'split' | 'single';
-  /** time every query for gslb_dns_request_duration_seconds (two clock reads per query); default true */
+  /** time every query for gslb_dns_request_duration_seconds (one clock read per query in a UDP batch, two otherwise); default true */
   readonly requestDuration?: boolean;
 }
 
