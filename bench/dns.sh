@@ -23,11 +23,17 @@
 # after it with `--rrl-rate 0` under the same report load, and the ratio line
 # `gslb-dns / gslb-dns-rrl-off` is the cost of RRL (the peers run without RRL: see peers/conf).
 #
+# Request-duration histogram: the `gslb-dns` row runs with gslb_dns_request_duration_seconds on
+# (the default); with DURATION_COMPARE=1 (default) a `gslb-dns-duration-off` row runs right after
+# it with `--metrics-request-duration off`, same flags otherwise, and the ratio line
+# `gslb-dns / gslb-dns-duration-off` is the histogram's cost (target: >= 0.95x), printed again
+# as a "request-duration cost" line with both qps side by side.
+#
 # Knobs (env): DURATION (10 s), REPEAT (3), SERVERS (peers; default "pdns-shared gdnsd nsd
 # knot", plus "pdns" with BENCH_ALL=1), CANDIDATE_PORT (5309), REPORT_SITES (1000; 0: no
 # report load, `www` then answers per the pool's allDown), REPORT_RATE (1 report/s per
 # site), REPORT_API_PORT (5390; the next free port above it when taken), RRL_COMPARE (1; 0
-# drops the RRL-off row); everything else
+# drops the RRL-off row), DURATION_COMPARE (1; 0 drops the duration-off row); everything else
 # run.sh knows (WARMUP, CLIENTS, OUTSTANDING, QUIET_WAIT, ...) is passed through.
 #   DURATION=2 REPEAT=1 npm run bench:dns      # smoke run
 set -euo pipefail
@@ -90,6 +96,15 @@ if [ "${RRL_COMPARE:-1}" = 1 ]; then
   CANDIDATE_ALT_NOTE="RRL cost: \`$CANDIDATE_NAME / $CANDIDATE_ALT_NAME\` above is RRL on / RRL off in this run. $CANDIDATE_NAME ran with --rrl-rate 1000000 (RRL on, every reply counted in its table, a rate dnsperf from one address does not reach; at the default 200/s it would be limited), $CANDIDATE_ALT_NAME with --rrl-rate 0 (off); same zones, same report load."
 fi
 
+CANDIDATE_ALT2_NAME=
+CANDIDATE_ALT2_CMD=
+CANDIDATE_ALT2_NOTE=
+if [ "${DURATION_COMPARE:-1}" = 1 ]; then
+  CANDIDATE_ALT2_NAME=$CANDIDATE_NAME-duration-off
+  CANDIDATE_ALT2_CMD="$CANDIDATE_CMD --metrics-request-duration off"
+  CANDIDATE_ALT2_NOTE="Request-duration histogram cost: \`$CANDIDATE_NAME / $CANDIDATE_ALT2_NAME\` above is gslb_dns_request_duration_seconds on / off in this run ($CANDIDATE_ALT2_NAME: the same command plus --metrics-request-duration off; target >= 0.95x)."
+fi
+
 # the report load (run.sh pins the hooks to its CLIENT_CPU, where dnsperf runs)
 CANDIDATE_BEFORE_CMD=
 CANDIDATE_SIDECAR_CMD=
@@ -114,6 +129,7 @@ REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || true)
 
 BENCH_COMMAND="SERVERS='$SERVERS' DURATION=$DURATION REPEAT=$REPEAT CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD='$CANDIDATE_CMD'"
 [ -n "$CANDIDATE_ALT_NAME" ] && BENCH_COMMAND+=" CANDIDATE_ALT_NAME=$CANDIDATE_ALT_NAME CANDIDATE_ALT_CMD='$CANDIDATE_ALT_CMD'"
+[ -n "$CANDIDATE_ALT2_NAME" ] && BENCH_COMMAND+=" CANDIDATE_ALT2_NAME=$CANDIDATE_ALT2_NAME CANDIDATE_ALT2_CMD='$CANDIDATE_ALT2_CMD'"
 [ -n "$CANDIDATE_BEFORE_CMD" ] && BENCH_COMMAND+=" CANDIDATE_BEFORE_CMD='$CANDIDATE_BEFORE_CMD' CANDIDATE_SIDECAR_CMD='$CANDIDATE_SIDECAR_CMD'"
 BENCH_COMMAND+=" bash bench/peers/run.sh"
 echo "bench/dns.sh: $BENCH_COMMAND"
@@ -133,6 +149,7 @@ trap forward INT TERM
 SERVERS=$SERVERS DURATION=$DURATION REPEAT=$REPEAT \
 CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD=$CANDIDATE_CMD \
 CANDIDATE_ALT_NAME=$CANDIDATE_ALT_NAME CANDIDATE_ALT_CMD=$CANDIDATE_ALT_CMD CANDIDATE_ALT_NOTE=$CANDIDATE_ALT_NOTE \
+CANDIDATE_ALT2_NAME=$CANDIDATE_ALT2_NAME CANDIDATE_ALT2_CMD=$CANDIDATE_ALT2_CMD CANDIDATE_ALT2_NOTE=$CANDIDATE_ALT2_NOTE \
 CANDIDATE_BEFORE_CMD=$CANDIDATE_BEFORE_CMD CANDIDATE_SIDECAR_CMD=$CANDIDATE_SIDECAR_CMD \
 CANDIDATE_REPORT_CMD=$CANDIDATE_REPORT_CMD \
 CANDIDATE_VERSION=$CANDIDATE_VERSION BENCH_COMMAND=$BENCH_COMMAND \

@@ -10,6 +10,7 @@ import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
 import { DEFAULT_RRL_OPTIONS, MAX_RRL_TABLE_SIZE, createResponseRateLimiter } from './server/rrl.js';
 import type { ResponseRateLimiter, RrlOptions } from './server/rrl.js';
 import type { EngineOptions } from './server/engine.js';
+import { PROTOS } from './server/query-counters.js';
 import { DEFAULT_TCP_OPTIONS } from './server/tcp.js';
 import type { TcpOptions } from './server/tcp.js';
 import type { Engine, GslbSource } from './server/engine.js';
@@ -42,7 +43,7 @@ const USAGE = `usage:
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
            [--api-max-connections N] [--api-max-per-source N]
            [--udp-size BYTES] [--cache-entries N] [--cache-negative-entries N] [--cache-negative-bytes BYTES]
-           [--reload-settle DURATION] [--log-level LEVEL]
+           [--reload-settle DURATION] [--log-level LEVEL] [--metrics-request-duration on|off]
            [--tcp-max-clients N] [--tcp-max-per-source N] [--tcp-idle-timeout DURATION]
            [--tcp-message-timeout DURATION]
            [--rrl-rate N] [--rrl-slip N] [--rrl-ipv4-prefix LEN] [--rrl-ipv6-prefix LEN]
@@ -138,6 +139,7 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       'rrl-ipv6-prefix': { type: 'string' },
       'rrl-exempt': { type: 'string', multiple: true },
       'rrl-table-size': { type: 'string' },
+      'metrics-request-duration': { type: 'string' },
     },
     strict: true,
   });
@@ -153,7 +155,9 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
   if (listens.length === 0) throw new UsageError('at least one --listen HOST:PORT is required');
   const udpCap = values['udp-size'] === undefined ? DEFAULT_ENGINE_OPTIONS.udpCap : Number(values['udp-size']);
   if (!Number.isInteger(udpCap) || udpCap < 512 || udpCap > 4096) throw new UsageError('--udp-size: expected an integer from 512 to 4096');
-  const engine = { ...parseCacheFlags(values), udpCap };
+  const timing = values['metrics-request-duration'] ?? 'on';
+  if (timing !== 'on' && timing !== 'off') throw new UsageError('--metrics-request-duration: expected on or off');
+  const engine = { ...parseCacheFlags(values), udpCap, requestDuration: timing === 'on' };
   const tcp = parseTcpFlags(values);
   const rrl = parseRrlFlags(values);
   const adminToken = await readTokenFile('admin-token-file', values['admin-token-file']);
@@ -240,7 +244,7 @@ function parseRrlFlags(values: Record<string, unknown>): RrlOptions {
  * The --cache-* flags over DEFAULT_ENGINE_OPTIONS. GSLB_DNS_CACHE=single (undocumented, for
  * bench:attack-cache) keeps every reply in one budget, as before the negative budget existed.
  */
-function parseCacheFlags(values: Record<string, unknown>): Omit<EngineOptions, 'udpCap'> {
+function parseCacheFlags(values: Record<string, unknown>): Omit<EngineOptions, 'udpCap' | 'requestDuration'> {
   const d = DEFAULT_ENGINE_OPTIONS;
   return {
     cacheEntries: integerFlag(values, 'cache-entries', d.cacheEntries, 0, 10_000_000),
@@ -323,7 +327,7 @@ async function serve(args: string[]): Promise<number> {
       limits: opts.apiLimits,
       state, adminToken, readToken: opts.readToken, statusPublic: opts.statusPublic, stateDir, overridesStore, overridesReady: () => overridesStore.ready(),
       instance: opts.instance ?? `${os.hostname()}:${process.pid}`,
-      dnsMetrics: () => dnsMetrics(server.engine, state, rrl), logger: log,
+      dnsMetrics: () => dnsMetrics(server.engine, state, rrl, engine.requestDuration ?? true), logger: log,
     });
     await app.listen({ host: api.host, port: api.port });
     const addr = app.server.address();
@@ -360,14 +364,11 @@ async function serve(args: string[]): Promise<number> {
   return -1;
 }
 
-const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH'];
-
 /** The DNS counters in the shape the metrics page wants. */
-function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter | undefined): DnsMetricsSnapshot {
+function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter | undefined, timed: boolean): DnsMetricsSnapshot {
   const s = engine.stats;
-  const queriesByRcode: Record<string, number> = {};
-  s.rcodes.forEach((n, rc) => { if (n > 0) queriesByRcode[rc === 16 ? 'BADVERS' : RCODE_NAMES[rc] ?? `RCODE${rc}`] = n; });
-  const answers: DnsMetricsSnapshot['answers'] = [];
+  const c = s.counters;
+  const answers: DnsMetricsSnapshot['answers'][number][] = [];
   for (const [pool, counts] of s.answers) {
     const p = state.gslb.pools.get(pool);
     if (!p) continue;
@@ -378,7 +379,11 @@ function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter |
     positive: { ...s.cache.positive, entries: size.positive },
     negative: { ...s.cache.negative, entries: size.negative, bytes: size.negativeBytes },
   };
-  return { queriesByRcode, answers, fastPath: s.fast, queries: s.queries, cache, ...(rrl ? { rrl: { ...rrl.stats } } : {}) };
+  const duration = timed ? PROTOS.map((proto, i) => ({ proto, ...c.histogram(i as 0 | 1) })) : undefined;
+  return {
+    requests: c.requestSeries(), responses: c.responseSeries(), ...(duration ? { duration } : {}),
+    answers, fastPath: s.fast, cache, ...(rrl ? { rrl: { ...rrl.stats } } : {}),
+  };
 }
 
 /** Entry point: returns an exit code, or -1 while serving. */

@@ -31,7 +31,8 @@ import { createFlowStatsReader } from './agent/flow-stats.js';
 import { refuseReload, reloadVips, servicesChanged } from './agent/reload.js';
 import { finalMembers, liveMembers } from './agent/report-members.js';
 import { allSchedulers } from './agent/runtime.js';
-import type { Agent, AgentOptions } from './agent/types.js';
+import type { Agent, AgentOptions, RealServerRef } from './agent/types.js';
+import type { CheckResult } from './health/checkers/types.js';
 import { createReportGate } from './agent/report-gate.js';
 import { createVipTable, settleHoldOffMs } from './agent/vip-table.js';
 import { liveRealServer } from './agent/vip-status.js';
@@ -92,6 +93,7 @@ export function createAgent(opts: AgentOptions): Agent {
   const startedAt = now();
   let started = false;
   let stopping = false;
+  const checkListeners = new Set<(rs: RealServerRef, result: CheckResult) => void>();
 
   const table = createVipTable({
     logger, makeChecker: opts.createChecker ?? defaultCreateChecker, clock, now,
@@ -219,6 +221,15 @@ export function createAgent(opts: AgentOptions): Agent {
     applyResult(key, result) {
       if (stopping) return;
       if (table.applyResult(key, result)) gate.tryOpen('checks settled');
+      const rs = checkListeners.size > 0 ? byKey.get(key) : undefined;
+      if (rs !== undefined) {
+        const ref = { vip: rs.vip.config.name, address: rs.config.address, port: rs.config.port };
+        for (const fn of checkListeners) fn(ref, result);
+      }
+    },
+    onCheckResult(listener) {
+      checkListeners.add(listener);
+      return () => { checkListeners.delete(listener); };
     },
     drainRealServer: (ref, drained) => table.drainRealServer(ref, drained),
     drainVip: (name, drained) => table.drainVip(name, drained),

@@ -28,6 +28,7 @@
 # the candidate on the same port with the same hooks, and a ratio line like a peer:
 #   CANDIDATE_ALT_NAME, CANDIDATE_ALT_CMD   its row name and command
 #   CANDIDATE_ALT_NOTE     a line printed after the ratios (what the two rows differ in)
+#   CANDIDATE_ALT2_NAME, CANDIDATE_ALT2_CMD, CANDIDATE_ALT2_NOTE   a second variant, the same way
 # The hooks see CANDIDATE_ROW: the name of the row they run for.
 #
 # Knobs (env): SERVERS, DURATION (10 s), WARMUP (2 s), REPEAT (1), CLIENTS (dnsperf -c, 1),
@@ -58,7 +59,13 @@ fi
 if [ -n "${CANDIDATE_CMD:-}" ] && [ -n "$CANDIDATE_ALT_NAME" ] && [[ " $SERVERS " != *" $CANDIDATE_ALT_NAME "* ]]; then
   SERVERS="$SERVERS $CANDIDATE_ALT_NAME"
 fi
-is_candidate() { [ "$1" = "${CANDIDATE_NAME:-}" ] || { [ -n "$CANDIDATE_ALT_NAME" ] && [ "$1" = "$CANDIDATE_ALT_NAME" ]; }; }
+if [ -n "${CANDIDATE_CMD:-}" ] && [ -n "$CANDIDATE_ALT2_NAME" ] && [[ " $SERVERS " != *" $CANDIDATE_ALT2_NAME "* ]]; then
+  SERVERS="$SERVERS $CANDIDATE_ALT2_NAME"
+fi
+is_candidate() {
+  [ "$1" = "${CANDIDATE_NAME:-}" ] || { [ -n "$CANDIDATE_ALT_NAME" ] && [ "$1" = "$CANDIDATE_ALT_NAME" ]; } ||
+    { [ -n "$CANDIDATE_ALT2_NAME" ] && [ "$1" = "$CANDIDATE_ALT2_NAME" ]; }
+}
 
 for b in dnsperf dig taskset setsid ss; do command -v "$b" >/dev/null || die "$b not found"; done
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs, server/client pinning overlaps"
@@ -277,6 +284,7 @@ rm -f "$RAW/.foreign0" "$RAW/.foreign1"
           printf "- `%s / %s = %.2fx` (qps %.0f vs %.0f; avg latency %.3f vs %.3f ms; RSS %s vs %s MB)\n", c, p, cq / pq, cq, pq, cl, pl, cr, pr }'
       done
       [ -n "${CANDIDATE_ALT_NOTE:-}" ] && { echo; echo "$CANDIDATE_ALT_NOTE"; }
+      [ -n "${CANDIDATE_ALT2_NOTE:-}" ] && { echo; echo "$CANDIDATE_ALT2_NOTE"; }
     else
       echo "No ratios: $CANDIDATE_NAME produced no result."
     fi

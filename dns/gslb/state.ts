@@ -819,6 +819,17 @@ export class GslbState {
     };
   }
 
+  /** For metrics: per agent-fed site, ms since its last valid report (since the start before the first), as GET /api/v1/state shows. */
+  siteReportAges(): { site: string; ageMs: number }[] {
+    const t = this.now();
+    const out: { site: string; ageMs: number }[] = [];
+    for (const s of this.config.sites.values()) {
+      const rt = this.sites.get(s.name);
+      if (rt !== undefined && !rt.probed) out.push({ site: s.name, ageMs: Math.max(0, t - rt.lastValidAt) });
+    }
+    return out;
+  }
+
   /** Member states for metrics: (site, address, status, serving). */
   memberStates(): { site: string; address: string; status: MemberStatus; serving: boolean }[] {
     return [...this.members.values()].map((m) => ({ site: m.site, address: m.address, status: m.status, serving: this.effective(m.site, m.address).up }));

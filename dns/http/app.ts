@@ -46,7 +46,7 @@ import { createRejectLog } from './reject-log.js';
 import { defaultConnectionLimits, limitConnections, readDescriptorLimit } from './connection-limit.js';
 import type { ConnectionLimits } from './connection-limit.js';
 import { jsonDepthExceeds, MAX_REPORT_DEPTH, scanReportSite } from './report-body.js';
-import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { METRICS_CONTENT_TYPE, createDnsMetrics } from './metrics.js';
 import { poolFailOpen } from '../gslb/fail-open.js';
 import { explain, ExplainError, parseExplainQuery } from '../gslb/explain.js';
 import type { DnsMetricsSnapshot } from './metrics.js';
@@ -198,6 +198,9 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   const adminRefused = new Map<string, number>();
   /** refused reads (state, explain, events) by status, counted as admin refusals are */
   const readRefused = new Map<string, number>();
+  const metrics = createDnsMetrics({
+    dns: opts.dnsMetrics, state, overridesStore: () => store.status(), connections: () => connections.stats(), adminRefused, readRefused, now,
+  });
 
   function rejectReport(req: FastifyRequest, reply: FastifyReply, status: number, key: string | undefined, reason: string, who: { site?: string | undefined; agent?: string | undefined }): FastifyReply {
     if (key !== undefined) state.countRejected(key);
@@ -259,6 +262,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
       validate(checkReport, value);
       const outcome = state.applyReport(value);
       if (!outcome.ok) return rejectReport(req, reply, outcome.status, undefined, outcome.reason, { site, agent });
+      metrics.reportApplied(Number(ts));
       log.debug({ site, agent, seq: value.seq, changed: outcome.changed }, 'report accepted');
       return reply.code(200).send({ accepted: true, changed: outcome.changed, epoch: state.view.epoch });
     } catch (err) {
@@ -347,20 +351,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     });
   }
 
-  app.get('/metrics', async (_req, reply) => {
-    const body = renderMetrics({
-      dns: opts.dnsMetrics(),
-      reportsAccepted: state.counters.reportsAccepted,
-      reportsRejected: state.counters.reportsRejected,
-      members: state.memberStates(),
-      epoch: state.view.epoch,
-      pools: poolFailOpen(state.gslb, state.view),
-      overridesStore: store.status(),
-      connections: connections.stats(),
-      adminRefused,
-    });
-    return reply.type(METRICS_CONTENT_TYPE).send(body);
-  });
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await metrics.render()));
 
   app.get('/healthz', async (_req, reply) => reply.send({ ok: true }));
 

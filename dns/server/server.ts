@@ -76,7 +76,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
         const udp = await listenUdp(a.host, a.port, handler, {
           preferNative: opts.nativeUdp ?? true,
           onError: (err) => log?.error({ err }, 'UDP handler error'),
-          ...(rrl ? { beforeBatch: rrl.tick } : {}),
+          beforeBatch: rrl ? () => { rrl.tick(); engine.batchStart(); } : () => engine.batchStart(),
         });
         let tcp: TcpListener;
         try {

@@ -111,6 +111,8 @@ export interface Agent {
   refreshStats(): Promise<void>;
   /** feeds one check result (the scheduler does; tests may too) */
   applyResult(key: string, result: CheckResult): void;
+  /** calls `listener` with every real server check result applied from now on (metrics); returns the unsubscribe */
+  onCheckResult(listener: (rs: RealServerRef, result: CheckResult) => void): () => void;
   drainRealServer(ref: RealServerRef, drained: boolean): DrainOutcome;
   drainVip(vip: string, drained: boolean): DrainOutcome;
   /** the members of the next report: one per VIP address */

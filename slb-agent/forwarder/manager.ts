@@ -185,7 +185,8 @@ export interface ForwarderManager {
   drain(ms: number): Promise<void>;
 }
 
-const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Upper bounds (seconds) of the apply latency histogram. */
+export const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 function withTimeout<T>(clock: Clock, p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: TimerHandle | undefined;

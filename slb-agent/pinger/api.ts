@@ -1,7 +1,8 @@
 /** The standalone pinger's HTTP API: GET /status (JSON), /metrics (Prometheus), /healthz. */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { renderPingerMetrics } from './metrics.js';
+import { METRICS_CONTENT_TYPE } from '../../shared/metrics.js';
+import { createPingerMetrics } from './metrics.js';
 import type { Pinger } from './pinger.js';
 
 /** Builds the API app (not listening); test it with `app.inject()`. */
@@ -10,12 +11,10 @@ export async function createPingerApi(pinger: Pinger, logger?: FastifyBaseLogger
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     logController: new LogController({ disableRequestLogging: true }),
   });
+  const metrics = createPingerMetrics(() => pinger.status());
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/status', async () => ({ pinger: pinger.status() }));
-  app.get('/metrics', async (_req, reply) => {
-    void reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
-    return `${renderPingerMetrics(pinger.status())}\n`;
-  });
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await metrics.metrics()));
   await app.ready();
   return app;
 }

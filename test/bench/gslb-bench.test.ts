@@ -51,6 +51,10 @@ describe('GSLB benchmarks', () => {
     expect(stdout).toMatch(/`gslb-dns \/ gslb-dns-rrl-off = [\d.]+x`/);
     expect(stdout).toContain('RRL cost: `gslb-dns / gslb-dns-rrl-off` above is RRL on / RRL off in this run. gslb-dns ran with --rrl-rate 1000000');
     expect(stdout.split('\n').find((l) => l.startsWith('| gslb-dns-rrl-off |'))?.split('|')[7]?.trim()).toBe('0.00');
+    // the request-duration histogram on against off, in the same run
+    expect(stdout).toMatch(/`gslb-dns \/ gslb-dns-duration-off = [\d.]+x` \(qps \d+ vs \d+;/);
+    expect(stdout).toContain('Request-duration histogram cost: `gslb-dns / gslb-dns-duration-off` above is gslb_dns_request_duration_seconds on / off');
+    expect(stdout).toContain('--metrics-request-duration off');
     // the readiness round got every site up, and the load during the run was accepted
     expect(stdout).toMatch(/readiness round \(--once\): 50 sites: sent 50, accepted 50, rejected 0, errors 0/);
     const load = /reports: 50 sites x 1\/s for [\d.]+ s: sent (\d+), accepted (\d+), rejected (\d+), errors (\d+)/.exec(stdout);
@@ -63,6 +67,13 @@ describe('GSLB benchmarks', () => {
     const report = await readFile(path.join(dir, 'results', 'bench-latest.md'), 'utf8');
     expect(report).toContain('Report load on gslb-dns');
   }, 180_000);
+
+  it('bench:request-duration times the engine with the histogram on and off and prints both', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bench/request-duration.mjs'), '--rounds', '2', '--queries', '2000'], { timeout: 60_000 });
+    expect(stdout).toMatch(/on: +[\d.]+ ns\/query/);
+    expect(stdout).toMatch(/off: +[\d.]+ ns\/query/);
+    expect(stdout).toMatch(/throughput on\/off = [\d.]+x/);
+  }, 90_000);
 
   it('bench:report-latency measures report-to-answer latency and prints the p50 lines', async () => {
     const { stdout } = await run(process.execPath, [path.join(ROOT, 'bench/report-latency.mjs')], {

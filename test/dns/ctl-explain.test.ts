@@ -21,7 +21,7 @@ async function startInstance(name: string): Promise<Instance> {
   const { state } = createFixtureState(clock);
   const app = await createApiApp({
     state, adminToken: TOKEN, stateDir: undefined, instance: name, logger: pino({ level: 'silent' }), now: clock.now,
-    dnsMetrics: () => ({ queriesByRcode: {}, answers: [], fastPath: 0, queries: 0 }),
+    dnsMetrics: () => ({ requests: [], responses: [], answers: [], fastPath: 0 }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;

@@ -31,7 +31,7 @@ async function instance(port = 0, minServing?: number): Promise<{ url: string; s
   state.applyReport(makeReport('osaka', 1));
   const app = await createApiApp({
     state, adminToken: TOKEN, stateDir: undefined, instance: `dns-${port}`, logger: pino({ level: 'silent' }),
-    dnsMetrics: () => ({ queriesByRcode: {}, answers: [], fastPath: 0, queries: 0 }),
+    dnsMetrics: () => ({ requests: [], responses: [], answers: [], fastPath: 0 }),
   });
   apps.push(app);
   await app.listen({ host: '127.0.0.1', port });

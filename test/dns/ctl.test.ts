@@ -26,7 +26,7 @@ async function startInstance(name: string, clockStart: number, stateDir?: string
   const { state } = createFixtureState(clock);
   const app = await createApiApp({
     state, adminToken: TOKEN, stateDir, instance: name, logger: pino({ level: 'silent' }), now: clock.now,
-    dnsMetrics: () => ({ queriesByRcode: {}, answers: [], fastPath: 0, queries: 0 }),
+    dnsMetrics: () => ({ requests: [], responses: [], answers: [], fastPath: 0 }),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;

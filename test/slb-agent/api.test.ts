@@ -9,6 +9,7 @@ import { createAgent } from '../../slb-agent/agent.js';
 import type { Agent } from '../../slb-agent/agent.js';
 import { createAgentApi } from '../../slb-agent/api/app.js';
 import { parseAgentConfig } from '../../slb-agent/config.js';
+import { parseExposition } from '../helpers/exposition.js';
 
 const YAML = `
 site: tokyo
@@ -114,26 +115,48 @@ describe('agent API', () => {
     expect(agent.vips()[0]!.weight).toBe(100);
   });
 
-  it('GET /metrics is Prometheus text with checks, states, weights and report counters', async () => {
+  it('GET /metrics: checks, durations, states as labels, weight ratio and reports per DNS instance, with the process metrics', async () => {
     await drain('drain', { vip: 'web', address: '127.0.0.12', port: 8080 });
     const r = await app.inject({ method: 'GET', url: '/metrics' });
     expect(r.statusCode).toBe(200);
-    expect(r.headers['content-type']).toContain('text/plain');
-    const text = r.body;
-    for (const line of [
-      '# TYPE slb_agent_check_results_total counter',
-      'slb_agent_check_results_total{vip="web",address="127.0.0.11",port="8080",result="pass"} 1',
-      'slb_agent_check_results_total{vip="web",address="127.0.0.13",port="8080",result="fail"} 1',
-      'slb_agent_check_latency_seconds{vip="web",address="127.0.0.11",port="8080"} 0.0025',
-      'slb_agent_realserver_up{vip="web",address="127.0.0.13",port="8080"} 0',
-      'slb_agent_realserver_serving{vip="web",address="127.0.0.12",port="8080"} 0',
-      'slb_agent_realserver_drained{vip="web",address="127.0.0.12",port="8080"} 1',
-      'slb_agent_vip_state{vip="web",address="192.0.2.1"} 1',
-      'slb_agent_vip_weight_percent{vip="web",address="192.0.2.1"} 50',
-      'slb_agent_reports_sent_total{dns="http://127.0.0.1:1/api/v1/reports"} 0',
-      'slb_agent_reports_failed_total{dns="http://127.0.0.1:1/api/v1/reports"} 0',
-    ]) expect(text.split('\n')).toContain(line);
-    // every sample line is `name{labels} number`
-    for (const l of text.trim().split('\n')) if (!l.startsWith('#')) expect(l).toMatch(/^[a-z_]+\{[^}]*\} -?[0-9.e+-]+$/);
+    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const m = parseExposition(r.body);
+    const rs = (address: string) => ({ vip: 'web', address, port: '8080' });
+    expect(m.types.get('slb_agent_check_results_total')).toBe('counter');
+    expect(m.value('slb_agent_check_results_total', { ...rs('127.0.0.11'), result: 'pass' })).toBe(1);
+    expect(m.value('slb_agent_check_results_total', { ...rs('127.0.0.13'), result: 'fail' })).toBe(1);
+    // one observation per check result fed after the API was built: 2.5 ms, 3 ms, 300 ms
+    expect(m.types.get('slb_agent_check_duration_seconds')).toBe('histogram');
+    expect(m.value('slb_agent_check_duration_seconds_count', rs('127.0.0.11'))).toBe(1);
+    expect(m.value('slb_agent_check_duration_seconds_sum', rs('127.0.0.11'))).toBe(0.0025);
+    expect(m.value('slb_agent_check_duration_seconds_bucket', { ...rs('127.0.0.13'), le: '0.25' })).toBe(0);
+    expect(m.value('slb_agent_check_duration_seconds_bucket', { ...rs('127.0.0.13'), le: '0.5' })).toBe(1);
+    expect(m.value('slb_agent_realserver_status', { ...rs('127.0.0.13'), state: 'down' })).toBe(1);
+    expect(m.value('slb_agent_realserver_status', { ...rs('127.0.0.13'), state: 'up' })).toBe(0);
+    expect(m.value('slb_agent_realserver_status', { ...rs('127.0.0.12'), state: 'drain' })).toBe(1);
+    expect(m.value('slb_agent_realserver_status', { ...rs('127.0.0.11'), state: 'up' })).toBe(1);
+    expect(m.value('slb_agent_realserver_serving', rs('127.0.0.12'))).toBe(0);
+    expect(m.value('slb_agent_vip_state', { vip: 'web', address: '192.0.2.1', state: 'up' })).toBe(1);
+    expect(m.value('slb_agent_vip_state', { vip: 'web', address: '192.0.2.1', state: 'down' })).toBe(0);
+    expect(m.value('slb_agent_vip_weight_ratio', { vip: 'web', address: '192.0.2.1' })).toBe(0.5);
+    expect(m.value('slb_agent_reports_total', { dns: 'http://127.0.0.1:1/api/v1/reports', result: 'accepted' })).toBe(0);
+    expect(m.value('slb_agent_reports_total', { dns: 'http://127.0.0.1:1/api/v1/reports', result: 'failed' })).toBe(0);
+    expect(m.value('slb_agent_build_info', { nodejs: process.version })).toBe(1);
+    expect(m.value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    // without forwarded VIPs or a pinger, their families are listed without samples
+    for (const f of ['slb_forwarder_flows_total', 'slb_forwarder_apply_duration_seconds', 'slb_pinger_peers_answering']) {
+      expect(m.types.has(f), f).toBe(true);
+      expect(m.samples.some((x) => x.name.startsWith(f))).toBe(false);
+    }
+  });
+
+  it('GET /metrics: a real server a reload removed loses its check duration series', async () => {
+    const scrape = async () => parseExposition((await app.inject({ method: 'GET', url: '/metrics' })).body);
+    expect((await scrape()).value('slb_agent_check_duration_seconds_count', { vip: 'web', address: '127.0.0.13', port: '8080' })).toBe(1);
+    const next = parseAgentConfig(YAML.replace(/^.*127\.0\.0\.13.*\n/m, ''), 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' });
+    expect(agent.reload(next).ok).toBe(true);
+    const m = await scrape();
+    expect(m.find('slb_agent_check_duration_seconds_count', { address: '127.0.0.13' })).toEqual([]);
+    expect(m.value('slb_agent_check_duration_seconds_count', { vip: 'web', address: '127.0.0.11', port: '8080' })).toBe(1);
   });
 });

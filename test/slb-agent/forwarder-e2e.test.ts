@@ -171,14 +171,14 @@ describe('agent forwarding a proxy VIP', () => {
       const l = m.body.split('\n').find((x) => x.startsWith(`${name}${labels} `));
       return l === undefined ? Number.NaN : Number(l.split(' ')[1]);
     };
-    expect(line('slb_forwarder_flows_total', `{vip="web",backend="127.0.0.1:${b2.port}"}`)).toBeGreaterThanOrEqual(10);
-    expect(line('slb_forwarder_flows_total', `{vip="web",backend="127.0.0.1:${b3.port}"}`)).toBeGreaterThanOrEqual(2);
-    expect(line('slb_forwarder_flows_active', `{vip="web",backend="127.0.0.1:${b1.port}"}`)).toBeGreaterThanOrEqual(1);
-    expect(line('slb_forwarder_apply_seconds_count', '')).toBe(s.forwarder!.applies);
-    expect(line('slb_forwarder_apply_seconds_bucket', '{le="+Inf"}')).toBe(s.forwarder!.applies);
+    expect(line('slb_forwarder_flows_total', `{vip="web",address="127.0.0.1",port="${b2.port}"}`)).toBeGreaterThanOrEqual(10);
+    expect(line('slb_forwarder_flows_total', `{vip="web",address="127.0.0.1",port="${b3.port}"}`)).toBeGreaterThanOrEqual(2);
+    expect(line('slb_forwarder_flows_active', `{vip="web",address="127.0.0.1",port="${b1.port}"}`)).toBeGreaterThanOrEqual(1);
+    expect(line('slb_forwarder_apply_duration_seconds_count', '')).toBe(s.forwarder!.applies);
+    expect(line('slb_forwarder_apply_duration_seconds_bucket', '{le="+Inf"}')).toBe(s.forwarder!.applies);
     expect(line('slb_forwarder_apply_errors_total', '')).toBe(0);
     expect(line('slb_forwarder_apply_ok', '{vip="web"}')).toBe(1);
-    expect(m.body).toContain('# TYPE slb_forwarder_apply_seconds histogram');
+    expect(m.body).toContain('# TYPE slb_forwarder_apply_duration_seconds histogram');
   });
 });
 

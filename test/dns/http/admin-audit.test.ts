@@ -77,7 +77,7 @@ async function setup(over: Partial<ApiOptions> = {}, minServing = 2): Promise<Ct
   const logger = pino({ level: 'info' }, { write: (s: string) => { logs.push(JSON.parse(s) as Record<string, unknown>); } });
   const app = await createApiApp({
     state, adminToken: TOKENS, stateDir: undefined, instance: 'dns-a', logger, now: clock.now,
-    dnsMetrics: () => ({ queriesByRcode: {}, answers: [], fastPath: 0, queries: 0 }), ...over,
+    dnsMetrics: () => ({ requests: [], responses: [], answers: [], fastPath: 0 }), ...over,
   });
   apps.push(app);
   return { app, state, logs };

@@ -6,7 +6,6 @@ import { pino } from 'pino';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { createApiApp } from '../../../dns/http/app.js';
 import type { ApiOptions, DnsMetricsSnapshot } from '../../../dns/http/app.js';
-import { escapeLabelValue } from '../../../dns/http/metrics.js';
 import { loadOverrides, overridesDigest, saveOverrides } from '../../../dns/gslb/overrides-store.js';
 import type { GslbState } from '../../../dns/gslb/state.js';
 import { MAX_CLOCK_SKEW_MS, MAX_REPORT_BYTES } from '../../../shared/protocol/report.js';
@@ -19,13 +18,14 @@ import type { Clock } from '../../helpers/gslb-state-fixture.js';
 const TOKEN = 'correct-horse-battery-staple';
 
 const DNS: DnsMetricsSnapshot = {
-  queriesByRcode: { NOERROR: 7, NXDOMAIN: 2 },
+  requests: [{ proto: 'udp', family: 'ipv4', type: 'A', value: 8 }, { proto: 'tcp', family: 'ipv6', type: 'other', value: 2 }],
+  responses: [{ proto: 'udp', rcode: 'NOERROR', value: 7 }, { proto: 'tcp', rcode: 'NXDOMAIN', value: 2 }],
+  duration: [{ proto: 'udp', counts: [1, 2, 3, 4, 5, 6, 7, 7, 7, 7, 7, 7, 7], sum: 0.5, count: 8 }],
   answers: [
     { pool: 'www', site: 'tokyo', address: '192.0.2.1', count: 4 },
     { pool: 'we"ird\\po\nol', site: 'osaka', address: '198.51.100.1', count: 1 },
   ],
   fastPath: 5,
-  queries: 10,
   cache: { positive: { hits: 4, misses: 3, entries: 3 }, negative: { hits: 1, misses: 2, entries: 1, bytes: 356 } },
 };
 
@@ -499,22 +499,37 @@ describe('GET /metrics', () => {
     const { text, samples } = await scrape(ctx);
 
     for (const [name, type] of [
-      ['gslb_dns_queries_total', 'counter'], ['gslb_dns_answers_total', 'counter'], ['gslb_reports_total', 'counter'],
+      ['gslb_dns_requests_total', 'counter'], ['gslb_dns_responses_total', 'counter'], ['gslb_dns_request_duration_seconds', 'histogram'],
+      ['gslb_dns_answers_total', 'counter'], ['gslb_reports_total', 'counter'], ['gslb_report_apply_latency_seconds', 'histogram'],
+      ['gslb_site_report_age_seconds', 'gauge'], ['gslb_dns_build_info', 'gauge'], ['process_cpu_seconds_total', 'counter'],
       ['gslb_member_up', 'gauge'], ['gslb_member_status', 'gauge'], ['gslb_health_epoch', 'gauge'], ['gslb_dns_fast_path_total', 'counter'],
       ['gslb_dns_cache_hits_total', 'counter'], ['gslb_dns_cache_misses_total', 'counter'], ['gslb_dns_cache_entries', 'gauge'],
     ] as const) {
       expect(text).toMatch(new RegExp(`^# HELP ${name} \\S.*$`, 'm'));
       expect(text).toContain(`\n# TYPE ${name} ${type}\n`);
     }
-    const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\["\\n])*",?)*\})? -?[0-9.e+]+$/;
+    const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.e+-]+|NaN|Nan|[+-]Inf)$/;
     for (const line of text.split('\n')) {
       if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
       expect(line).toMatch(sample);
     }
     expect(text.endsWith('\n')).toBe(true);
 
-    expect(samples.get('gslb_dns_queries_total{rcode="NOERROR"}')).toBe(7);
-    expect(samples.get('gslb_dns_queries_total{rcode="NXDOMAIN"}')).toBe(2);
+    expect(samples.get('gslb_dns_requests_total{proto="udp",family="ipv4",type="A"}')).toBe(8);
+    expect(samples.get('gslb_dns_requests_total{proto="tcp",family="ipv6",type="other"}')).toBe(2);
+    expect(samples.get('gslb_dns_responses_total{proto="udp",rcode="NOERROR"}')).toBe(7);
+    expect(samples.get('gslb_dns_responses_total{proto="tcp",rcode="NXDOMAIN"}')).toBe(2);
+    expect(samples.get('gslb_dns_request_duration_seconds_bucket{proto="udp",le="0.000005"}')).toBe(1);
+    expect(samples.get('gslb_dns_request_duration_seconds_bucket{proto="udp",le="+Inf"}')).toBe(8);
+    expect(samples.get('gslb_dns_request_duration_seconds_count{proto="udp"}')).toBe(8);
+    expect(samples.get('gslb_dns_request_duration_seconds_sum{proto="udp"}')).toBe(0.5);
+    expect(samples.get(`gslb_dns_build_info{version="0.1.0",nodejs="${process.version}"}`)).toBe(1);
+    expect(samples.get('process_cpu_seconds_total')).toBeGreaterThan(0);
+    // one accepted report, signed at the instance's clock: observed with latency 0
+    expect(samples.get('gslb_report_apply_latency_seconds_count')).toBe(1);
+    expect(samples.get('gslb_report_apply_latency_seconds_bucket{le="0.001"}')).toBe(1);
+    expect(samples.get('gslb_site_report_age_seconds{site="tokyo"}')).toBe(0);
+    expect(samples.has('gslb_site_report_age_seconds{site="nagoya"}')).toBe(false);
     expect(samples.get('gslb_dns_fast_path_total')).toBe(5);
     expect(samples.get('gslb_dns_cache_hits_total{budget="positive"}')).toBe(4);
     expect(samples.get('gslb_dns_cache_misses_total{budget="negative"}')).toBe(2);
@@ -538,8 +553,24 @@ describe('GET /metrics', () => {
     expect((await ctx.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
   });
 
-  it('escapes backslash, double quote and newline in label values', () => {
-    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
+  it('observes the report apply latency from the signed timestamp, clamped at 0 when the agent clock is ahead', async () => {
+    const ctx = await setup();
+    ctx.clock.advance(5_000);
+    await postReport(ctx, makeReport('tokyo', 1), { ts: ctx.clock.now() - 1_500 });
+    await postReport(ctx, makeReport('tokyo', 2), { ts: ctx.clock.now() + 2_000 });
+    const { samples } = await scrape(ctx);
+    expect(samples.get('gslb_report_apply_latency_seconds_count')).toBe(2);
+    expect(samples.get('gslb_report_apply_latency_seconds_sum')).toBe(1.5);
+    expect(samples.get('gslb_report_apply_latency_seconds_bucket{le="0.001"}')).toBe(1);
+    expect(samples.get('gslb_report_apply_latency_seconds_bucket{le="2.5"}')).toBe(2);
+  });
+
+  it('lists the request-duration family without samples when it is off', async () => {
+    const { duration: _, ...off } = DNS;
+    const ctx = await setup({ dnsMetrics: () => off });
+    const { text } = await scrape(ctx);
+    expect(text).toContain('\n# TYPE gslb_dns_request_duration_seconds histogram\n');
+    expect(text).not.toContain('gslb_dns_request_duration_seconds_bucket');
   });
 });
 

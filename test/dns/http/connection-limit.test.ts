@@ -52,7 +52,7 @@ async function listen(over: Partial<ApiOptions>): Promise<{ app: FastifyInstance
   const { state } = createFixtureState(createClock());
   const app = await createApiApp({
     state, adminToken: undefined, stateDir: undefined, instance: 'dns-a', logger: pino({ level: 'silent' }),
-    dnsMetrics: () => ({ queriesByRcode: {}, answers: [], fastPath: 0, queries: 0 }), ...over,
+    dnsMetrics: () => ({ requests: [], responses: [], answers: [], fastPath: 0 }), ...over,
   });
   apps.push(app);
   await app.listen({ host: '127.0.0.1', port: 0 });

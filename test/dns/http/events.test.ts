@@ -83,7 +83,7 @@ async function listen(over: Partial<ApiOptions> = {}, clock: Clock = createClock
   const { state } = createFixtureState(clock);
   const app = await createApiApp({
     state, adminToken: ADMIN, readToken: READ, stateDir: undefined, instance: 'dns-a', logger: pino({ level: 'silent' }), now: clock.now,
-    dnsMetrics: () => ({ queriesByRcode: {}, answers: [], fastPath: 0, queries: 0, cache: { positive: { hits: 0, misses: 0, entries: 0 }, negative: { hits: 0, misses: 0, entries: 0, bytes: 0 } } }),
+    dnsMetrics: () => ({ requests: [], responses: [], answers: [], fastPath: 0, cache: { positive: { hits: 0, misses: 0, entries: 0 }, negative: { hits: 0, misses: 0, entries: 0, bytes: 0 } } }),
     ...over,
   });
   apps.push(app);

@@ -38,7 +38,7 @@ async function setup(opts: { topology?: boolean; adminToken?: string | undefined
   const state = new GslbState(config(opts.topology), clock.now);
   const app = await createApiApp({
     state, adminToken: 'adminToken' in opts ? opts.adminToken : TOKEN, stateDir: undefined, instance: 'dns-a',
-    logger: pino({ level: 'silent' }), now: clock.now, dnsMetrics: () => ({ queriesByRcode: {}, answers: [], fastPath: 0, queries: 0 }),
+    logger: pino({ level: 'silent' }), now: clock.now, dnsMetrics: () => ({ requests: [], responses: [], answers: [], fastPath: 0 }),
   });
   apps.push(app);
   return { app, state, clock };

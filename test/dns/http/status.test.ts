@@ -9,6 +9,7 @@ import { renderIndex, statusDir } from '../../../dns/http/status-routes.js';
 import { importMap } from '../../../shared/ui/vendor.js';
 import { createClock, createFixtureState, makeReport, SECRETS, signedHeaders } from '../../helpers/gslb-state-fixture.js';
 import type { GslbState } from '../../../dns/gslb/state.js';
+import { parseExposition } from '../../helpers/exposition.js';
 
 const ADMIN = 'admin-token-0123456789';
 const READ = 'read-token-0123456789ab';
@@ -26,7 +27,7 @@ async function setup(over: Partial<ApiOptions> = {}): Promise<{ app: FastifyInst
   const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s) as Record<string, unknown>); } });
   const app = await createApiApp({
     state, adminToken: ADMIN, readToken: READ, stateDir: undefined, instance: 'dns-a', logger, now: clock.now,
-    dnsMetrics: () => ({ queriesByRcode: {}, answers: [], fastPath: 0, queries: 0, cache: { positive: { hits: 0, misses: 0, entries: 0 }, negative: { hits: 0, misses: 0, entries: 0, bytes: 0 } } }),
+    dnsMetrics: () => ({ requests: [], responses: [], answers: [], fastPath: 0, cache: { positive: { hits: 0, misses: 0, entries: 0 }, negative: { hits: 0, misses: 0, entries: 0, bytes: 0 } } }),
     ...over,
   });
   apps.push(app);
@@ -47,6 +48,10 @@ describe('read guard', () => {
     }
     // the rejected-request log summarizes refusals; the first of a kind is logged at once
     expect(logs.some((l) => l['msg'] === 'read request refused')).toBe(true);
+    const m = parseExposition((await app.inject({ method: 'GET', url: '/metrics' })).body);
+    expect(m.types.get('gslb_read_refused_total')).toBe('counter');
+    expect(m.value('gslb_read_refused_total', { status: '401' })).toBe(6);
+    expect(m.value('gslb_admin_refused_total', { status: '401' })).toBeUndefined();
   });
 
   it('lets a read token read state, explain and events, but never act', async () => {
@@ -81,6 +86,7 @@ describe('read guard', () => {
     const r = await app.inject({ method: 'GET', url: '/api/v1/state', headers: bearer(READ) });
     expect(r.statusCode).toBe(403);
     expect(r.json()).toEqual({ error: 'reading disabled: start with --read-token-file, --admin-token-file or --status-public' });
+    expect(parseExposition((await app.inject({ method: 'GET', url: '/metrics' })).body).value('gslb_read_refused_total', { status: '403' })).toBe(1);
   });
 
   it('compares every token (read and admin) and refuses an empty read token file', () => {

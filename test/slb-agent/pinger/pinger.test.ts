@@ -6,7 +6,8 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { PingerConfig, PingerInterfaceConfig } from '../../../slb-agent/pinger/config.js';
-import { renderPingerMetrics } from '../../../slb-agent/pinger/metrics.js';
+import { createPingerMetrics } from '../../../slb-agent/pinger/metrics.js';
+import { parseExposition } from '../../helpers/exposition.js';
 import { autoPeers, parseProcArp } from '../../../slb-agent/pinger/neighbours.js';
 import type { Neighbour } from '../../../slb-agent/pinger/neighbours.js';
 import { PeerState } from '../../../slb-agent/pinger/peer-state.js';
@@ -255,7 +256,7 @@ describe('metrics', () => {
     net.silent.add('10.0.0.2');
     await pinger.start();
     clock.advance(3999);
-    const text = renderPingerMetrics(pinger.status());
+    const text = await createPingerMetrics(() => pinger.status()).metrics();
     expect(text).toContain('slb_pinger_probes_sent_total{interface="eth0",peer="10.0.0.1",method="arp"} 4');
     expect(text).toContain('slb_pinger_probes_answered_total{interface="eth0",peer="10.0.0.1",method="arp"} 4');
     expect(text).toContain('slb_pinger_probes_answered_total{interface="eth0",peer="10.0.0.2",method="arp"} 0');
@@ -265,6 +266,11 @@ describe('metrics', () => {
     expect(text).toContain('slb_pinger_rtt_seconds{interface="eth0",peer="10.0.0.1",method="arp"} 0.002');
     expect(text).toMatch(/slb_pinger_rtt_smoothed_seconds\{interface="eth0",peer="10.0.0.1",method="arp"\} 0.002/);
     expect(text).not.toContain('slb_pinger_rtt_seconds{interface="eth0",peer="10.0.0.2"');
+    const m = parseExposition(text);
+    expect(m.value('slb_pinger_peers_answering', { interface: 'eth0', method: 'arp' })).toBe(1);
+    expect(m.value('slb_pinger_peers', { interface: 'eth0', method: 'arp' })).toBe(2);
+    expect(m.value('slb_agent_build_info', { nodejs: process.version })).toBe(1);
+    expect(m.types.get('process_cpu_seconds_total')).toBe('counter');
     await pinger.stop();
   });
 });
