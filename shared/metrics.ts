@@ -49,6 +49,25 @@ export function createRegistry(prefix: 'gslb_dns' | 'slb_agent'): Registry {
   return register;
 }
 
+/**
+ * A source read once per scrape: the families of one scrape share the value `read` returned
+ * (one engine or agent snapshot, not one per family); `render` forgets it after each scrape.
+ */
+export function perScrape<T>(registry: Registry, read: () => T): { get(): T; render(): Promise<string> } {
+  let snap: { value: T } | undefined;
+  return {
+    get: () => (snap ??= { value: read() }).value,
+    async render() {
+      snap = undefined;
+      try {
+        return await registry.metrics();
+      } finally {
+        snap = undefined;
+      }
+    },
+  };
+}
+
 /** Cumulative counts per upper bound (seconds, ascending, +Inf implied), their sum and count, for one label set. */
 export interface BucketCounts {
   readonly labels: LabelValues<string>;

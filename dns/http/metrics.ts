@@ -7,7 +7,7 @@
  * those cumulative sources are reset and set to the source's value then (prom-client counters
  * have no set()). Only the report apply latency is observed as it happens (one per report).
  */
-import { Counter, Gauge, Histogram, BucketHistogram, METRICS_CONTENT_TYPE, createRegistry } from '../../shared/metrics.js';
+import { Counter, Gauge, Histogram, BucketHistogram, METRICS_CONTENT_TYPE, createRegistry, perScrape } from '../../shared/metrics.js';
 import type { Registry } from '../../shared/metrics.js';
 import type { GslbState, MemberStatus } from '../gslb/state.js';
 import type { OverrideStoreStatus } from '../gslb/overrides-store.js';
@@ -66,9 +66,8 @@ const REPORT_LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 export function createDnsMetrics(src: DnsMetricsSources): DnsMetrics {
   const registry = createRegistry('gslb_dns');
   const registers = [registry];
-  // one snapshot of the engine per scrape, shared by the families that read it
-  let snap: DnsMetricsSnapshot | undefined;
-  const dns = (): DnsMetricsSnapshot => (snap ??= src.dns());
+  const scrape = perScrape(registry, src.dns);
+  const dns = scrape.get;
   const { state } = src;
 
   new Counter({
@@ -158,14 +157,7 @@ export function createDnsMetrics(src: DnsMetricsSources): DnsMetrics {
     reportApplied(signedAt) {
       applyLatency.observe(Math.max(0, src.now() - signedAt) / 1000);
     },
-    async render() {
-      snap = undefined;
-      try {
-        return await registry.metrics();
-      } finally {
-        snap = undefined;
-      }
-    },
+    render: scrape.render,
   };
 }
 

@@ -6,7 +6,7 @@
  * those cumulative counts are reset and set to them then (prom-client counters have no set()).
  * Only the check duration is observed as it happens, one observation per check result.
  */
-import { BucketHistogram, Counter, Gauge, Histogram, createRegistry } from '../../shared/metrics.js';
+import { BucketHistogram, Counter, Gauge, Histogram, createRegistry, perScrape } from '../../shared/metrics.js';
 import type { Registry } from '../../shared/metrics.js';
 import type { Agent, AgentStatus, RealServerStatus } from '../agent.js';
 import { LATENCY_BUCKETS_S } from '../forwarder/manager.js';
@@ -33,9 +33,8 @@ const rsLabels = ({ vip, r }: Rs) => ({ vip, address: r.address, port: r.port })
 export function createAgentMetrics(agent: Agent): AgentMetrics {
   const registry = createRegistry('slb_agent');
   const registers = [registry];
-  // one status per scrape, shared by the families that read it
-  let snap: AgentStatus | undefined;
-  const status = (): AgentStatus => (snap ??= agent.status());
+  const scrape = perScrape(registry, () => agent.status());
+  const status = scrape.get;
   const realServers = (): Rs[] => status().vips.flatMap((v) => v.realServers.map((r) => ({ vip: v.name, r })));
   const rsNames = ['vip', 'address', 'port'] as const;
 
@@ -91,14 +90,7 @@ export function createAgentMetrics(agent: Agent): AgentMetrics {
 
   return {
     registry,
-    async render() {
-      snap = undefined;
-      try {
-        return await registry.metrics();
-      } finally {
-        snap = undefined;
-      }
-    },
+    render: scrape.render,
     close: unsubscribe,
   };
 }

@@ -1,9 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../helpers/cli.js';
-import type { Cli } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { cliScope, runCli, startCli } from '../helpers/cli.js';
 import { dig } from '../helpers/dig.js';
 import { ROOT } from '../helpers/server.js';
 
@@ -15,26 +13,13 @@ ns IN A 192.0.2.1
 www IN A 192.0.2.10
 `;
 
-let dirs: string[] = [];
-let clis: Cli[] = [];
-afterEach(async () => {
-  await Promise.all(clis.map((c) => c.stop()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  clis = [];
-  dirs = [];
-});
-
-async function zoneDir(text: string): Promise<string> {
-  const d = await mkdtemp(path.join(os.tmpdir(), 'gslb-cli-'));
-  dirs.push(d);
-  await writeFile(path.join(d, 't.test.zone'), text);
-  return d;
-}
+const scope = cliScope('gslb-cli-');
+const zoneDir = (text: string): Promise<string> => scope.tempDir({ 't.test.zone': text });
 
 describe('gslb-dns command line', () => {
   it('serves the shipped zones/ alone (`gslb-dns --zones zones`, without the demo\'s agents)', async () => {
     const cli = await startCli(['--zones', path.join(ROOT, 'zones'), '--listen', '127.0.0.1:0']);
-    clis.push(cli);
+    scope.track(cli);
     const st = await dig(cli.port, ['+norec', 'static.gslb.example.test', 'A']);
     expect(st.status).toBe('NOERROR');
     expect(st.answer).toEqual(['static.gslb.example.test. 300 IN A 192.0.2.10']);
@@ -86,7 +71,7 @@ describe('gslb-dns command line', () => {
   it('reloads on SIGHUP, and keeps the old zone when the new one is broken', async () => {
     const d = await zoneDir(ZONE);
     const cli = await startCli(['--zones', d, '--listen', '127.0.0.1:0']);
-    clis.push(cli);
+    scope.track(cli);
     expect((await dig(cli.port, ['+norec', 'www.t.test', 'A'])).answer).toEqual(['www.t.test. 60 IN A 192.0.2.10']);
     const file = path.join(d, 't.test.zone');
     await writeFile(file, (await readFile(file, 'utf8')).replace('192.0.2.10', '192.0.2.11').replace(' 1 3600', ' 2 3600'));
@@ -105,7 +90,7 @@ describe('gslb-dns command line', () => {
   it('reloads when a zone file changes', async () => {
     const d = await zoneDir(ZONE);
     const cli = await startCli(['--zones', d, '--listen', '127.0.0.1:0']);
-    clis.push(cli);
+    scope.track(cli);
     await writeFile(path.join(d, 't.test.zone'), ZONE.replace(' 1 3600', ' 5 3600') + 'new IN A 192.0.2.99\n');
     await cli.waitLog((l) => l['msg'] === 'zone reloaded' && l['serial'] === 5);
     expect((await dig(cli.port, ['+norec', 'new.t.test', 'A'])).answer).toEqual(['new.t.test. 60 IN A 192.0.2.99']);

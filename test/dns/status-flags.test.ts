@@ -1,9 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, startCli } from '../helpers/cli.js';
-import type { Cli } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { cliScope, runCli, startCli } from '../helpers/cli.js';
 
 const ZONE = `$ORIGIN t.test.
 $TTL 60
@@ -12,21 +10,8 @@ $TTL 60
 ns IN A 192.0.2.1
 `;
 
-let dirs: string[] = [];
-let clis: Cli[] = [];
-afterEach(async () => {
-  await Promise.all(clis.map((c) => c.stop()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  clis = [];
-  dirs = [];
-});
-
-async function zoneDir(): Promise<string> {
-  const d = await mkdtemp(path.join(os.tmpdir(), 'gslb-status-flags-'));
-  dirs.push(d);
-  await writeFile(path.join(d, 't.test.zone'), ZONE);
-  return d;
-}
+const scope = cliScope('gslb-status-flags-');
+const zoneDir = (): Promise<string> => scope.tempDir({ 't.test.zone': ZONE });
 
 describe('gslb-dns --read-token-file and --status-public', () => {
   it('reads with a read token but acts only with the admin token', async () => {
@@ -35,7 +20,7 @@ describe('gslb-dns --read-token-file and --status-public', () => {
     await writeFile(path.join(d, 'read.token'), '# viewers\nbob:bob-read-token-0123456789\n');
     const cli = await startCli(['--zones', d, '--listen', '127.0.0.1:0', '--api', '127.0.0.1:0',
       '--admin-token-file', path.join(d, 'admin.token'), '--read-token-file', path.join(d, 'read.token')]);
-    clis.push(cli);
+    scope.track(cli);
     const api = `http://127.0.0.1:${cli.apiPort}`;
     const read = { authorization: 'Bearer bob-read-token-0123456789' };
     expect((await fetch(`${api}/api/v1/state`)).status).toBe(401);
@@ -48,7 +33,7 @@ describe('gslb-dns --read-token-file and --status-public', () => {
   it('warns when reading is public on a non-loopback address', async () => {
     const d = await zoneDir();
     const cli = await startCli(['--zones', d, '--listen', '127.0.0.1:0', '--api', '0.0.0.0:0', '--status-public']);
-    clis.push(cli);
+    scope.track(cli);
     const warn = await cli.waitLog((l) => String(l['msg']).startsWith('--status-public on a non-loopback address'));
     expect(warn['level']).toBe(40);
     expect((await fetch(`http://127.0.0.1:${cli.apiPort}/api/v1/state`)).status).toBe(200);

@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'vitest';
 import { ROOT } from './server.js';
 
 export const MAIN = path.join(ROOT, 'dist/dns/main.js');
@@ -111,4 +114,31 @@ export function runCli(args: string[], limitMs = 30_000): Promise<{ code: number
     proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     proc.on('exit', (code) => { clearTimeout(guard); resolve({ code, stdout, stderr }); });
   });
+}
+
+/**
+ * What a test file of the command line starts and writes, undone after each test: the processes
+ * it hands to `track` are stopped, the directories `tempDir` made are removed.
+ */
+export function cliScope(prefix: string): { track(cli: Cli): Cli; tempDir(files?: Record<string, string>): Promise<string> } {
+  let clis: Cli[] = [];
+  let dirs: string[] = [];
+  afterEach(async () => {
+    await Promise.all(clis.map((c) => c.stop()));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    clis = [];
+    dirs = [];
+  });
+  return {
+    track(cli) {
+      clis.push(cli);
+      return cli;
+    },
+    async tempDir(files = {}) {
+      const d = await mkdtemp(path.join(os.tmpdir(), prefix));
+      dirs.push(d);
+      for (const [name, text] of Object.entries(files)) await writeFile(path.join(d, name), text);
+      return d;
+    },
+  };
 }
