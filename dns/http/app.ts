@@ -39,6 +39,7 @@ import {
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
 import type { Timers } from '../../shared/clock.js';
 import { createAdminAuth, createReadAuth } from './auth.js';
+import type { AdminAuthResult } from './auth.js';
 import { registerEventStream, SSE_DEFAULTS } from './events.js';
 import type { EventStreamOptions } from './events.js';
 import { registerStatusPage } from './status-routes.js';
@@ -160,6 +161,92 @@ function header(req: FastifyRequest, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+/** Who sent a report, as far as the gates got: for the rejection log. */
+interface ReportSender { site?: string | undefined; agent?: string | undefined }
+
+/**
+ * The report gates of the table at the top, up to the schema (applying is the state's): the
+ * signed timestamp and the validated body, or an HttpError; `who` learns the site and agent as
+ * they are known, for the log of a refusal.
+ */
+function verifyReport(req: FastifyRequest, state: GslbState, now: () => number, who: ReportSender): { ts: number; value: Static<typeof ReportSchema> } {
+  const raw = requireBody(req.body);
+  // the site picks the secret: from the header, else (older agents) a bounded scan of the raw bytes
+  const site = header(req, SITE_HEADER) ?? scanReportSite(raw);
+  if (site === undefined || site === '') {
+    throw new HttpError(400, 'schema', `schema: /site: Expected string (send the ${SITE_HEADER} header or a top-level "site" string)`);
+  }
+  who.site = site.length > 128 ? `${site.slice(0, 128)}...` : site;
+  const cfg = state.gslb.sites.get(site);
+  if (!cfg) throw new HttpError(404, 'unknown-site', `unknown site "${who.site}"`);
+  if (cfg.secret === undefined) throw new HttpError(401, 'no-secret', 'site has no secret: it is probed, not reported');
+  const ts = header(req, TIMESTAMP_HEADER);
+  if (ts === undefined || ts === '') throw new HttpError(401, 'missing-timestamp', 'missing timestamp: the X-GSLB-Timestamp header (unix ms) is required');
+  if (!/^\d{1,15}$/.test(ts)) throw new HttpError(401, 'bad-timestamp', 'bad timestamp: X-GSLB-Timestamp must be unix milliseconds');
+  const skew = Number(ts) - now();
+  if (Math.abs(skew) > MAX_CLOCK_SKEW_MS) {
+    throw new HttpError(401, 'clock-skew', `clock skew: X-GSLB-Timestamp is ${skew > 0 ? 'ahead of' : 'behind'} this server's clock by ${Math.abs(skew)} ms (limit ${MAX_CLOCK_SKEW_MS} ms)`);
+  }
+  const sig = header(req, SIGNATURE_HEADER);
+  if (sig === undefined || sig === '') throw new HttpError(401, 'missing-signature', 'missing signature: the X-GSLB-Signature header is required');
+  if (!verifyReportSignature(cfg.secret, ts, raw, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
+  // a report signed before this instance started was meant for (or captured from) the previous
+  // one: agents sign every heartbeat afresh, so a live agent is heard again within its interval
+  if (Number(ts) < state.startedAt) {
+    throw new HttpError(409, 'before-start', `signed before this instance started: X-GSLB-Timestamp is ${state.startedAt - Number(ts)} ms before the start (replay?)`);
+  }
+  const value = parseJson(raw, MAX_REPORT_DEPTH);
+  who.agent = stringField(value, 'agent');
+  const bodySite = stringField(value, 'site');
+  if (bodySite === undefined) throw new HttpError(400, 'schema', 'schema: /site: Expected string');
+  if (bodySite !== site) throw new HttpError(400, 'site-mismatch', `site mismatch: the body says "${bodySite}", the signature is for "${site}"`);
+  validate(checkReport, value);
+  return { ts: Number(ts), value };
+}
+
+/** What the admin action routes act on and with. */
+interface AdminDeps {
+  readonly state: GslbState;
+  readonly store: OverrideStore;
+  readonly auth: (authorization: string | undefined) => AdminAuthResult;
+  readonly log: Logger;
+  readonly guard: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>;
+}
+
+/** POST /api/v1/admin/{drain,undrain,force-down,release}: validated, applied through the store, logged with the actor. */
+function registerAdminActions(app: FastifyInstance, { state, store, auth, log, guard }: AdminDeps): void {
+  for (const action of ADMIN_ACTIONS) {
+    app.post(`${ADMIN_PATH_PREFIX}${action}`, { preHandler: guard }, async (req, reply) => {
+      let value: unknown;
+      try {
+        value = parseJson(req.body, MAX_ADMIN_DEPTH);
+        validate(checkAdminTarget, value);
+        if (value.force === true && (value.reason === undefined || value.reason.trim() === '')) {
+          throw new HttpError(400, 'schema', '"force": true needs a "reason" (why the guard may be overridden)');
+        }
+      } catch (err) {
+        if (err instanceof HttpError) return reply.code(err.status).send({ error: err.message });
+        throw err;
+      }
+      const target = value.address === undefined ? { site: value.site } : { site: value.site, address: value.address };
+      const authz = auth(header(req, 'authorization'));
+      const actor = authz.ok ? authz.actor : 'unknown';
+      const reason = value.reason?.trim();
+      const r = await store.apply(action, target, { actor, ...(reason !== undefined ? { reason } : {}), ...(value.force === true ? { force: true } : {}) });
+      const line = { actor, reason, action, site: target.site, address: target.address, force: value.force === true, store: store.kind, ip: req.ip };
+      if (!r.ok) {
+        if (r.status === 500) log.error({ ...line, status: r.status, error: r.reason }, 'saving overrides failed');
+        else log.warn({ ...line, status: r.status, error: r.reason }, 'admin action refused');
+        return reply.code(r.status).send({ error: r.reason, ...('breaches' in r && r.breaches !== undefined ? { breaches: r.breaches } : {}) });
+      }
+      const forced = r.forced === true;
+      const warnings = r.warnings ?? [];
+      log.info({ ...line, forced, changed: r.changed, ...(warnings.length ? { warnings } : {}) }, 'admin action');
+      return reply.send({ ok: true, changed: r.changed, forced, warnings, overridesDigest: overridesDigest(state.listOverrides()) });
+    });
+  }
+}
+
 /** Builds the API (routes registered, `ready()` done, not listening). */
 export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   const { state } = opts;
@@ -222,51 +309,16 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `not found: ${req.method} ${req.url.split('?')[0]}` }));
 
   app.post(REPORTS_PATH, async (req, reply) => {
-    let site: string | undefined;
-    let agent: string | undefined;
+    const who: ReportSender = {};
     try {
-      const raw = requireBody(req.body);
-      // the site picks the secret: from the header, else (older agents) a bounded scan of the raw bytes
-      site = header(req, SITE_HEADER) ?? scanReportSite(raw);
-      if (site === undefined || site === '') {
-        site = undefined;
-        throw new HttpError(400, 'schema', `schema: /site: Expected string (send the ${SITE_HEADER} header or a top-level "site" string)`);
-      }
-      const cfg = state.gslb.sites.get(site);
-      if (!cfg) {
-        const shown = site.length > 128 ? `${site.slice(0, 128)}...` : site;
-        site = shown;
-        throw new HttpError(404, 'unknown-site', `unknown site "${shown}"`);
-      }
-      if (cfg.secret === undefined) throw new HttpError(401, 'no-secret', 'site has no secret: it is probed, not reported');
-      const ts = header(req, TIMESTAMP_HEADER);
-      if (ts === undefined || ts === '') throw new HttpError(401, 'missing-timestamp', 'missing timestamp: the X-GSLB-Timestamp header (unix ms) is required');
-      if (!/^\d{1,15}$/.test(ts)) throw new HttpError(401, 'bad-timestamp', 'bad timestamp: X-GSLB-Timestamp must be unix milliseconds');
-      const skew = Number(ts) - now();
-      if (Math.abs(skew) > MAX_CLOCK_SKEW_MS) {
-        throw new HttpError(401, 'clock-skew', `clock skew: X-GSLB-Timestamp is ${skew > 0 ? 'ahead of' : 'behind'} this server's clock by ${Math.abs(skew)} ms (limit ${MAX_CLOCK_SKEW_MS} ms)`);
-      }
-      const sig = header(req, SIGNATURE_HEADER);
-      if (sig === undefined || sig === '') throw new HttpError(401, 'missing-signature', 'missing signature: the X-GSLB-Signature header is required');
-      if (!verifyReportSignature(cfg.secret, ts, raw, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
-      // a report signed before this instance started was meant for (or captured from) the previous
-      // one: agents sign every heartbeat afresh, so a live agent is heard again within its interval
-      if (Number(ts) < state.startedAt) {
-        throw new HttpError(409, 'before-start', `signed before this instance started: X-GSLB-Timestamp is ${state.startedAt - Number(ts)} ms before the start (replay?)`);
-      }
-      const value = parseJson(raw, MAX_REPORT_DEPTH);
-      agent = stringField(value, 'agent');
-      const bodySite = stringField(value, 'site');
-      if (bodySite === undefined) throw new HttpError(400, 'schema', 'schema: /site: Expected string');
-      if (bodySite !== site) throw new HttpError(400, 'site-mismatch', `site mismatch: the body says "${bodySite}", the signature is for "${site}"`);
-      validate(checkReport, value);
+      const { ts, value } = verifyReport(req, state, now, who);
       const outcome = state.applyReport(value);
-      if (!outcome.ok) return rejectReport(req, reply, outcome.status, undefined, outcome.reason, { site, agent });
-      metrics.reportApplied(Number(ts));
-      log.debug({ site, agent, seq: value.seq, changed: outcome.changed }, 'report accepted');
+      if (!outcome.ok) return rejectReport(req, reply, outcome.status, undefined, outcome.reason, who);
+      metrics.reportApplied(ts);
+      log.debug({ site: who.site, agent: who.agent, seq: value.seq, changed: outcome.changed }, 'report accepted');
       return reply.code(200).send({ accepted: true, changed: outcome.changed, epoch: state.view.epoch });
     } catch (err) {
-      if (err instanceof HttpError) return rejectReport(req, reply, err.status, err.key, err.message, { site, agent });
+      if (err instanceof HttpError) return rejectReport(req, reply, err.status, err.key, err.message, who);
       throw err;
     }
   });
@@ -320,36 +372,7 @@ export async function createApiApp(opts: ApiOptions): Promise<FastifyInstance> {
     }
   });
 
-  for (const action of ADMIN_ACTIONS) {
-    app.post(`${ADMIN_PATH_PREFIX}${action}`, { preHandler: adminGuard }, async (req, reply) => {
-      let value: unknown;
-      try {
-        value = parseJson(req.body, MAX_ADMIN_DEPTH);
-        validate(checkAdminTarget, value);
-        if (value.force === true && (value.reason === undefined || value.reason.trim() === '')) {
-          throw new HttpError(400, 'schema', '"force": true needs a "reason" (why the guard may be overridden)');
-        }
-      } catch (err) {
-        if (err instanceof HttpError) return reply.code(err.status).send({ error: err.message });
-        throw err;
-      }
-      const target = value.address === undefined ? { site: value.site } : { site: value.site, address: value.address };
-      const authz = auth(header(req, 'authorization'));
-      const actor = authz.ok ? authz.actor : 'unknown';
-      const reason = value.reason?.trim();
-      const r = await store.apply(action, target, { actor, ...(reason !== undefined ? { reason } : {}), ...(value.force === true ? { force: true } : {}) });
-      const line = { actor, reason, action, site: target.site, address: target.address, force: value.force === true, store: store.kind, ip: req.ip };
-      if (!r.ok) {
-        if (r.status === 500) log.error({ ...line, status: r.status, error: r.reason }, 'saving overrides failed');
-        else log.warn({ ...line, status: r.status, error: r.reason }, 'admin action refused');
-        return reply.code(r.status).send({ error: r.reason, ...('breaches' in r && r.breaches !== undefined ? { breaches: r.breaches } : {}) });
-      }
-      const forced = r.forced === true;
-      const warnings = r.warnings ?? [];
-      log.info({ ...line, forced, changed: r.changed, ...(warnings.length ? { warnings } : {}) }, 'admin action');
-      return reply.send({ ok: true, changed: r.changed, forced, warnings, overridesDigest: overridesDigest(state.listOverrides()) });
-    });
-  }
+  registerAdminActions(app, { state, store, auth, log, guard: adminGuard });
 
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await metrics.render()));
 
