@@ -65,8 +65,8 @@ describe('progress, not a TTY', () => {
     p.done(drainDrill());
     const out = text();
     expect(out).toMatch(/^SUCCEEDED {2}drain tokyo {2}\(10\.0 s\)\nreason: every expectation held; rollback done\n/);
-    expect(out).toContain('\n  ok        1 action   +2.00 s     40 ms  drain site tokyo on ns1, ns2\n');
-    expect(out).toContain('rollback:\n  ok        0 action   +8.00 s     35 ms  undrain site tokyo on ns1, ns2\n');
+    expect(out).toContain('\n  ok       1 action   +2.00 s     40 ms  drain site tokyo on ns1, ns2\n');
+    expect(out).toContain('rollback:\n  ok       0 action   +8.00 s     35 ms  undrain site tokyo on ns1, ns2\n');
     expect(out).toContain('guards:\n  ok  client failure rate < 50%  worst 38% over 5 s');
     expect(out).toContain('step 1 action (drain site tokyo on ns1, ns2): first instance moved after 300 ms, all after 605 ms; 18 client failures, clients ok again after 615 ms');
     expect(out).toContain('longest disagreement: 305 ms for east www.gslb.example.test A from +2.30 s');
