@@ -22,3 +22,10 @@ export function describeAnswer(s: Sample): string {
 export function formatRate(ok: number, total: number): string {
   return total === 0 ? '-' : `${ok}/${total} (${Math.round((100 * ok) / total)}%)`;
 }
+
+const HTML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Text safe inside HTML/SVG elements and quoted attributes (plan names and commands are user input). */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+}
