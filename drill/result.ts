@@ -73,4 +73,6 @@ export interface DrillResult {
   readonly marks: readonly Mark[];
   /** why the outcome is what it is, in one line */
   readonly reason: string;
+  /** the plan's instances and vantages in its order, so the report's lanes follow it (else: order of first sample) */
+  readonly plan?: { readonly instances: readonly string[]; readonly vantages: readonly string[] };
 }
