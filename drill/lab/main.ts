@@ -44,8 +44,10 @@ async function main(argv: string[]): Promise<number> {
   let stopping = false;
   const stop = new Promise<void>((resolve) => {
     const on = (): void => { stopping = true; resolve(); };
-    process.once('SIGINT', on);
-    process.once('SIGTERM', on);
+    // `on`, not `once`: lab/netns.ts re-raises a signal nobody else listens to, which would end
+    // the process before the tear-down below removes the run's files
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
   });
   try {
     lab = await createDrillLab({ hostAccess: true, log: (m) => { process.stderr.write(`drill:lab: ${m}\n`); } });

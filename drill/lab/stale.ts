@@ -3,6 +3,8 @@
  * namespaces and the programs still running inside them. Deleting a namespace does not stop its
  * processes, so they are killed first, by the PIDs the kernel lists for the namespace.
  */
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { run } from '../../lab/netns.js';
 
 function pidAlive(pid: number): boolean {
@@ -26,9 +28,10 @@ export async function killNamespacePids(ns: string): Promise<void> {
 
 /**
  * Removes the namespaces `<prefix>-<pid36>-...` of labs whose creating process is gone, with
- * every process in them; those of live processes (parallel test workers) are left alone.
+ * every process in them, and their run directories under `dirPrefix`; those of live processes
+ * (parallel test workers) are left alone. Resolves with what it removed.
  */
-export async function removeStaleDrillLabs(prefix: string): Promise<string[]> {
+export async function removeStaleDrillLabs(prefix: string, dirPrefix?: string): Promise<string[]> {
   const re = new RegExp(`^${prefix}-([0-9a-z]+)-[0-9a-z]+-`);
   const { stdout } = await run(['ip', 'netns', 'list']);
   const removed: string[] = [];
@@ -38,6 +41,17 @@ export async function removeStaleDrillLabs(prefix: string): Promise<string[]> {
     await killNamespacePids(name);
     await run(['ip', 'netns', 'del', name]).catch(() => undefined);
     removed.push(name);
+  }
+  if (dirPrefix !== undefined) {
+    // run directories `<dirPrefix><pid36>-<seq>-XXXXXX`
+    const parent = path.dirname(dirPrefix);
+    const base = path.basename(dirPrefix);
+    for (const entry of await readdir(parent).catch(() => [] as string[])) {
+      const pid36 = entry.startsWith(base) ? /^([0-9a-z]+)-[0-9a-z]+-/.exec(entry.slice(base.length))?.[1] : undefined;
+      if (pid36 === undefined || pidAlive(parseInt(pid36, 36))) continue;
+      await rm(path.join(parent, entry), { recursive: true, force: true });
+      removed.push(path.join(parent, entry));
+    }
   }
   return removed;
 }

@@ -26,6 +26,7 @@ import type { LabProcess } from './process.js';
 import { killNamespacePids, removeStaleDrillLabs } from './stale.js';
 
 export const DRILL_LAB_PREFIX = 'drl';
+const DRILL_LAB_DIR = 'drill-lab-';
 const START_TIMEOUT_MS = 30_000;
 
 /** The checkout: where dist/ and bin/ are, from the source (vitest) or the built file. */
@@ -134,9 +135,10 @@ export async function createDrillLab(opts: DrillLabOptions = {}): Promise<DrillL
   const root = findRoot();
   const dist = (p: string): string => path.join(root, 'dist', p);
   const slbAgentBin = path.join(root, 'bin', 'slb-agent.js');
-  await removeStaleDrillLabs(DRILL_LAB_PREFIX);
+  await removeStaleDrillLabs(DRILL_LAB_PREFIX, path.join(os.tmpdir(), DRILL_LAB_DIR));
   const lab = await createLab({ prefix: DRILL_LAB_PREFIX });
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'drill-lab-'));
+  // the lab id in the name (its creator's PID) lets a later lab remove it after a crash
+  const dir = await mkdtemp(path.join(os.tmpdir(), `${DRILL_LAB_DIR}${lab.id}-`));
   let closed = false;
   const sites: LabSite[] = [];
   const instances: LabInstance[] = [];
@@ -307,7 +309,12 @@ export async function createDrillLab(opts: DrillLabOptions = {}): Promise<DrillL
       return out;
     };
     const dig = async (role: string, server: string, name: string): Promise<string[]> => {
-      const { stdout } = await lab.exec(role, ['dig', '+short', '+time=1', '+tries=1', `@${server}`, name, 'A'], { timeoutMs: 10_000 });
+      const argv = ['dig', '+short', '+time=1', '+tries=1', `@${server}`, name, 'A'];
+      // exit 9: no reply from the server, which is an answer of its own here (an instance killed)
+      const { stdout } = await lab.exec(role, argv, { timeoutMs: 10_000 }).catch((err: Error) => {
+        if (/ exited 9:/.test(err.message)) return { stdout: '' };
+        throw err;
+      });
       return stdout.split('\n').map((l) => l.trim()).filter((l) => /^\d+\.\d+\.\d+\.\d+$/.test(l));
     };
     const waitAnswers = async (role: string, server: string, name: string, what: string, timeoutMs: number): Promise<void> => {

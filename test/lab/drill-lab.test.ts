@@ -6,11 +6,18 @@
  * region by ECS), a site whose real servers are both killed drops out of both instances'
  * answers and of its region's resolver once the TTL ran out, and tear-down leaves nothing.
  */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../lab/netns.js';
 import { createDrillLab, DRILL_LAB_PREFIX } from '../../drill/lab/topology.js';
-import type { DrillLab } from '../../drill/lab/topology.js';
+import type { DrillLab, LabInstance, LabSite } from '../../drill/lab/topology.js';
 import { POOLS } from '../../drill/lab/files.js';
+import { removeStaleDrillLabs } from '../../drill/lab/stale.js';
 
 /** A bound for convergence, not a latency claim: CI shares both cores with other lab tests. */
 const WAIT_MS = 30_000;
@@ -101,16 +108,95 @@ describe('the drill lab', () => {
     expect(await dl.httpGet(west.clientRole, `http://${moved[0]!}/`)).toMatch(/^site-[ac] rs[12]\n$/);
   });
 
+  it('fault hooks: an agent cut from one instance, an agent killed, an instance killed; each undone', async () => {
+    const name = `${POOLS.all}.${dl.plan.zone}`;
+    const [a, , c] = dl.sites as [LabSite, LabSite, LabSite];
+    const [ns1, ns2] = dl.instances as [LabInstance, LabInstance];
+    const client = dl.regions[0]!.clientRole;
+    const answers = (i: LabInstance): Promise<string[]> => dl.dig(client, i.address, name);
+    // the site emptied above comes back first: every check below starts from a healthy lab
+    for (const s of dl.sites) for (const k of s.realServers.keys()) await dl.startRealServer(s.name, k);
+    await dl.waitReady(WAIT_MS);
+    const has = (vip: string) => (x: string[]): boolean => x.includes(vip);
+    const lacks = (vip: string) => (x: string[]): boolean => x.length > 0 && !x.includes(vip);
+
+    // cut from ns2 only: ns2's view of the site goes stale, ns1 keeps hearing it
+    await dl.cutAgent(c.name, ns2.name);
+    await dl.cutAgent(c.name, ns2.name); // idempotent
+    await poll(() => answers(ns2), lacks(c.vip), `ns2 without ${c.name} while cut`);
+    expect(await answers(ns1)).toContain(c.vip);
+    await dl.healAgent(c.name, ns2.name);
+    await dl.healAgent(c.name, ns2.name); // idempotent
+    await poll(() => answers(ns2), has(c.vip), `ns2 with ${c.name} again`);
+
+    // kill -9: no goodbye, both instances drop the site once its reports stop
+    const pid = a.agent!.pid;
+    await dl.killAgent(a.name);
+    expect(() => process.kill(pid, 0)).toThrow();
+    for (const i of [ns1, ns2]) await poll(() => answers(i), lacks(a.vip), `${i.name} without ${a.name} after its agent was killed`);
+    await dl.startAgent(a.name);
+    for (const i of [ns1, ns2]) await poll(() => answers(i), has(a.vip), `${i.name} with ${a.name} after its agent restarted`);
+
+    // an instance killed: it answers nothing, the resolver still gets the other's answer
+    await dl.killInstance(ns1.name);
+    expect(await answers(ns1)).toEqual([]);
+    expect((await poll(() => dl.resolve(dl.regions[0]!.name, name), (x) => x.length > 0, 'an answer through the resolver with ns1 down')).length).toBeGreaterThan(0);
+    await dl.startInstance(ns1.name);
+    await dl.waitReady(WAIT_MS);
+    await poll(() => answers(ns1), has(a.vip), 'ns1 answering again');
+  });
+
   it('close() removes every namespace and process of the lab, and is idempotent', async () => {
     const pids = [...dl.instances.map((i) => i.process?.pid), dl.parent?.process.pid, ...dl.regions.map((r) => r.resolverProcess?.pid), ...dl.sites.flatMap((s) => [s.agent?.pid, ...s.realServers.map((rs) => rs.backend?.process.pid)])]
       .filter((p): p is number => p !== undefined && p > 0);
-    // 2 instances, knotd, 2 resolvers, 3 agents, 6 real servers less the 2 killed above
-    expect(pids.length).toBe(12);
+    // 2 instances, knotd, 2 resolvers, 3 agents, 6 real servers
+    expect(pids.length).toBe(14);
     expect((await namespacesOf(dl.lab.id)).length).toBeGreaterThan(10);
     await dl.close();
     await dl.close();
     expect(await namespacesOf(dl.lab.id)).toEqual([]);
     const alive = pids.filter((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } });
     expect(alive).toEqual([]);
+  });
+});
+
+describe('removeStaleDrillLabs', () => {
+  const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  let ns = '';
+  let dir = '';
+  let sleeper: ChildProcess | undefined;
+
+  afterAll(async () => {
+    sleeper?.kill('SIGKILL');
+    if (ns !== '') await run(['ip', 'netns', 'del', ns]).catch(() => undefined);
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+
+  it('removes a dead creator\'s namespace, the processes still in it and its run directory; a live one\'s stays', async () => {
+    // a PID nobody has: the creator of the "crashed" lab
+    const max = Number((await readFile('/proc/sys/kernel/pid_max', 'utf8')).trim());
+    let dead = max - 1;
+    while (alive(dead)) dead--;
+    const id = `${dead.toString(36)}-0`;
+    ns = `${DRILL_LAB_PREFIX}-${id}-core`;
+    await run(['ip', 'netns', 'add', ns]);
+    sleeper = spawn('ip', ['netns', 'exec', ns, 'sleep', '60'], { stdio: 'ignore' });
+    await poll(async () => (await run(['ip', 'netns', 'pids', ns])).stdout.trim(), (s) => s !== '', 'the sleeper in the namespace');
+    const prefix = path.join(os.tmpdir(), `drl-stale-test-${process.pid}-`);
+    dir = `${prefix}${id}-abc`;
+    const mine = `${prefix}${process.pid.toString(36)}-0-abc`;
+    await mkdir(dir, { recursive: true });
+    await mkdir(mine, { recursive: true });
+    try {
+      const removed = await removeStaleDrillLabs(DRILL_LAB_PREFIX, prefix);
+      expect(removed).toEqual(expect.arrayContaining([ns, dir]));
+      expect(removed).not.toContain(mine);
+      expect((await run(['ip', 'netns', 'list'])).stdout).not.toContain(ns);
+      await poll(async () => sleeper!.exitCode !== null || sleeper!.signalCode !== null, (x) => x, 'the sleeper killed', 5_000);
+      expect(existsSync(dir)).toBe(false);
+      expect(existsSync(mine)).toBe(true);
+    } finally {
+      await rm(mine, { recursive: true, force: true });
+    }
   });
 });
