@@ -114,6 +114,11 @@ export interface DrillLab {
   state(instance: string): Promise<unknown>;
   /** resolves once every instance answers every pool from health; rejects with what is missing */
   waitReady(timeoutMs: number): Promise<void>;
+  /**
+   * Starts a client in a region's namespace that resolves `name` through the region's resolver,
+   * honours the TTL and fetches from the answer every `intervalMs` (drill/lab/client-main.ts).
+   */
+  startClient(region: string, name: string, opts?: { intervalMs?: number }): LabProcess;
   killRealServer(site: string, index: number): Promise<void>;
   startRealServer(site: string, index: number): Promise<void>;
   /** SIGKILL: no goodbye report, the kernel forwarding stays */
@@ -342,6 +347,13 @@ export async function createDrillLab(opts: DrillLabOptions = {}): Promise<DrillL
         if (r === undefined) throw new Error(`drill lab: no region ${regionName}`);
         if (r.resolver === null) throw new Error('drill lab: built without resolution (resolvers)');
         return dig(r.clientRole, r.resolver, name);
+      },
+      startClient(regionName, name, o = {}) {
+        const r = regions.find((x) => x.name === regionName);
+        if (r === undefined) throw new Error(`drill lab: no region ${regionName}`);
+        if (r.resolver === null) throw new Error('drill lab: built without resolution (resolvers)');
+        return startLabProcess(lab, r.clientRole, `client ${regionName}`, [process.execPath, dist('drill/lab/client-main.js'), '--resolver', r.resolver,
+          '--name', name, '--port', String(PORT.http), '--interval-ms', String(o.intervalMs ?? 200)]);
       },
       async waitReady(timeoutMs) {
         const end = performance.now() + timeoutMs;

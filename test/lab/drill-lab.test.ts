@@ -92,6 +92,12 @@ describe('the drill lab', () => {
   it('a site whose two real servers are killed drops out of both instances\' answers', async () => {
     await dl.waitReady(WAIT_MS);
     const gone = dl.sites[1]!;
+    // a client of the region that site serves, fetching through its resolver as real ones do
+    const west = dl.regions[1]!;
+    const geo = `${POOLS.geo}.${dl.plan.zone}`;
+    const client = dl.startClient(west.name, geo, { intervalMs: 100 });
+    const fetched = (l: Record<string, unknown>, site: string): boolean => l['event'] === 'fetch' && l['ok'] === true && String(l['body']).startsWith(`${site} `);
+    await client.waitLine((l) => fetched(l, gone.name), WAIT_MS);
     await dl.killRealServer(gone.name, 0);
     await dl.killRealServer(gone.name, 1);
     const name = `${POOLS.all}.${dl.plan.zone}`;
@@ -100,9 +106,15 @@ describe('the drill lab', () => {
       const answer = await poll(() => dl.dig(dl.regions[1]!.clientRole, i.address, name), (a) => a.length === 2 && !a.includes(gone.vip), `${i.name} without ${gone.vip}`);
       expect([...answer].sort()).toEqual(rest);
     }
+    // the client re-resolves after the TTL and fetches from another site
+    const after = await client.waitLine((l) => fetched(l, dl.sites[0]!.name) || fetched(l, dl.sites[2]!.name), WAIT_MS);
+    const resolves = client.lines.filter((l) => l['event'] === 'resolve');
+    expect(resolves.length).toBeGreaterThanOrEqual(2);
+    expect(resolves[0]).toMatchObject({ addresses: [gone.vip], ttl: expect.any(Number) });
+    expect(rest).toContain(after['address']);
+    await client.stop();
     // the region whose site went gets another site through its resolver once the short TTL ran
     // out, and fetches from it
-    const west = dl.regions[1]!;
     const moved = await poll(() => dl.resolve(west.name, `${POOLS.geo}.${dl.plan.zone}`), (a) => a.length === 1 && a[0] !== gone.vip, `${west.name}'s geo answer leaving ${gone.vip}`);
     expect(rest).toContain(moved[0]);
     expect(await dl.httpGet(west.clientRole, `http://${moved[0]!}/`)).toMatch(/^site-[ac] rs[12]\n$/);
