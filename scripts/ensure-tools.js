@@ -29,6 +29,9 @@ const TOOLS = [
   { tool: 'etcdctl', pkg: 'etcd-client' },
   // the status pages are tested in a real browser, driven by playwright-core
   { tool: 'chromium', pkg: 'chromium' },
+  // the drill lab (test/lab/drill-lab.test.ts): the parent zone on Knot, an unbound resolver per region
+  { tool: 'knotd', pkg: 'knot' },
+  { tool: 'unbound', pkg: 'unbound' },
   // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },

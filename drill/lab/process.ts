@@ -1,0 +1,70 @@
+/**
+ * A program of the drill lab running inside a lab namespace (started with Lab.spawn, so the lab
+ * kills it on close and on exit), with its output lines kept for readiness checks and reports.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { Lab } from '../../lab/netns.js';
+
+/** Output lines kept per process: enough to explain a failure, bounded for a long lab. */
+const KEEP_LINES = 2_000;
+
+export interface LabProcess {
+  readonly name: string;
+  readonly role: string;
+  readonly proc: ChildProcess;
+  /** the PID of the program itself (`ip netns exec` execs it) */
+  readonly pid: number;
+  /** stdout lines, pino JSON parsed (other lines as `{ msg }`) */
+  readonly lines: Record<string, unknown>[];
+  stderr(): string;
+  exited(): boolean;
+  /** resolves with the first line that matches; rejects after `ms` or when the process exits */
+  waitLine(pred: (l: Record<string, unknown>) => boolean, ms: number): Promise<Record<string, unknown>>;
+  /** signals the process and resolves once it exited (SIGKILL after 3 s) */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function startLabProcess(lab: Lab, role: string, name: string, argv: string[]): LabProcess {
+  const proc = lab.spawn(role, argv);
+  const lines: Record<string, unknown>[] = [];
+  const waiters = new Set<{ pred: (l: Record<string, unknown>) => boolean; done: (l: Record<string, unknown> | Error) => void }>();
+  let rest = '';
+  let stderr = '';
+  const exited = (): boolean => proc.exitCode !== null || proc.signalCode !== null;
+  proc.stdout!.on('data', (d: Buffer) => {
+    rest += d.toString();
+    const parts = rest.split('\n');
+    rest = parts.pop()!;
+    for (const p of parts) {
+      if (!p.trim()) continue;
+      let l: Record<string, unknown>;
+      try { l = JSON.parse(p) as Record<string, unknown>; } catch { l = { msg: p }; }
+      lines.push(l);
+      if (lines.length > KEEP_LINES) lines.splice(0, lines.length - KEEP_LINES);
+      for (const w of [...waiters]) if (w.pred(l)) { waiters.delete(w); w.done(l); }
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20_000); });
+  proc.once('exit', (code, signal) => {
+    for (const w of waiters) w.done(new Error(`${name} exited ${code ?? signal}: ${stderr.trim()}`));
+    waiters.clear();
+  });
+  return {
+    name, role, proc, lines, exited, pid: proc.pid ?? -1,
+    stderr: () => stderr,
+    waitLine: (pred, ms) => new Promise((resolve, reject) => {
+      const found = lines.find(pred);
+      if (found) { resolve(found); return; }
+      if (exited()) { reject(new Error(`${name} exited ${proc.exitCode ?? proc.signalCode}: ${stderr.trim()}`)); return; }
+      const t = setTimeout(() => { waiters.delete(w); reject(new Error(`${name}: no such line within ${ms} ms; stderr: ${stderr.trim()}`)); }, ms);
+      const w = { pred, done: (l: Record<string, unknown> | Error) => { clearTimeout(t); if (l instanceof Error) reject(l); else resolve(l); } };
+      waiters.add(w);
+    }),
+    stop: (signal = 'SIGTERM') => new Promise((resolve) => {
+      if (exited()) { resolve(); return; }
+      const k = setTimeout(() => { proc.kill('SIGKILL'); }, 3_000);
+      proc.once('exit', () => { clearTimeout(k); resolve(); });
+      proc.kill(signal);
+    }),
+  };
+}
