@@ -73,4 +73,6 @@ export interface DrillResult {
   readonly marks: readonly Mark[];
   /** why the outcome is what it is, in one line */
   readonly reason: string;
+  /** every rollback step ran and succeeded (true when there was none); absent when rollback did not run (ERROR before the start) */
+  readonly rollbackOk?: boolean;
 }
