@@ -20,12 +20,13 @@ export function createLineObserver(out: { write(s: string): void }): DrillObserv
   return {
     sample() { samples++; },
     step(label) { out.write(`step: ${label}\n`); },
-    mark(m) { if (m.kind !== 'step') out.write(`${m.kind}: ${m.label}\n`); },
+    // steps have their own line, and the end is the outcome line of done()
+    mark(m) { if (m.kind !== 'step' && m.kind !== 'end') out.write(`${m.kind}: ${m.label}\n`); },
     done(r) {
       for (const s of [...r.steps.map((x) => ({ ...x, where: 'step' })), ...r.rollback.map((x) => ({ ...x, where: 'rollback' }))]) {
         out.write(`  ${s.where} ${s.index} ${s.kind.padEnd(6)} ${s.skipped === true ? 'SKIPPED' : s.ok ? 'ok' : 'FAILED'}  ${s.detail}\n`);
       }
-      for (const g of r.guards) out.write(`  guard ${g.name}: ${g.tripped ? 'TRIPPED' : 'held'}  ${g.detail}\n`);
+      for (const g of r.guards) out.write(`  guard ${g.name}: ${g.tripped ? 'TRIPPED: ' : ''}${g.detail}\n`);
       out.write(`${r.outcome}: ${r.reason} (${samples} samples)\n`);
     },
   };

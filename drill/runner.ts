@@ -103,7 +103,7 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
     const maps = await Promise.all(plan.instances.map((i) => transport.siteMap(i, Math.max(plan.probeTimeoutMs, 5000))));
     for (const m of maps) for (const [a, s] of m) sites.set(a, s);
   } catch (err) {
-    return finish('ERROR', `cannot read the instances' state: ${(err as Error).message}`, [], [], plan.guards.map((g) => ({ name: g.name, tripped: false, at: null, detail: 'not checked' })));
+    return finish('ERROR', `cannot read the instances' state: ${(err as Error).message}`, [], [], plan.guards.map((g) => ({ name: g.name, tripped: false, at: null, detail: 'not checked: the drill did not start' })));
   }
 
   let stop: Stop | undefined;
@@ -231,7 +231,7 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
       }
       const label = `${where === 'rollback' ? 'rollback ' : ''}${index}: ${describeStep(s)}`;
       observer.step(label);
-      mark(where === 'rollback' ? 'rollback' : 'step', label);
+      mark('step', label);
       const startedAt = clock.wallNow();
       const t0 = clock.now();
       let r: { ok: boolean; elapsedMs?: number; detail: string };
