@@ -4,7 +4,9 @@
  * imports drill/). Exit codes: 0 SUCCEEDED, 1 FAILED, 2 ERROR (bad plan or usage), 3 INTERRUPTED.
  * Ctrl-C stops the drill and rolls back; a second Ctrl-C stops the rollback.
  */
-import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { systemClock } from '../shared/clock.js';
 import { createLineObserver } from './observer.js';
@@ -96,6 +98,15 @@ export async function drill(argv: string[], io: DrillIo = processIo): Promise<nu
     return OUTCOME_EXIT.ERROR;
   }
   if (values['dry-run'] === true) { io.stdout.write(describePlan(plan)); return 0; }
+  // a record that cannot be written is found out before anything changes, not after the drill
+  if (values.json !== undefined) {
+    try {
+      await access(path.dirname(path.resolve(values.json)), constants.W_OK);
+    } catch (err) {
+      io.stderr.write(`gslb-dns drill: --json: cannot write into the directory of ${values.json}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      return OUTCOME_EXIT.ERROR;
+    }
+  }
 
   const interrupt = new AbortController();
   const abortRollback = new AbortController();

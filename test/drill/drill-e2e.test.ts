@@ -221,7 +221,7 @@ rollback:
     await expect(readFile(path.join(dir, 'should-not-exist'))).rejects.toThrow();
   });
 
-  it('a bad plan exits 2 with file:line: path: reason and changes nothing', async () => {
+  it('a bad plan, or a --json that cannot be written, exits 2 and changes nothing', async () => {
     const r = await drill(`name: bad
 ${instancesYaml()}steps:
   - { action: drain, site: tokyo }
@@ -229,6 +229,11 @@ ${instancesYaml()}steps:
 `);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/plan\.yaml:\d+: steps\[1\]\.expect\.from: no vantage "nowhere"/);
+    expect(await overrides(a)).toEqual([]);
+    // a --json that could not be written is refused before the drill changes anything
+    const noDir = await drill(`name: good\n${instancesYaml()}steps:\n  - { action: drain, site: tokyo }\n`, ['--json', path.join(dir, 'missing', 'out.json')]);
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toContain('--json: cannot write');
     expect(await overrides(a)).toEqual([]);
   });
 
