@@ -1,3 +1,5 @@
 #!/usr/bin/env node
 // The TypeScript is compiled to dist/ by `npm ci` (prepare) and before `npm start`/`npm test`.
-import '../dist/dns/main.js';
+// `drill` is its own program (drill/ uses only the public APIs; dns/ never imports it).
+if (process.argv[2] === 'drill') await import('../dist/drill/main.js');
+else await import('../dist/dns/main.js');

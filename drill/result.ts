@@ -75,4 +75,6 @@ export interface DrillResult {
   readonly reason: string;
   /** the plan's instances and vantages in its order, so the report's lanes follow it (else: order of first sample) */
   readonly plan?: { readonly instances: readonly string[]; readonly vantages: readonly string[] };
+  /** every rollback step ran and succeeded (true when there was none); absent when rollback did not run (ERROR before the start) */
+  readonly rollbackOk?: boolean;
 }
