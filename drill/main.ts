@@ -9,8 +9,8 @@ import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { systemClock } from '../shared/clock.js';
-import { createLineObserver } from './observer.js';
-import type { DrillObserver } from './observer.js';
+import { createProgress } from './progress.js';
+import { renderDrillHtml } from './report-html.js';
 import { loadPlan, PlanError } from './plan.js';
 import type { Plan } from './plan.js';
 import { OUTCOME_EXIT } from './result.js';
@@ -59,15 +59,19 @@ export function describePlan(plan: Plan): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function writeOutputs(r: DrillResult, json: string | undefined, io: DrillIo): Promise<boolean> {
-  if (json === undefined) return true;
-  try {
-    await writeFile(json, `${JSON.stringify(r, null, 2)}\n`);
-    return true;
-  } catch (err) {
-    io.stderr.write(`gslb-dns drill: --json: cannot write ${json}: ${(err as Error).message}\n`);
-    return false;
+/** Writes the record as JSON and the report as HTML where asked; false when one could not be written. */
+async function writeOutputs(r: DrillResult, out: { json?: string | undefined; html?: string | undefined }, io: DrillIo): Promise<boolean> {
+  let ok = true;
+  for (const [flag, file, text] of [['--json', out.json, () => `${JSON.stringify(r, null, 2)}\n`], ['--html', out.html, () => renderDrillHtml(r)]] as const) {
+    if (file === undefined) continue;
+    try {
+      await writeFile(file, text());
+    } catch (err) {
+      io.stderr.write(`gslb-dns drill: ${flag}: cannot write ${file}: ${(err as Error).message}\n`);
+      ok = false;
+    }
   }
+  return ok;
 }
 
 /** Runs `gslb-dns drill` with the arguments after `drill`; resolves with the exit code. */
@@ -85,10 +89,6 @@ export async function drill(argv: string[], io: DrillIo = processIo): Promise<nu
   }
   if (values.help === true) { io.stdout.write(`${DRILL_USAGE}\n`); return 0; }
   if (values.plan === undefined) { io.stderr.write(`gslb-dns drill: --plan FILE is required\n${DRILL_USAGE}\n`); return OUTCOME_EXIT.ERROR; }
-  // TODO(merge): write renderDrillHtml(result) (drill/report-html.ts) to values.html after the run
-  // once that module is in this branch; refused before anything runs until then
-  if (values.html !== undefined) { io.stderr.write('gslb-dns drill: --html: not available in this build\n'); return OUTCOME_EXIT.ERROR; }
-
   let plan: Plan;
   try {
     plan = await loadPlan(values.plan, io.env);
@@ -99,11 +99,12 @@ export async function drill(argv: string[], io: DrillIo = processIo): Promise<nu
   }
   if (values['dry-run'] === true) { io.stdout.write(describePlan(plan)); return 0; }
   // a record that cannot be written is found out before anything changes, not after the drill
-  if (values.json !== undefined) {
+  for (const [flag, file] of [['--json', values.json], ['--html', values.html]] as const) {
+    if (file === undefined) continue;
     try {
-      await access(path.dirname(path.resolve(values.json)), constants.W_OK);
+      await access(path.dirname(path.resolve(file)), constants.W_OK);
     } catch (err) {
-      io.stderr.write(`gslb-dns drill: --json: cannot write into the directory of ${values.json}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      io.stderr.write(`gslb-dns drill: ${flag}: cannot write into the directory of ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
       return OUTCOME_EXIT.ERROR;
     }
   }
@@ -119,15 +120,15 @@ export async function drill(argv: string[], io: DrillIo = processIo): Promise<nu
       abortRollback.abort();
     }
   });
-  // TODO(merge): createProgress(io.stdout) from drill/progress.ts has this shape
-  const observer: DrillObserver = createLineObserver(io.stdout);
+  // a redrawn status block on a terminal, one line per change otherwise (CI logs, pipes)
+  const observer = createProgress(io.stdout);
   let result: DrillResult;
   try {
     result = await runDrill(plan, { clock: systemClock, transport: createTransport(systemClock), observer, interrupt: interrupt.signal, abortRollback: abortRollback.signal });
   } finally {
     removeSigint();
   }
-  const written = await writeOutputs(result, values.json, io);
+  const written = await writeOutputs(result, { json: values.json, html: values.html }, io);
   return written ? OUTCOME_EXIT[result.outcome] : OUTCOME_EXIT.ERROR;
 }
 

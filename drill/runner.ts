@@ -92,7 +92,8 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
   };
   const finish = (outcome: DrillOutcome, reason: string, steps: StepRecord[], rollback: StepRecord[], guards: GuardRecord[], rollbackOk?: boolean): DrillResult => {
     mark('end', `${outcome}: ${reason}`);
-    const r: DrillResult = { outcome, name: plan.name, startedAt, endedAt: clock.wallNow(), steps, rollback, guards, samples, marks, reason, ...(rollbackOk !== undefined ? { rollbackOk } : {}) };
+    const order = { instances: plan.instances.map((i) => i.name), vantages: plan.vantages.map((v) => v.name) };
+    const r: DrillResult = { outcome, name: plan.name, startedAt, endedAt: clock.wallNow(), steps, rollback, guards, samples, marks, reason, plan: order, ...(rollbackOk !== undefined ? { rollbackOk } : {}) };
     observer.done(r);
     return r;
   };

@@ -112,6 +112,7 @@ afterAll(async () => {
 describe('gslb-dns drill against real instances', () => {
   it('SUCCEEDED: drains tokyo, sees osaka only, rolls back; --json keeps the contract', async () => {
     const json = path.join(dir, 'out.json');
+    const html = path.join(dir, 'out.html');
     const r = await drill(`name: tokyo-drain
 ${instancesYaml()}guards:
   - { name: always-served, serving: www.drill.test, atLeast: 1 }
@@ -123,9 +124,14 @@ steps:
 rollback:
   - { action: undrain, site: tokyo }
   - { expect: { name: www.drill.test, from: tokyo-clients, addresses: [192.0.2.1, 192.0.2.2] }, within: 20s }
-`, ['--json', json]);
+`, ['--json', json, '--html', html]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('SUCCEEDED');
+    // the report is drawn from the same record, lanes in the plan's order
+    const page = await readFile(html, 'utf8');
+    expect(page).toMatch(/^<!doctype html>/i);
+    expect(page).toContain('SUCCEEDED');
+    expect(page).toContain('tokyo-drain');
     const doc = JSON.parse(await readFile(json, 'utf8')) as Record<string, unknown>;
     for (const k of ['outcome', 'name', 'startedAt', 'steps', 'rollback', 'guards', 'samples']) expect(doc).toHaveProperty(k);
     expect(doc['outcome']).toBe('SUCCEEDED');
@@ -246,7 +252,7 @@ ${instancesYaml()}steps:
 rollback:
   - { action: undrain, site: tokyo }
 `, [], (out, proc) => {
-      if (!sent && out.includes('step: 1: wait')) { sent = true; proc.kill('SIGINT'); }
+      if (!sent && out.includes('step 1: wait')) { sent = true; proc.kill('SIGINT'); }
     });
     expect(r.code, r.stdout + r.stderr).toBe(3);
     expect(r.stdout).toContain('interrupted (Ctrl-C)');
