@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Lab } from '../../lab/netns.js';
+import { readJsonLines } from '../../shared/json-lines.js';
 
 /** Output lines kept per process: enough to explain a failure, bounded for a long lab. */
 const KEEP_LINES = 2_000;
@@ -28,21 +29,12 @@ export function startLabProcess(lab: Lab, role: string, name: string, argv: stri
   const proc = lab.spawn(role, argv);
   const lines: Record<string, unknown>[] = [];
   const waiters = new Set<{ pred: (l: Record<string, unknown>) => boolean; done: (l: Record<string, unknown> | Error) => void }>();
-  let rest = '';
   let stderr = '';
   const exited = (): boolean => proc.exitCode !== null || proc.signalCode !== null;
-  proc.stdout!.on('data', (d: Buffer) => {
-    rest += d.toString();
-    const parts = rest.split('\n');
-    rest = parts.pop()!;
-    for (const p of parts) {
-      if (!p.trim()) continue;
-      let l: Record<string, unknown>;
-      try { l = JSON.parse(p) as Record<string, unknown>; } catch { l = { msg: p }; }
-      lines.push(l);
-      if (lines.length > KEEP_LINES) lines.splice(0, lines.length - KEEP_LINES);
-      for (const w of [...waiters]) if (w.pred(l)) { waiters.delete(w); w.done(l); }
-    }
+  readJsonLines(proc.stdout!, (l) => {
+    lines.push(l);
+    if (lines.length > KEEP_LINES) lines.splice(0, lines.length - KEEP_LINES);
+    for (const w of [...waiters]) if (w.pred(l)) { waiters.delete(w); w.done(l); }
   });
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20_000); });
   proc.once('exit', (code, signal) => {

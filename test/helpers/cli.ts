@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
 import { ROOT } from './server.js';
+import { readJsonLines } from '../../shared/json-lines.js';
 
 export const MAIN = path.join(ROOT, 'dist/dns/main.js');
 
@@ -39,20 +40,11 @@ export function startNode(main: string, args: string[], env: Record<string, stri
 export function watchNode(proc: ChildProcess, name: string, killAfterMs = 5000): NodeProc {
   const lines: Record<string, unknown>[] = [];
   const waiters = new Set<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void; reject: (e: Error) => void }>();
-  let rest = '';
   let stderr = '';
   const ended = (): boolean => proc.exitCode !== null || proc.signalCode !== null;
-  proc.stdout!.on('data', (d: Buffer) => {
-    rest += d.toString();
-    const parts = rest.split('\n');
-    rest = parts.pop()!;
-    for (const p of parts) {
-      if (!p.trim()) continue;
-      let l: Record<string, unknown>;
-      try { l = JSON.parse(p) as Record<string, unknown>; } catch { l = { msg: p }; }
-      lines.push(l);
-      for (const w of [...waiters]) if (w.pred(l)) { waiters.delete(w); w.resolve(l); }
-    }
+  readJsonLines(proc.stdout!, (l) => {
+    lines.push(l);
+    for (const w of [...waiters]) if (w.pred(l)) { waiters.delete(w); w.resolve(l); }
   });
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   proc.once('exit', (code) => {
