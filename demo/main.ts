@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -90,6 +91,18 @@ function shown(line: string, running: boolean): string | undefined {
 }
 
 /** The block printed once the demo answers from health. */
+/** The shipped drill plan names the default addresses and run dir: offered only when this run has them. */
+const DEMO_DRILL = 'demo/drills/tokyo-drain.yaml';
+const DEMO_DRILL_ENDPOINTS = ['127.0.0.1:5300 http://127.0.0.1:8053', '127.0.0.2:5300 http://127.0.0.2:8053'];
+
+function drillLine(plan: Plan): string[] {
+  const root = path.dirname(path.dirname(plan.tokenFile));
+  const endpoints = plan.instances.map((i) => `${i.host}:${i.dnsPort} ${i.api}`);
+  const defaults = path.basename(path.dirname(plan.tokenFile)) === 'run' && existsSync(path.join(root, DEMO_DRILL))
+    && endpoints.join('|') === DEMO_DRILL_ENDPOINTS.join('|') && plan.sites.every((s) => s.vips.every((v) => v.port === 8080));
+  return defaults ? [`  npx gslb-dns drill --plan ${DEMO_DRILL} --html run/tokyo-drain.html   # a failover drill: drain tokyo, see clients move, roll back`] : [];
+}
+
 export function tryThis(plan: Plan, pids: ReadonlyMap<string, number>, token: string, readyMs: number): string {
   const ns1 = plan.instances[0]!;
   const servers = plan.instances.map((i) => i.api).join(',');
@@ -115,6 +128,7 @@ export function tryThis(plan: Plan, pids: ReadonlyMap<string, number>, token: st
     `  ${ctl} state`,
     `  ${ctl} explain www.gslb.example.test      # what each instance answers and why, and whether they agree`,
     `  curl -H "Authorization: Bearer $(cat ${tokenFile})" ${ns1.api}/api/v1/state`,
+    ...drillLine(plan),
     `Status page: ${ns1.api}/   (live, no token needed to read; paste the admin token to drain, undrain, force down or release; ${plan.instances.slice(1).map((i) => `${i.name}: ${i.api}/`).join(', ')})`,
     `Admin token of this run: ${token}   (in ${tokenFile})`,
     `Processes: ${[...pids].map(([name, pid]) => `${name} ${pid}`).join(', ')}`,
