@@ -145,7 +145,7 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
     v.server !== undefined ? [{ name: v.server.text, dns: v.server }] : plan.instances.map((i) => ({ name: i.name, dns: i.dns }));
   const probeOnce = async (target: { name: string; dns: { host: string; port: number } }, v: Plan['vantages'][number], name: string): Promise<void> => {
     const sentAt = clock.now();
-    const a = await transport.query(target.dns, name, v.type, v.subnet, plan.probeTimeoutMs)
+    const a = await transport.query(target.dns, name, v.type, v.subnet, plan.probeTimeoutMs, v.server !== undefined)
       .catch((err: Error) => ({ rcode: 'ERROR', addresses: [] as string[], ttl: null, error: err.message }));
     const first = a.addresses[0];
     const http = v.http !== undefined && first !== undefined

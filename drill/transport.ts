@@ -26,7 +26,8 @@ export interface HttpProbe { readonly ok: boolean; readonly status: number | nul
 export interface Done { readonly ok: boolean; readonly detail: string }
 
 export interface DrillTransport {
-  query(to: Endpoint, name: string, type: 'A' | 'AAAA', subnet: Vantage['subnet'], timeoutMs: number): Promise<ProbeAnswer>;
+  /** `recursive` sets RD: a vantage's own server is a resolver, which refuses RD=0 questions it has not cached */
+  query(to: Endpoint, name: string, type: 'A' | 'AAAA', subnet: Vantage['subnet'], timeoutMs: number, recursive?: boolean): Promise<ProbeAnswer>;
   fetchThrough(url: string, timeoutMs: number): Promise<HttpProbe>;
   /** address -> site, from GET /api/v1/state */
   siteMap(instance: Instance, timeoutMs: number): Promise<Map<string, string>>;
@@ -39,10 +40,10 @@ export interface ActionBody { readonly site: string; readonly address?: string; 
 
 let nextId = 1;
 
-function question(name: string, type: 'A' | 'AAAA', subnet: Vantage['subnet']): Packet {
+function question(name: string, type: 'A' | 'AAAA', subnet: Vantage['subnet'], recursive: boolean): Packet {
   nextId = (nextId % 0xffff) + 1;
   return {
-    type: 'query', id: nextId, flags: 0,
+    type: 'query', id: nextId, flags: recursive ? dnsPacket.RECURSION_DESIRED : 0,
     questions: [{ type, name, class: 'IN' }],
     additionals: [{
       type: 'OPT', name: '.', udpPayloadSize: 1232,
@@ -95,8 +96,8 @@ function queryUdp(to: Endpoint, q: Buffer, id: number, timeoutMs: number): Promi
   });
 }
 
-async function query(to: Endpoint, name: string, type: 'A' | 'AAAA', subnet: Vantage['subnet'], timeoutMs: number): Promise<ProbeAnswer> {
-  const packet = question(name, type, subnet);
+async function query(to: Endpoint, name: string, type: 'A' | 'AAAA', subnet: Vantage['subnet'], timeoutMs: number, recursive = false): Promise<ProbeAnswer> {
+  const packet = question(name, type, subnet, recursive);
   const q = dnsPacket.encode(packet);
   try {
     let p = await queryUdp(to, q, packet.id!, timeoutMs);

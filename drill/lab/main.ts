@@ -1,11 +1,24 @@
 /**
  * `npm run drill:lab`: builds the drill lab, prints its topology (and writes it as JSON with
  * `--json OUT`) once both instances answer from health, and keeps it until Ctrl-C, then tears
- * it down. Scenarios (`--scenario`, `--all`) are the drill runner's; this entry only hosts the lab.
- * Exit codes: 0 after Ctrl-C, 1 the lab failed to build or get ready, 2 bad flags.
+ * it down.
+ *
+ * `--scenario NAME` (repeatable) or `--all` runs failover scenarios (drill/lab/scenarios.ts) on
+ * the lab instead, `--runs N` times each (default 3), prints a table of medians next to the
+ * targets and writes `{ scenarios: [...] }` with `--json OUT`; `--html DIR` writes each run's
+ * drill report. Exit codes: 0 done (every run SUCCEEDED), 1 the lab failed or a run did not
+ * succeed, 2 bad flags.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { renderDrillHtml } from '../report-html.js';
+import { startLabControl } from './control.js';
+import { summarize } from './scenario-stats.js';
+import type { RunStats, ScenarioSummary } from './scenario-stats.js';
+import { runScenario } from './scenario-run.js';
+import { scenario, SCENARIOS } from './scenarios.js';
+import type { Scenario } from './scenarios.js';
 import { createDrillLab } from './topology.js';
 import type { DrillLab } from './topology.js';
 
@@ -28,17 +41,86 @@ function summary(d: Record<string, unknown>): string {
   ].join('\n');
 }
 
+/**
+ * The spec's targets, printed next to the numbers (a benchmark: nothing is asserted). The lab's
+ * agents check every 500 ms with fall 2 and rise 1 and report every second; staleAfter is 3 s.
+ */
+const TARGETS: Readonly<Record<string, string>> = {
+  'real-server-dies': 'site stays answered (no change); no healthy site excluded',
+  'site-servers-die': 'all instances < 1.5 s (+ report interval); recovered < 2 s after rise',
+  'site-lost': 'all instances < staleAfter + 0.5 s = 3.5 s; recovered < 2 s',
+  'agent-cut': 'ns2 < 3.5 s, ns1 unchanged; disagreement = the cut (expected)',
+  'instance-dies': 'clients keep succeeding via ns2; no healthy site excluded',
+  drain: 'all instances < 1 probe round; recovered likewise',
+  flap: 'answers change at most once per rise/fall window',
+};
+
+const fmt = (ms: number | null): string => (ms === null ? '-' : `${ms}`);
+
+function table(rows: readonly ScenarioSummary[]): string {
+  const head = ['scenario', 'runs', 'first ms', 'all ms', 'clients ms', 'recovered ms', 'failed req', 'healthy excl', 'max disagree ms', 'answer chg', 'outcomes', 'target'];
+  const body = rows.map((r) => [r.name, String(r.runs), fmt(r.medianMs.firstInstance), fmt(r.medianMs.allInstances), fmt(r.medianMs.clientsRecovered), fmt(r.medianMs.recovered),
+    String(r.failedRequests), r.healthyExcluded ? 'YES' : 'no', String(r.maxDisagreementMs), String(r.maxAnswerChanges), [...new Set(r.outcomes)].join(','), TARGETS[r.name] ?? '']);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(head), ...body.map(line),
+    '(medians over the runs; first/all: fault -> first/every instance answering differently; clients: fault -> every client fetch succeeding again,',
+    ' direct and behind the east resolver; recovered: recovery step -> every instance back; failed req and answer chg over/at worst in all runs)'].join('\n');
+}
+
+async function runScenarios(lab: DrillLab, list: readonly Scenario[], runs: number, html: string | undefined): Promise<ScenarioSummary[]> {
+  const control = await startLabControl(lab);
+  try {
+    const out: ScenarioSummary[] = [];
+    for (const s of list) {
+      const stats: RunStats[] = [];
+      for (let k = 1; k <= runs; k++) {
+        const { result, stats: st } = await runScenario(lab, control.url, s, k, READY_TIMEOUT_MS);
+        stats.push(st);
+        process.stderr.write(`drill:lab: ${s.name} run ${k}/${runs}: ${result.outcome} (${result.reason}); first ${fmt(st.firstInstanceMs)} all ${fmt(st.allInstancesMs)} clients ${fmt(st.clientsRecoveredMs)} recovered ${fmt(st.recoveredMs)} ms\n`);
+        if (html !== undefined) await writeFile(path.join(html, `${s.name}-${k}.html`), renderDrillHtml(result));
+      }
+      out.push(summarize(s.name, stats));
+    }
+    return out;
+  } finally {
+    await control.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { json: { type: 'string' }, scenario: { type: 'string' }, all: { type: 'boolean' }, runs: { type: 'string' } }, strict: true }));
+    ({ values } = parseArgs({ args: argv, options: { json: { type: 'string' }, scenario: { type: 'string', multiple: true }, all: { type: 'boolean' }, runs: { type: 'string' }, html: { type: 'string' } }, strict: true }));
   } catch (err) {
     process.stderr.write(`drill:lab: ${(err as Error).message}\n`);
     return 2;
   }
-  if (values.scenario !== undefined || values.all === true || values.runs !== undefined) {
-    process.stderr.write('drill:lab: --scenario/--all/--runs need the drill runner (drill/), which does not drive the lab yet; without them the lab starts and waits for Ctrl-C\n');
+  const runs = values.runs === undefined ? 3 : Number(values.runs);
+  let chosen: Scenario[] = [];
+  try {
+    if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: a positive integer, not "${values.runs}"`);
+    chosen = values.all === true ? [...SCENARIOS] : (values.scenario ?? []).map(scenario);
+    if ((values.runs !== undefined || values.html !== undefined) && chosen.length === 0) throw new Error('--runs and --html go with --scenario NAME or --all');
+  } catch (err) {
+    process.stderr.write(`drill:lab: ${(err as Error).message}\n`);
     return 2;
+  }
+  if (chosen.length > 0) {
+    let lab: DrillLab | undefined;
+    try {
+      if (values.html !== undefined) await mkdir(values.html, { recursive: true });
+      lab = await createDrillLab({ hostAccess: true, log: (m) => { process.stderr.write(`drill:lab: ${m}\n`); } });
+      const rows = await runScenarios(lab, chosen, runs, values.html);
+      process.stdout.write(`${table(rows)}\n`);
+      if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify({ scenarios: rows }, null, 2)}\n`);
+      return rows.every((r) => r.outcomes.every((o) => o === 'SUCCEEDED')) ? 0 : 1;
+    } catch (err) {
+      process.stderr.write(`drill:lab: ${(err as Error).message}\n`);
+      return 1;
+    } finally {
+      await lab?.close();
+    }
   }
   let lab: DrillLab | undefined;
   let stopping = false;

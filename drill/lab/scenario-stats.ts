@@ -1,0 +1,131 @@
+/**
+ * What a scenario's runs measured (pure, from the drill records alone): per run the intervals of
+ * drill/intervals.ts split into what the instances did and what clients saw, and per scenario
+ * the medians and worst cases `npm run drill:lab -- --json` writes (keys are a contract).
+ *
+ * Instances vs clients: the resolver vantage's samples carry the resolver as their "instance";
+ * they are left out of the instance intervals (a resolver follows only after its TTL) and kept
+ * for the client failures.
+ */
+import { answerKey, findDisagreements, laneKey, measureChanges } from '../intervals.js';
+import type { DrillOutcome, DrillResult, Sample } from '../result.js';
+import { RESOLVER_VANTAGE } from './scenarios.js';
+import type { Scenario } from './scenarios.js';
+
+export interface RunStats {
+  readonly outcome: DrillOutcome;
+  readonly reason: string;
+  /** fault step -> first instance answering differently / every instance; null: none did */
+  readonly firstInstanceMs: number | null;
+  readonly allInstancesMs: number | null;
+  /** fault step -> every client lane succeeding again after its last failure; null: no failure (or no recovery) */
+  readonly clientsRecoveredMs: number | null;
+  /**
+   * recovery step -> every instance that moved answering differently again (a fault that hit
+   * one instance only, a cut or a killed instance, is undone when that one is back); null: no
+   * recovery step, or none moved
+   */
+  readonly recoveredMs: number | null;
+  /** failed HTTP fetches through an answer, direct and behind the resolver, in the whole run */
+  readonly failedRequests: number;
+  /** see healthyExcluded() */
+  readonly healthyExcluded: boolean;
+  /** longest time the answering instances' answers differed for one vantage and name */
+  readonly maxDisagreementMs: number;
+  /** how often an instance's answer to one vantage and name changed during the steps */
+  readonly answerChanges: number;
+}
+
+const answered = (s: Sample): boolean => s.rcode !== 'TIMEOUT' && s.rcode !== 'ERROR';
+
+/**
+ * A healthy site excluded: an instance (not the resolver) answered the `all` pool name
+ * (`www`, every serving site) NOERROR to a direct vantage without a site the scenario did not
+ * fault. Every lab site is healthy unless faulted, so each such answer left out a healthy site.
+ */
+export function healthyExcluded(samples: readonly Sample[], allName: string, sites: readonly string[], faulted: readonly string[]): boolean {
+  const healthy = sites.filter((s) => !faulted.includes(s));
+  return samples.some((s) => s.vantage !== RESOLVER_VANTAGE && s.name === allName && s.rcode === 'NOERROR' && healthy.some((h) => !s.sites.includes(h)));
+}
+
+/** Changes of answer per instance lane while the steps ran (not the rollback). */
+function answerChanges(samples: readonly Sample[], from: number, to: number): number {
+  const last = new Map<string, string>();
+  let n = 0;
+  for (const s of [...samples].sort((a, b) => a.t - b.t)) {
+    if (!answered(s)) continue;
+    const k = laneKey(s);
+    const was = last.get(k);
+    if (was !== undefined && was !== answerKey(s) && s.t >= from && s.t < to) n++;
+    last.set(k, answerKey(s));
+  }
+  return n;
+}
+
+export function runStats(r: DrillResult, s: Scenario, allName: string, sites: readonly string[]): RunStats {
+  const direct = r.samples.filter((x) => x.vantage !== RESOLVER_VANTAGE);
+  const changing = r.steps.filter((x) => (x.kind === 'run' || x.kind === 'action') && x.skipped !== true);
+  const label = (i: number | undefined): string | undefined => (i === undefined ? undefined : `step ${changing[i]!.index} ${changing[i]!.kind}`);
+  const faultLabel = label(changing.length > 0 ? 0 : undefined);
+  // the last change of the steps undoes the fault (a scenario with one change has no recovery step)
+  const recoveryLabel = label(changing.length > 1 ? changing.length - 1 : undefined);
+  const inst = measureChanges({ ...r, samples: direct });
+  const all = measureChanges(r);
+  const fault = inst.find((c) => c.label === faultLabel);
+  const recovery = inst.find((c) => c.label === recoveryLabel);
+  const rollbackAt = r.rollback[0]?.startedAt ?? r.endedAt;
+  const disagreements = findDisagreements(direct.filter(answered), r.endedAt);
+  return {
+    outcome: r.outcome,
+    reason: r.reason,
+    firstInstanceMs: fault?.firstChangeMs ?? null,
+    allInstancesMs: fault?.allChangedMs ?? null,
+    clientsRecoveredMs: all.find((c) => c.label === faultLabel)?.clientsRecoveredMs ?? null,
+    recoveredMs: recovery?.allChangedMs ?? recovery?.firstChangeMs ?? null,
+    failedRequests: r.samples.filter((x) => x.http?.ok === false).length,
+    healthyExcluded: healthyExcluded(r.samples, allName, sites, s.faulted),
+    maxDisagreementMs: Math.max(0, ...disagreements.map((d) => d.ms)),
+    answerChanges: answerChanges(direct, r.steps[0]?.startedAt ?? r.startedAt, rollbackAt),
+  };
+}
+
+/** The median of the runs that measured something; null when none did. */
+export function median(values: readonly (number | null)[]): number | null {
+  const v = values.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  return Math.round(v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2);
+}
+
+/** One entry of `--json`'s `scenarios` (the contract's keys, then extensions). */
+export interface ScenarioSummary {
+  readonly name: string;
+  readonly runs: number;
+  readonly medianMs: { readonly firstInstance: number | null; readonly allInstances: number | null; readonly clientsRecovered: number | null; readonly recovered: number | null };
+  /** over all runs */
+  readonly failedRequests: number;
+  /** in any run */
+  readonly healthyExcluded: boolean;
+  /** over all runs */
+  readonly maxDisagreementMs: number;
+  readonly outcomes: readonly DrillOutcome[];
+  readonly maxAnswerChanges: number;
+}
+
+export function summarize(name: string, runs: readonly RunStats[]): ScenarioSummary {
+  return {
+    name,
+    runs: runs.length,
+    medianMs: {
+      firstInstance: median(runs.map((r) => r.firstInstanceMs)),
+      allInstances: median(runs.map((r) => r.allInstancesMs)),
+      clientsRecovered: median(runs.map((r) => r.clientsRecoveredMs)),
+      recovered: median(runs.map((r) => r.recoveredMs)),
+    },
+    failedRequests: runs.reduce((n, r) => n + r.failedRequests, 0),
+    healthyExcluded: runs.some((r) => r.healthyExcluded),
+    maxDisagreementMs: Math.round(Math.max(0, ...runs.map((r) => r.maxDisagreementMs))),
+    outcomes: runs.map((r) => r.outcome),
+    maxAnswerChanges: Math.max(0, ...runs.map((r) => r.answerChanges)),
+  };
+}
