@@ -18,27 +18,15 @@ import { createDrillLab, DRILL_LAB_PREFIX } from '../../drill/lab/topology.js';
 import type { DrillLab, LabInstance, LabSite } from '../../drill/lab/topology.js';
 import { POOLS } from '../../drill/lab/files.js';
 import { removeStaleDrillLabs } from '../../drill/lab/stale.js';
+import { poll as pollUntil } from '../helpers/poll.js';
 
 /** A bound for convergence, not a latency claim: CI shares both cores with other lab tests. */
 const WAIT_MS = 30_000;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls every 200 ms until `ok` (bounded); the error carries the last value seen. */
-async function poll<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = WAIT_MS): Promise<T> {
-  const end = performance.now() + ms;
-  for (;;) {
-    let last: string;
-    try {
-      const v = await probe();
-      if (ok(v)) return v;
-      last = JSON.stringify(v);
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${last.slice(0, 2000)}`);
-    await sleep(200);
-  }
+function poll<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = WAIT_MS): Promise<T> {
+  return pollUntil(probe, ok, what, ms, 200, 2000);
 }
 
 const namespacesOf = async (id: string): Promise<string[]> =>

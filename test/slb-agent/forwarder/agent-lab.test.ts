@@ -20,6 +20,7 @@ import { buildKernelLab } from './kernel-lab.js';
 import type { KernelLab } from './kernel-lab.js';
 import { connect, exchange, ping, tally } from './suite.js';
 import type { Conn } from './suite.js';
+import { poll as pollUntil } from '../../helpers/poll.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/slb-agent.js', import.meta.url));
 /** not one of the kernel lab's own backend ports: these backends are killed and restarted */
@@ -32,7 +33,6 @@ const IDS = { rsa: 'A', rsb: 'B', rsc: 'C' } as const;
 const SPREAD = 30;
 const POLL_MS = 15_000;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The slb-agent process in the LB namespace, with its JSON log lines. */
 type AgentProc = NodeProc;
@@ -41,21 +41,9 @@ function startAgent(lab: Lab, file: string, extra: string[] = []): AgentProc {
   return watchNode(lab.spawn('lb', [process.execPath, BIN, '--config', file, ...extra]), 'slb-agent', 10_000);
 }
 
-/** Polls `probe` every 100 ms until `ok` (bounded); the error carries the last value seen. */
-async function poll<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = POLL_MS): Promise<T> {
-  const end = performance.now() + ms;
-  for (;;) {
-    let last: string;
-    try {
-      const v = await probe();
-      if (ok(v)) return v;
-      last = JSON.stringify(v);
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${last.slice(0, 4000)}`);
-    await sleep(100);
-  }
+/** Polls every 100 ms until `ok` (bounded); the error carries the last value seen. */
+function poll<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = POLL_MS): Promise<T> {
+  return pollUntil(probe, ok, what, ms, 100, 4000);
 }
 
 async function status(lab: Lab): Promise<AgentStatus> {
