@@ -56,16 +56,11 @@ SERVERS=${SERVERS:-"pdns pdns-shared gdnsd knot nsd"}
 if [ -n "${CANDIDATE_CMD:-}" ] && [[ " $SERVERS " != *" $CANDIDATE_NAME "* ]]; then
   SERVERS="$SERVERS $CANDIDATE_NAME"
 fi
-if [ -n "${CANDIDATE_CMD:-}" ] && [ -n "$CANDIDATE_ALT_NAME" ] && [[ " $SERVERS " != *" $CANDIDATE_ALT_NAME "* ]]; then
-  SERVERS="$SERVERS $CANDIDATE_ALT_NAME"
-fi
-if [ -n "${CANDIDATE_CMD:-}" ] && [ -n "$CANDIDATE_ALT2_NAME" ] && [[ " $SERVERS " != *" $CANDIDATE_ALT2_NAME "* ]]; then
-  SERVERS="$SERVERS $CANDIDATE_ALT2_NAME"
-fi
-is_candidate() {
-  [ "$1" = "${CANDIDATE_NAME:-}" ] || { [ -n "$CANDIDATE_ALT_NAME" ] && [ "$1" = "$CANDIDATE_ALT_NAME" ]; } ||
-    { [ -n "$CANDIDATE_ALT2_NAME" ] && [ "$1" = "$CANDIDATE_ALT2_NAME" ]; }
-}
+for v in $CANDIDATE_VARIANTS; do
+  n=CANDIDATE_${v}_NAME
+  if [ -n "${CANDIDATE_CMD:-}" ] && [ -n "${!n:-}" ] && [[ " $SERVERS " != *" ${!n} "* ]]; then SERVERS="$SERVERS ${!n}"; fi
+done
+is_candidate() { [ "$1" = "${CANDIDATE_NAME:-}" ] || variant_of "$1" >/dev/null; }
 
 for b in dnsperf dig taskset setsid ss; do command -v "$b" >/dev/null || die "$b not found"; done
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs, server/client pinning overlaps"
@@ -283,8 +278,7 @@ rm -f "$RAW/.foreign0" "$RAW/.foreign1"
             -v cr="$(cand_col 12)" -v pr="$(peer_col "$s" 12)" 'BEGIN {
           printf "- `%s / %s = %.2fx` (qps %.0f vs %.0f; avg latency %.3f vs %.3f ms; RSS %s vs %s MB)\n", c, p, cq / pq, cq, pq, cl, pl, cr, pr }'
       done
-      [ -n "${CANDIDATE_ALT_NOTE:-}" ] && { echo; echo "$CANDIDATE_ALT_NOTE"; }
-      [ -n "${CANDIDATE_ALT2_NOTE:-}" ] && { echo; echo "$CANDIDATE_ALT2_NOTE"; }
+      for v in $CANDIDATE_VARIANTS; do n=CANDIDATE_${v}_NOTE; [ -n "${!n:-}" ] && { echo; echo "${!n}"; }; done
     else
       echo "No ratios: $CANDIDATE_NAME produced no result."
     fi
