@@ -13,11 +13,13 @@
  *                              Default 1/1 for agent-reported sites (the agent debounces its own
  *                              checks already; debouncing twice only delays failover), 2/2 for
  *                              probed sites (our probe is the only debouncer there).
- *   pools.<pool>.startup       servfail | allDown (default servfail): the answer while the pool has
- *                              no serving member and some member is still unknown (not restored
- *                              from --state-dir, not reported) within its site's staleAfter of the
- *                              start. SERVFAIL makes resolvers ask another name server instead of
- *                              caching a fail-open answer that may name a dead VIP.
+ *   pools.<pool>.startup       servfail | allDown (default servfail): while some member is still
+ *                              unknown (not restored from --state-dir, not reported) within its
+ *                              site's staleAfter of the start, servfail holds every answer that
+ *                              would include it were it up (and the answer when nothing serves);
+ *                              allDown answers from what serves now, by allDown when nothing does.
+ *                              SERVFAIL makes resolvers ask another name server instead of
+ *                              caching a partial or fail-open answer for a whole TTL.
  *   sites.<site>.probe         { type: tcp | http, port, path (http, default "/"), expect (http,
  *                              default [200]), interval (default 5s), timeout (default 2s, or the
  *                              interval when shorter; never above the interval) } for a

@@ -45,7 +45,7 @@ export interface ExplainCandidate {
   readonly override?: MemberWhy['override'];
 }
 
-/** normal: healthy; degraded: some member down (degradedTtl); failOpen: allDown answers; startup: SERVFAIL while members are pending. */
+/** normal: healthy; degraded: some member down (degradedTtl); failOpen: allDown answers; startup: SERVFAIL while the answer would need a pending member. */
 export type ExplainMode = 'normal' | 'degraded' | 'failOpen' | 'startup';
 
 /** The explanation of one name, type and client subnet. */

@@ -116,6 +116,12 @@ export interface PoolHealth {
   readonly degraded: boolean;
   /** startup pending per family: bit 1 an IPv4 member, bit 2 an IPv6 member is pending (0 or absent: none) */
   readonly pending?: number;
+  /**
+   * With pending members: the same health with each pending member counted up at full weight,
+   * i.e. what the policy would pick once they report up (the selector holds an answer that
+   * would include one). Absent when nothing is pending.
+   */
+  readonly ifPendingUp?: PoolHealth;
 }
 
 /**

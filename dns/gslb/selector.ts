@@ -3,9 +3,9 @@ import { policyFor } from './policies/index.js';
 import type { HealthView } from './state.js';
 
 /**
- * How the answer was reached; part of the cache key. Startup: no member serves and some member
- * of the family is still pending with `startup: servfail` (no members selected; answer.ts makes
- * it SERVFAIL). Fallback + hop: answered by the allDown pool that many hops away.
+ * How the answer was reached; part of the cache key. Startup: with `startup: servfail`, the
+ * answer would include a member of the family that is still pending, or nothing serves and one
+ * is pending (no members selected; answer.ts makes it SERVFAIL). Fallback + hop: answered by the allDown pool that many hops away.
  */
 export const Mode = { Healthy: 0, AllDownAll: 1, AllDownFirstTier: 2, NoData: 3, Fallback: 4, Startup: 64 } as const;
 
@@ -77,15 +77,21 @@ export class PoolSelector {
       c.onlyTier = 0;
       c.scope = 0;
       const policy = this.policies.get(pool.name)!;
+      // Startup window: pick as if pending members were up, and hold (SERVFAIL: resolvers ask
+      // another instance) when the pick needs one of them. Answering from whichever site reported
+      // first would put one site's VIPs into resolver caches for a whole TTL. A pick of members
+      // already known is a pick the real health makes too (pending ones only add candidates).
+      const holding = ((health.pending ?? 0) & (family === 4 ? 1 : 2)) !== 0 && (pool.startup ?? 'servfail') === 'servfail';
+      if (holding && health.ifPendingUp !== undefined) c.health = health.ifPendingUp;
       n = policy(c, this.selected);
+      c.health = health;
+      if (holding && (n === 0 || picksPending(health, this.selected, n))) {
+        this.finish(pool, 0, Mode.Startup, true);
+        return;
+      }
       if (n > 0) {
         if (hop > 0) mode = Mode.Fallback + hop;
         this.finish(pool, n, mode, health.degraded || hop > 0);
-        return;
-      }
-      // nothing serves yet and some member is still pending: wait (SERVFAIL) unless the pool says allDown
-      if (((health.pending ?? 0) & (family === 4 ? 1 : 2)) !== 0 && (pool.startup ?? 'servfail') === 'servfail') {
-        this.finish(pool, 0, Mode.Startup, true);
         return;
       }
       const ad = pool.allDown;
@@ -119,6 +125,11 @@ export class PoolSelector {
     for (let i = 0; i < n; i++) h = Math.imul(h ^ (this.selected[i]! + 1), 0x01000193);
     this.key = h >>> 0;
   }
+}
+
+function picksPending(health: PoolHealth, selected: Int32Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (health.members[selected[i]!]?.pending === true) return true;
+  return false;
 }
 
 /** The lowest tier number among the pool's members of a family (0 when there are none). */

@@ -17,9 +17,10 @@
  * A member serves only when it is up, its site is fresh (a valid report within staleAfter, or a
  * probe-only site), and no operator override (drain, force-down) holds it or its site. Until the
  * first observation a member is unknown and does not serve. While its site is within staleAfter
- * of this state's start (the startup window) an unknown member is also `pending`: a pool with no
- * serving member and a pending member answers per its `startup` key (default SERVFAIL), after
- * that per allDown. restoreHealth (from --state-dir) sets members to what the last instance knew,
+ * of this state's start (the startup window) an unknown member is also `pending`: with the
+ * pool's `startup` key at servfail (the default), an answer that would include a pending member
+ * were it up is held (SERVFAIL), so a restarted instance does not answer from whichever site
+ * reported first while the others are seconds away (selector.ts); after the window, per allDown. restoreHealth (from --state-dir) sets members to what the last instance knew,
  * when that is younger than staleAfter, so they serve (or stay out) at once.
  */
 import type { GslbConfig, MemberHealth, PoolConfig, PoolHealth } from './model.js';
@@ -361,6 +362,8 @@ export class GslbState {
     site.lastAgent = r.agent;
     site.lastValidAt = this.now();
     site.lastReportAt = site.lastValidAt;
+    // the first report since the start decides which members are still pending (effective())
+    if (!site.settled) this.touchSite(r.site);
     site.settled = true;
     site.restored = false;
     if (site.stale) {
@@ -689,7 +692,12 @@ export class GslbState {
     if (this.sites.get(site)?.stale) return { up: false, reason: 'site stale' };
     if (mr.status === 'drain') return { up: false, reason: 'drained by agent' };
     if (mr.status === 'unknown') {
-      return this.sites.get(site)?.window ? { up: false, reason: 'no report or probe yet', pending: true } : { up: false, reason: 'no report or probe yet' };
+      const s = this.sites.get(site);
+      if (s?.window !== true) return { up: false, reason: 'no report or probe yet' };
+      // an agent's first report names every member it knows: one it left out is not coming
+      // within the window, so it no longer holds answers (one with rise in progress still does)
+      if (s.settled && !s.probed && mr.upStreak + mr.downStreak === 0) return { up: false, reason: 'not in the site\'s reports' };
+      return { up: false, reason: 'no report or probe yet', pending: true };
     }
     return { up: mr.status === 'up', reason: mr.status };
   }
@@ -875,5 +883,7 @@ function sameMember(x: MemberHealth, y: MemberHealth, loadMatters: boolean): boo
 function withPending(pool: PoolConfig, h: { members: MemberHealth[]; degraded: boolean }): PoolHealth {
   let bits = 0;
   h.members.forEach((m, i) => { if (m.pending) bits |= pool.members[i]!.family === 4 ? 1 : 2; });
-  return bits === 0 ? h : { ...h, pending: bits };
+  if (bits === 0) return h;
+  const ifPendingUp: PoolHealth = { degraded: h.degraded, members: h.members.map((m) => (m.pending ? { ...m, up: true, weightPct: 100 } : m)) };
+  return { ...h, pending: bits, ifPendingUp };
 }

@@ -205,7 +205,7 @@ function memberFamilies(registers: Registry[], state: GslbState): void {
     collect() { this.reset(); pools = poolFailOpen(state.gslb, state.view); for (const p of pools) this.set({ pool: p.pool }, p.failOpen ? 1 : 0); },
   });
   new Gauge({
-    name: 'gslb_pool_startup_pending', help: 'Whether the pool has no serving member and waits for the first health word on some member after a start (startup: servfail answers SERVFAIL).',
+    name: 'gslb_pool_startup_pending', help: 'Whether the pool waits for the first health word on a member its answer would include, after a start (startup: servfail answers SERVFAIL).',
     labelNames: ['pool'] as const, registers,
     collect() {
       this.reset();

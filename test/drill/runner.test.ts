@@ -15,11 +15,12 @@ import { ManualClock } from '../helpers/manual-clock.js';
 const SITES = new Map([['192.0.2.1', 'tokyo'], ['192.0.2.2', 'osaka'], ['192.0.2.5', 'tokyo']]);
 
 /** Every instance answers with the members of the sites not drained, `lagMs` after an action. */
-function createWorld(clock: ManualClock, lagMs: number, opts: { stateFails?: boolean } = {}) {
+function createWorld(clock: ManualClock, lagMs: number, opts: { stateFails?: boolean; servfail?: (port: number) => boolean } = {}) {
   const drained = new Set<string>();
   const actions: string[] = [];
   const transport: DrillTransport = {
-    async query(_to, name): Promise<ProbeAnswer> {
+    async query(to, name): Promise<ProbeAnswer> {
+      if (opts.servfail?.(to.port) === true) return { rcode: 'SERVFAIL', addresses: [], ttl: null };
       const members = name.startsWith('solo') ? ['192.0.2.5'] : ['192.0.2.1', '192.0.2.2'];
       const addresses = members.filter((a) => !drained.has(SITES.get(a)!));
       return { rcode: 'NOERROR', addresses, ttl: 20 };
@@ -112,6 +113,25 @@ describe('drill runner (manual clock)', () => {
     expect(r.steps[1]!.elapsedMs).toBeLessThan(1000);
     expect(clock.now() - started).toBeLessThan(1000);
     expect(r.rollback).toMatchObject([{ ok: true }]);
+  });
+
+  it('a SERVFAIL does not trip a guard while another instance serves the vantage; from every instance it does', async () => {
+    for (const both of [false, true]) {
+      const clock = new ManualClock();
+      const start = clock.now();
+      // ns1 (port 5300) restarts: SERVFAIL for 1.5 s, as while its agents have not reported yet
+      const w = createWorld(clock, 0, { servfail: (port) => clock.now() - start >= 500 && clock.now() - start < 2000 && (both || port === 5300) });
+      const p = plan('  - { wait: 5s }\n', 'guards:\n  - { name: served, serving: www.x.test, atLeast: 2 }\n');
+      const r = await drive(clock, runDrill(p, { clock, transport: w.transport, observer: silentObserver }));
+      expect(r.samples.some((x) => x.instance === 'ns1' && x.rcode === 'SERVFAIL')).toBe(true);
+      if (both) {
+        expect(r.outcome).toBe('INTERRUPTED');
+        expect(r.guards[0]!.detail).toContain('(SERVFAIL)');
+      } else {
+        expect(r.outcome, r.reason).toBe('SUCCEEDED');
+        expect(r.guards).toMatchObject([{ name: 'served', tripped: false }]);
+      }
+    }
   });
 
   it('Ctrl-C stops the drill and rolls back; a second one stops the rollback', async () => {

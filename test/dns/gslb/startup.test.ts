@@ -55,6 +55,14 @@ pools:
     allDown: all
     members:
       - { site: b, address: 192.0.2.31 }
+  every:
+    names: [every]
+    policy: all
+    maxAnswers: 2
+    allDown: nodata
+    members:
+      - { site: a, address: 192.0.2.41 }
+      - { site: b, address: 192.0.2.42 }
 `;
 
 function config(text = YAML): GslbConfig {
@@ -104,11 +112,47 @@ describe('startup window', () => {
     expect(pick(state, 'v4', 6).mode).toBe(Mode.AllDownAll);
   });
 
-  it('a member known up serves at once; a known-down member stops pending', () => {
+  it('holds an answer that a pending member would change, not one it would not', () => {
+    const { state } = setup();
+    state.applyReport(report('b', 1, [rm('192.0.2.2', 'up'), rm('192.0.2.12', 'up')]));
+    // a (tier 1) still pending, b (tier 2) up: answering b now would be the restarted instance
+    // failing over to b only because b's agent reported first
+    expect(pick(state, 'web')).toEqual({ mode: Mode.Startup, addrs: [] });
+    // startup: allDown answers from what serves now
+    expect(pick(state, 'old')).toEqual({ mode: Mode.Healthy, addrs: ['192.0.2.12'] });
+    state.applyReport(report('a', 1, [rm('192.0.2.1', 'up')]));
+    expect(pick(state, 'web')).toEqual({ mode: Mode.Healthy, addrs: ['192.0.2.1'] });
+  });
+
+  it('answers at once when the pick needs no pending member (tier 1 known up, tier 2 pending)', () => {
+    const { state } = setup();
+    state.applyReport(report('a', 1, [rm('192.0.2.1', 'up')]));
+    expect(state.view.pools.get('web')!.pending).toBe(1);
+    expect(pick(state, 'web')).toEqual({ mode: Mode.Healthy, addrs: ['192.0.2.1'] });
+  });
+
+  it('holds a policy-all answer until every site reported, at most until the window closes', () => {
+    const { state, clock } = setup();
+    state.applyReport(report('b', 1, [rm('192.0.2.42', 'up')]));
+    expect(pick(state, 'every').mode).toBe(Mode.Startup);
+    // site a never reports: its window (staleAfter 3 s) ends the hold, and b alone answers
+    clock.advance(3000);
+    state.tick();
+    expect(pick(state, 'every')).toEqual({ mode: Mode.Healthy, addrs: ['192.0.2.42'] });
+  });
+
+  it('a member left out of its site\'s first report stops pending (it would hold answers for nothing)', () => {
     const { state } = setup();
     state.applyReport(report('b', 1, [rm('192.0.2.2', 'up')]));
-    // a still unknown (pending), b up: the healthy answer, nothing waits
-    expect(pick(state, 'web')).toEqual({ mode: Mode.Healthy, addrs: ['192.0.2.2'] });
+    expect(state.view.pools.get('v4')!.pending ?? 0).toBe(0);
+    expect(pick(state, 'v4').mode).toBe(Mode.AllDownAll);
+    const snap = state.snapshot() as { pools: { name: string; members: { address: string; why: string; pending: boolean }[] }[] };
+    expect(snap.pools.find((p) => p.name === 'v4')!.members[0]).toMatchObject({ address: '192.0.2.31', pending: false, why: 'not in the site\'s reports' });
+  });
+
+  it('a known-down member stops pending', () => {
+    const { state } = setup();
+    state.applyReport(report('b', 1, [rm('192.0.2.2', 'up')]));
     state.applyReport(report('b', 2, [rm('192.0.2.21', 'down')]));
     // only-b: its one member is known down, nothing pending: allDown (nodata) at once
     expect(pick(state, 'only-b').mode).toBe(Mode.NoData);
@@ -225,6 +269,9 @@ describe('fail-open', () => {
     expect(row('old')).toEqual({ pool: 'old', failOpen: true, startupPending: true, allDown: 'all' });
     state.applyReport(report('b', 1, [rm('192.0.2.21', 'down'), rm('192.0.2.2', 'up')]));
     expect(row('only-b')).toEqual({ pool: 'only-b', failOpen: true, startupPending: false, allDown: 'nodata' });
+    // b (tier 2) serves, but web's pick waits for tier 1 (a, pending): still held, not fail-open
+    expect(row('web')).toEqual({ pool: 'web', failOpen: false, startupPending: true, allDown: 'all' });
+    state.applyReport(report('a', 1, [rm('192.0.2.1', 'down')]));
     expect(row('web')).toEqual({ pool: 'web', failOpen: false, startupPending: false, allDown: 'all' });
   });
 
@@ -241,6 +288,8 @@ describe('fail-open', () => {
     state.applyReport(report('b', 3, [rm('192.0.2.21', 'down'), rm('192.0.2.2', 'up'), rm('192.0.2.12', 'up')]));
     expect(warns).toEqual([
       { obj: { pool: 'only-b', allDown: 'nodata', epoch: expect.any(Number) }, msg: 'pool only-b answers by allDown (nodata): no member serves' },
+      // v4's one member is b's, left out of b's reports: not pending, so allDown at once
+      { obj: { pool: 'v4', allDown: 'all', epoch: expect.any(Number) }, msg: 'pool v4 answers by allDown (all): no member serves' },
       { obj: { pool: 'old', allDown: 'all', epoch: expect.any(Number) }, msg: 'pool old no longer answers by allDown: a member serves again' },
     ]);
     expect(watch.pools.find((p) => p.pool === 'only-b')!.failOpen).toBe(true);

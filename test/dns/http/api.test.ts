@@ -586,9 +586,12 @@ describe('GET /metrics: pools answering by allDown', () => {
     // nothing known yet: the pool waits (startup: servfail), which is not fail-open
     expect(await gauges()).toEqual([0, 1]);
     await postReport(ctx, makeReport('tokyo', 1, [{ address: '192.0.2.1', state: 'up', weight: 100 }]));
+    // two answers of three members: the second would be osaka's, which has not reported yet
+    expect(await gauges()).toEqual([0, 1]);
+    await postReport(ctx, makeReport('osaka', 1, [{ address: '198.51.100.1', state: 'up', weight: 100 }]));
     expect(await gauges()).toEqual([0, 0]);
     await postReport(ctx, makeReport('tokyo', 2, [{ address: '192.0.2.1', state: 'down', weight: 0 }, { address: '192.0.2.2', state: 'down', weight: 0 }]));
-    await postReport(ctx, makeReport('osaka', 1, [{ address: '198.51.100.1', state: 'down', weight: 0 }]));
+    await postReport(ctx, makeReport('osaka', 2, [{ address: '198.51.100.1', state: 'down', weight: 0 }]));
     expect(await gauges()).toEqual([1, 0]);
   });
 });
