@@ -5,6 +5,9 @@
 import type { LabPlan, SitePlan } from './plan.js';
 import { PORT } from './plan.js';
 
+/** The pools' TTL: what a resolver may keep an answer for. */
+export const POOL_TTL_S = 5;
+
 /** Pool names the lab's zone answers from health. */
 export const POOLS = {
   /** every serving VIP (policy all): who answers what is easy to see */
@@ -39,11 +42,14 @@ export function poolText(plan: LabPlan): string {
     '# written by the drill lab (drill/lab/files.ts)',
     'sites:', ...sites,
     'pools:',
-    `  ${POOLS.all}:`, `    names: [${POOLS.all}]`, '    ttl: 5', '    policy: all', '    maxAnswers: 3', '    allDown: nodata', '    members:', ...members,
-    `  ${POOLS.geo}:`, `    names: [${POOLS.geo}]`, '    ttl: 5', '    policy: topology', '    maxAnswers: 1', '    allDown: nodata', '    members:', ...members,
+    `  ${POOLS.all}:`, `    names: [${POOLS.all}]`, `    ttl: ${POOL_TTL_S}`, '    policy: all', '    maxAnswers: 3', '    allDown: nodata', '    members:', ...members,
+    `  ${POOLS.geo}:`, `    names: [${POOLS.geo}]`, `    ttl: ${POOL_TTL_S}`, '    policy: topology', '    maxAnswers: 1', '    allDown: nodata', '    members:', ...members,
     '',
   ].join('\n');
 }
+
+/** The agents' HTTP check timing (the flap scenario's rise/fall window is read from it). */
+export const CHECK = { intervalMs: 500, timeoutMs: 400, rise: 1, fall: 2 } as const;
 
 /** A site's agent file: the VIP with the dsr forwarder and HTTP checks, reporting to every instance. */
 export function agentText(plan: LabPlan, site: SitePlan, secretFile: string): string {
@@ -62,7 +68,7 @@ export function agentText(plan: LabPlan, site: SitePlan, secretFile: string): st
     '    protocol: tcp',
     '    forwarder: { mode: dsr, interface: eth0, scheduler: maglev }',
     // a started backend is up at the first pass, a stopped one down after two failures
-    '    check: { type: http, path: /, expect: [200], interval: 500ms, timeout: 400ms, rise: 1, fall: 2 }',
+    `    check: { type: http, path: /, expect: [200], interval: ${CHECK.intervalMs}ms, timeout: ${CHECK.timeoutMs}ms, rise: ${CHECK.rise}, fall: ${CHECK.fall} }`,
     '    realServers:',
     ...site.realServers.map((a) => `      - { address: ${a}, port: ${PORT.http} }`),
     '',

@@ -8,10 +8,10 @@ import { silentObserver } from '../observer.js';
 import type { DrillResult } from '../result.js';
 import { runDrill } from '../runner.js';
 import { createTransport } from '../transport.js';
-import { POOLS } from './files.js';
+import { CHECK, POOLS } from './files.js';
 import { runStats } from './scenario-stats.js';
 import type { RunStats } from './scenario-stats.js';
-import { scenarioPlan } from './scenarios.js';
+import { scenarioPlan, TARGET_SITE } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
 import type { DrillLab } from './topology.js';
 
@@ -24,5 +24,20 @@ export async function runScenario(lab: DrillLab, control: string, s: Scenario, r
   await lab.waitReady(readyTimeoutMs);
   const plan = await scenarioPlan(lab, s, control, run);
   const result = await runDrill(plan, { clock: systemClock, transport: createTransport(systemClock), observer: silentObserver });
-  return { result, stats: runStats(result, s, `${POOLS.all}.${lab.plan.zone}`, lab.sites.map((x) => x.name)) };
+  const ctx = { riseMetAt: riseMetAt(lab, result), windowMs: (CHECK.rise + CHECK.fall) * CHECK.intervalMs };
+  return { result, stats: runStats(result, s, `${POOLS.all}.${lab.plan.zone}`, lab.sites.map((x) => x.name), ctx) };
+}
+
+/**
+ * When the faulted site's agent (the one running now: site-lost restarts it) logged its VIP up
+ * after the run's last fault-or-recovery step began: the moment rise was met. Agent log lines
+ * are pino's, `time` in unix ms, the clock the drill's samples use too.
+ */
+function riseMetAt(lab: DrillLab, r: DrillResult): number | null {
+  const changing = r.steps.filter((x) => (x.kind === 'run' || x.kind === 'action') && x.skipped !== true);
+  if (changing.length < 2) return null;
+  const from = changing[changing.length - 1]!.startedAt;
+  const line = lab.sites.find((x) => x.name === TARGET_SITE)?.agent?.lines
+    .find((l) => typeof l['time'] === 'number' && l['time'] >= from && typeof l['msg'] === 'string' && /^vip \S+ up$/.test(l['msg']));
+  return line === undefined ? null : line['time'] as number;
 }

@@ -20,12 +20,19 @@ export interface RunStats {
   readonly allInstancesMs: number | null;
   /** fault step -> every client lane succeeding again after its last failure; null: no failure (or no recovery) */
   readonly clientsRecoveredMs: number | null;
+  /** the same for the clients behind the resolver only: the window an operator sizes TTLs by */
+  readonly resolverClientsMs: number | null;
   /**
    * recovery step -> every instance that moved answering differently again (a fault that hit
    * one instance only, a cut or a killed instance, is undone when that one is back); null: no
    * recovery step, or none moved
    */
   readonly recoveredMs: number | null;
+  /**
+   * the faulted site's agent seeing its VIP up again (rise met, from the agent's log) -> every
+   * instance answering differently again; null where no rise is involved (a drain, a cut)
+   */
+  readonly recoveredAfterRiseMs: number | null;
   /** failed HTTP fetches through an answer, direct and behind the resolver, in the whole run */
   readonly failedRequests: number;
   /** see healthyExcluded() */
@@ -34,6 +41,16 @@ export interface RunStats {
   readonly maxDisagreementMs: number;
   /** how often an instance's answer to one vantage and name changed during the steps */
   readonly answerChanges: number;
+  /** the most changes of one instance's answer to one vantage and name within any rise/fall window */
+  readonly maxChangesPerWindow: number;
+}
+
+/** What the drill records alone do not say: the agent's rise moment and the rise/fall window. */
+export interface RunContext {
+  /** unix ms the faulted site's agent logged its VIP up after the recovery step; null: none */
+  readonly riseMetAt?: number | null;
+  /** (rise + fall) x check interval */
+  readonly windowMs: number;
 }
 
 const answered = (s: Sample): boolean => s.rcode !== 'TIMEOUT' && s.rcode !== 'ERROR';
@@ -48,21 +65,33 @@ export function healthyExcluded(samples: readonly Sample[], allName: string, sit
   return samples.some((s) => s.vantage !== RESOLVER_VANTAGE && s.name === allName && s.rcode === 'NOERROR' && healthy.some((h) => !s.sites.includes(h)));
 }
 
-/** Changes of answer per instance lane while the steps ran (not the rollback). */
-function answerChanges(samples: readonly Sample[], from: number, to: number): number {
+/** When each instance lane's answer changed while the steps ran (not the rollback), per lane. */
+function answerChangeTimes(samples: readonly Sample[], from: number, to: number): Map<string, number[]> {
   const last = new Map<string, string>();
-  let n = 0;
+  const times = new Map<string, number[]>();
   for (const s of [...samples].sort((a, b) => a.t - b.t)) {
     if (!answered(s)) continue;
     const k = laneKey(s);
     const was = last.get(k);
-    if (was !== undefined && was !== answerKey(s) && s.t >= from && s.t < to) n++;
+    if (was !== undefined && was !== answerKey(s) && s.t >= from && s.t < to) times.set(k, [...(times.get(k) ?? []), s.t]);
     last.set(k, answerKey(s));
   }
-  return n;
+  return times;
 }
 
-export function runStats(r: DrillResult, s: Scenario, allName: string, sites: readonly string[]): RunStats {
+/** The most changes of one lane inside any window of `windowMs` (sliding, from each change). */
+export function maxPerWindow(times: ReadonlyMap<string, readonly number[]>, windowMs: number): number {
+  let max = 0;
+  for (const ts of times.values()) {
+    for (let i = 0, j = 0; i < ts.length; i++) {
+      while (ts[i]! - ts[j]! >= windowMs) j++;
+      max = Math.max(max, i - j + 1);
+    }
+  }
+  return max;
+}
+
+export function runStats(r: DrillResult, s: Scenario, allName: string, sites: readonly string[], ctx: RunContext): RunStats {
   const direct = r.samples.filter((x) => x.vantage !== RESOLVER_VANTAGE);
   const changing = r.steps.filter((x) => (x.kind === 'run' || x.kind === 'action') && x.skipped !== true);
   const label = (i: number | undefined): string | undefined => (i === undefined ? undefined : `step ${changing[i]!.index} ${changing[i]!.kind}`);
@@ -71,21 +100,29 @@ export function runStats(r: DrillResult, s: Scenario, allName: string, sites: re
   const recoveryLabel = label(changing.length > 1 ? changing.length - 1 : undefined);
   const inst = measureChanges({ ...r, samples: direct });
   const all = measureChanges(r);
+  const behind = measureChanges({ ...r, samples: r.samples.filter((x) => x.vantage === RESOLVER_VANTAGE) });
   const fault = inst.find((c) => c.label === faultLabel);
   const recovery = inst.find((c) => c.label === recoveryLabel);
+  const recoveredMs = recovery?.allChangedMs ?? recovery?.firstChangeMs ?? null;
+  const recoveryAt = changing.length > 1 ? changing[changing.length - 1]!.startedAt : null;
+  const riseMetAt = ctx.riseMetAt ?? null;
   const rollbackAt = r.rollback[0]?.startedAt ?? r.endedAt;
   const disagreements = findDisagreements(direct.filter(answered), r.endedAt);
+  const changes = answerChangeTimes(direct, r.steps[0]?.startedAt ?? r.startedAt, rollbackAt);
   return {
     outcome: r.outcome,
     reason: r.reason,
     firstInstanceMs: fault?.firstChangeMs ?? null,
     allInstancesMs: fault?.allChangedMs ?? null,
     clientsRecoveredMs: all.find((c) => c.label === faultLabel)?.clientsRecoveredMs ?? null,
-    recoveredMs: recovery?.allChangedMs ?? recovery?.firstChangeMs ?? null,
+    resolverClientsMs: behind.find((c) => c.label === faultLabel)?.clientsRecoveredMs ?? null,
+    recoveredMs,
+    recoveredAfterRiseMs: recoveredMs === null || recoveryAt === null || riseMetAt === null ? null : Math.max(0, Math.round(recoveryAt + recoveredMs - riseMetAt)),
     failedRequests: r.samples.filter((x) => x.http?.ok === false).length,
     healthyExcluded: healthyExcluded(r.samples, allName, sites, s.faulted),
     maxDisagreementMs: Math.max(0, ...disagreements.map((d) => d.ms)),
-    answerChanges: answerChanges(direct, r.steps[0]?.startedAt ?? r.startedAt, rollbackAt),
+    answerChanges: [...changes.values()].reduce((n, ts) => n + ts.length, 0),
+    maxChangesPerWindow: maxPerWindow(changes, ctx.windowMs),
   };
 }
 
@@ -101,7 +138,11 @@ export function median(values: readonly (number | null)[]): number | null {
 export interface ScenarioSummary {
   readonly name: string;
   readonly runs: number;
-  readonly medianMs: { readonly firstInstance: number | null; readonly allInstances: number | null; readonly clientsRecovered: number | null; readonly recovered: number | null };
+  readonly medianMs: {
+    readonly firstInstance: number | null; readonly allInstances: number | null; readonly clientsRecovered: number | null; readonly recovered: number | null;
+    /** extensions: clients behind the resolver only; recovery counted from the agent's rise */
+    readonly resolverClients: number | null; readonly recoveredAfterRise: number | null;
+  };
   /** over all runs */
   readonly failedRequests: number;
   /** in any run */
@@ -110,6 +151,8 @@ export interface ScenarioSummary {
   readonly maxDisagreementMs: number;
   readonly outcomes: readonly DrillOutcome[];
   readonly maxAnswerChanges: number;
+  /** the most answer changes of one lane within one rise/fall window, in any run (target: at most 1) */
+  readonly maxChangesPerWindow: number;
 }
 
 export function summarize(name: string, runs: readonly RunStats[]): ScenarioSummary {
@@ -121,11 +164,14 @@ export function summarize(name: string, runs: readonly RunStats[]): ScenarioSumm
       allInstances: median(runs.map((r) => r.allInstancesMs)),
       clientsRecovered: median(runs.map((r) => r.clientsRecoveredMs)),
       recovered: median(runs.map((r) => r.recoveredMs)),
+      resolverClients: median(runs.map((r) => r.resolverClientsMs)),
+      recoveredAfterRise: median(runs.map((r) => r.recoveredAfterRiseMs)),
     },
     failedRequests: runs.reduce((n, r) => n + r.failedRequests, 0),
     healthyExcluded: runs.some((r) => r.healthyExcluded),
     maxDisagreementMs: Math.round(Math.max(0, ...runs.map((r) => r.maxDisagreementMs))),
     outcomes: runs.map((r) => r.outcome),
     maxAnswerChanges: Math.max(0, ...runs.map((r) => r.answerChanges)),
+    maxChangesPerWindow: Math.max(0, ...runs.map((r) => r.maxChangesPerWindow)),
   };
 }

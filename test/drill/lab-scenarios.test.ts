@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planLab } from '../../drill/lab/plan.js';
 import type { SegmentNet } from '../../drill/lab/plan.js';
-import { healthyExcluded, median, runStats, summarize } from '../../drill/lab/scenario-stats.js';
+import { healthyExcluded, maxPerWindow, median, runStats, summarize } from '../../drill/lab/scenario-stats.js';
 import { RESOLVER_VANTAGE, scenario, SCENARIOS, scenarioYaml } from '../../drill/lab/scenarios.js';
 import type { DrillLab } from '../../drill/lab/topology.js';
 import { parsePlan } from '../../drill/plan.js';
@@ -78,7 +78,7 @@ describe('scenario numbers', () => {
       sample(1300, 'ns1', [], { rcode: 'TIMEOUT', addresses: [] }), sample(1300, 'ns2', all),
       sample(5400, 'ns1', all), sample(5400, 'ns2', all),
     ];
-    const st = runStats(result(samples, [step(0, 'run', 1000), step(1, 'wait', 2000), step(2, 'run', 5000)]), scenario('instance-dies'), WWW, SITES);
+    const st = runStats(result(samples, [step(0, 'run', 1000), step(1, 'wait', 2000), step(2, 'run', 5000)]), scenario('instance-dies'), WWW, SITES, { windowMs: 1500 });
     expect(st).toMatchObject({ firstInstanceMs: 300, allInstancesMs: null, recoveredMs: 400, healthyExcluded: false, maxDisagreementMs: 0, failedRequests: 0 });
   });
 
@@ -86,8 +86,29 @@ describe('scenario numbers', () => {
     expect(median([3, null, 1, 2])).toBe(2);
     expect(median([1, 2])).toBe(2);
     expect(median([null])).toBeNull();
-    const st = runStats(result([sample(500, 'ns1', SITES)], [step(0, 'run', 1000)]), scenario('flap'), WWW, SITES);
+    const st = runStats(result([sample(500, 'ns1', SITES)], [step(0, 'run', 1000)]), scenario('flap'), WWW, SITES, { windowMs: 1500 });
     const s = summarize('flap', [st, st, st]);
     expect(s).toMatchObject({ name: 'flap', runs: 3, medianMs: { firstInstance: null, allInstances: null, clientsRecovered: null, recovered: null }, failedRequests: 0, healthyExcluded: false, maxDisagreementMs: 0 });
+  });
+
+  it('recovery counts from the agent\'s rise too; the resolver\'s clients get their own window', () => {
+    const all = ['site-a', 'site-b', 'site-c'];
+    const http = (ok: boolean) => ({ http: { ok, status: ok ? 200 : null, ms: 1 } });
+    const res = (t: number, ok: boolean): Sample => sample(t, '10.0.0.31:53', ['site-a'], { vantage: RESOLVER_VANTAGE, name: 'geo.z', ...http(ok) });
+    const samples = [
+      sample(500, 'ns1', all), res(500, true),
+      sample(1500, 'ns1', ['site-b', 'site-c']), res(1500, false), res(4000, false), res(7000, true),
+      sample(9200, 'ns1', all),
+    ];
+    // fault at 1000, recovery step at 8000, the agent logged its VIP up at 8700
+    const st = runStats(result(samples, [step(0, 'run', 1000), step(1, 'wait', 2000), step(2, 'run', 8000)]), scenario('site-servers-die'), WWW, SITES, { windowMs: 1500, riseMetAt: 8700 });
+    expect(st).toMatchObject({ firstInstanceMs: 500, recoveredMs: 1200, recoveredAfterRiseMs: 500, resolverClientsMs: 6000 });
+    expect(runStats(result(samples, [step(0, 'run', 1000), step(2, 'run', 8000)]), scenario('site-servers-die'), WWW, SITES, { windowMs: 1500 }).recoveredAfterRiseMs).toBeNull();
+  });
+
+  it('counts a lane\'s answer changes per rise/fall window (sliding), the worst lane and window', () => {
+    expect(maxPerWindow(new Map([['a', [0, 1000, 3000]], ['b', [0]]]), 1500)).toBe(2);
+    expect(maxPerWindow(new Map([['a', [0, 1500, 3000]]]), 1500)).toBe(1);
+    expect(maxPerWindow(new Map(), 1500)).toBe(0);
   });
 });

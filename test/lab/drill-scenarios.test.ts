@@ -71,6 +71,8 @@ describe('drill lab scenarios (short form)', () => {
     expect(r.stats.healthyExcluded).toBe(false);
     expect(r.stats.allInstancesMs).not.toBeNull();
     expect(r.stats.recoveredMs).not.toBeNull();
+    // the restarted agent logged its VIP up, so recovery is also counted from the rise
+    expect(r.stats.recoveredAfterRiseMs).not.toBeNull();
   }, 120_000);
 
   it('drain and undrain: the site leaves and returns; no healthy site is excluded', async () => {
@@ -101,7 +103,7 @@ describe('drill lab scenarios (short form)', () => {
       const entry = JSON.parse(JSON.stringify(summarize(name, [r.stats]))) as Record<string, unknown>;
       expect(entry).toMatchObject({ name, runs: 1, failedRequests: expect.any(Number), healthyExcluded: expect.any(Boolean), maxDisagreementMs: expect.any(Number) });
       expect(entry['healthyExcluded']).toBe(false);
-      expect(Object.keys(entry['medianMs'] as object).sort()).toEqual(['allInstances', 'clientsRecovered', 'firstInstance', 'recovered']);
+      expect(Object.keys(entry['medianMs'] as object).sort()).toEqual(['allInstances', 'clientsRecovered', 'firstInstance', 'recovered', 'recoveredAfterRise', 'resolverClients']);
     }
   });
 });
