@@ -79,7 +79,8 @@ describe('npm pack: the tarball', () => {
       'slb-agent/api/status/index.html', 'slb-agent/api/status/app.js', 'slb-agent/api/status/style.css',
       'binding.gyp', 'scripts/build-addons.js', 'dns/wire/native/udp_batch.c', 'slb-agent/pinger/native/pinger_sock.c',
       'slb-agent/forwarder/proxy/native/reuseport_sock.c', 'examples/proxy/zones/gslb.example.com.zone',
-      'deploy/grafana/gslb.json',
+      'deploy/grafana/gslb.json', 'deploy/systemd/gslb-dns.service', 'deploy/systemd/slb-agent.service',
+      'deploy/systemd/slb-pinger.service', 'deploy/systemd/gslb.sysusers.conf', 'docs/operations.md',
     ]) expect(files, f).toContain(f);
     const unwanted = files.filter((f) =>
       /^(test|bench|lab|demo|zones|drill\/lab|dist\/(test|bench|lab|demo|drill\/lab))\//.test(f) ||
