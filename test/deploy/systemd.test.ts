@@ -1,10 +1,11 @@
 /**
  * The service units of deploy/systemd: `systemd-analyze verify` accepts them (no warning at
  * all), each runs as its own user with hardening and only the capabilities its program needs,
- * and those capabilities are enough: the real slb-agent, run as `nobody` through setpriv with
- * exactly the ambient set of slb-agent.service (and nothing else), programs nftables for a dsr
- * VIP, proxies a VIP on port 80 and gets ARP answers from its pinger in a network-namespace
- * lab; with no capabilities the same agent fails at each of those.
+ * and those capabilities are enough. In a network-namespace lab, run as `nobody` through setpriv
+ * with exactly the ambient set of its unit (and nothing else): the real slb-agent programs
+ * nftables for a dsr VIP, proxies a VIP on port 80 and gets ARP answers from its pinger;
+ * gslb-dns serves port 53 to dig; the standalone pinger gets ARP answers. With no capabilities
+ * each of them fails at exactly that (the controls).
  */
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
@@ -13,9 +14,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentStatus, VipFullStatus } from '../../slb-agent/agent.js';
+import type { PingerStatus } from '../../slb-agent/pinger/pinger.js';
 import { watchNode } from '../helpers/cli.js';
 import type { NodeProc } from '../helpers/cli.js';
+import { dig, rr } from '../helpers/dig.js';
 import { poll } from '../helpers/poll.js';
+import { SECRET_ENV } from '../helpers/report.js';
 import { ROOT } from '../helpers/server.js';
 import { buildKernelLab } from '../slb-agent/forwarder/kernel-lab.js';
 import type { KernelLab } from '../slb-agent/forwarder/kernel-lab.js';
@@ -26,6 +30,7 @@ const UNITS = path.join(ROOT, 'deploy', 'systemd');
 const NOBODY = 65534;
 const API = '127.0.0.1:9100';
 const POLL_MS = 20_000;
+const AGENT_BIN = path.join(ROOT, 'bin', 'slb-agent.js');
 
 /** A unit file's settings: key -> values in order (continuation lines joined). */
 async function readUnit(name: string): Promise<Map<string, string[]>> {
@@ -98,22 +103,32 @@ describe('deploy/systemd units', () => {
   });
 });
 
-describe('slb-agent as a non-root user with only the capabilities of slb-agent.service (netns lab)', () => {
+describe('the programs as a non-root user with only the capabilities of their units (netns lab)', () => {
   let kl: KernelLab;
   let dir: string;
   let config: string;
-  const agents: NodeProc[] = [];
+  const procs: NodeProc[] = [];
 
-  /** The agent in the LB namespace as `nobody`, with `capNames` (CAP_X) as its only capabilities. */
-  function startAgent(capNames: string[]): NodeProc {
+  /** `argv` in the lab namespace `role` as `nobody`, with `capNames` (CAP_X) as its only capabilities. */
+  function asNobody(role: string, capNames: string[], argv: string[], env: Record<string, string> = {}): NodeProc {
     const list = ['-all', ...capNames.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
-    const agent = watchNode(kl.lab.spawn('lb', [
+    const proc = watchNode(kl.lab.spawn(role, [
+      'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
       'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups',
       `--inh-caps=${list}`, `--ambient-caps=${list}`, `--bounding-set=${list}`, '--no-new-privs',
-      process.execPath, path.join(ROOT, 'bin', 'slb-agent.js'), '--config', config, '--run-dir', dir,
-    ]), 'slb-agent (setpriv)', 10_000);
-    agents.push(agent);
-    return agent;
+      process.execPath, ...argv,
+    ]), `${argv.slice(0, 2).map((a) => path.basename(a)).join(' ')} (setpriv)`, 10_000);
+    procs.push(proc);
+    return proc;
+  }
+
+  const startAgent = (capNames: string[]): NodeProc => asNobody('lb', capNames, [AGENT_BIN, '--config', config, '--run-dir', dir]);
+
+  /** The effective capabilities and uid of a process started by asNobody (ip netns exec, env and setpriv each exec in place). */
+  async function credentials(p: NodeProc): Promise<{ uid: string; caps: string[] }> {
+    const text = await readFile(`/proc/${p.proc.pid!}/status`, 'utf8');
+    const { stdout } = await run('capsh', [`--decode=${/^CapEff:\s+(\S+)/m.exec(text)?.[1]}`]);
+    return { uid: /^Uid:\s+(\d+)/m.exec(text)?.[1] ?? '', caps: (stdout.trim().split('=')[1] ?? '').split(',').filter(Boolean).sort() };
   }
 
   async function status(): Promise<AgentStatus> {
@@ -155,7 +170,7 @@ describe('slb-agent as a non-root user with only the capabilities of slb-agent.s
   }, 120_000);
 
   afterAll(async () => {
-    for (const a of agents) a.proc.kill('SIGKILL');
+    for (const p of procs) p.proc.kill('SIGKILL');
     await kl?.close();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   }, 60_000);
@@ -177,16 +192,45 @@ describe('slb-agent as a non-root user with only the capabilities of slb-agent.s
       && x.pinger?.interfaces[0]?.peers[0]?.answering === true, 'both VIPs applied and up, the peer answering', POLL_MS, 200);
     expect(vip(s, 'kernel').state).toBe('up');
     // it is who the unit says: uid nobody, exactly those capabilities in effect
-    // ip netns exec and setpriv each exec the next program in place: the spawned pid is the agent's
-    const text = await readFile(`/proc/${agent.proc.pid!}/status`, 'utf8');
-    expect(/^Uid:\s+(\d+)/m.exec(text)?.[1]).toBe(String(NOBODY));
-    const { stdout: decoded } = await run('capsh', [`--decode=${/^CapEff:\s+(\S+)/m.exec(text)?.[1]}`]);
-    expect(decoded.trim().split('=')[1]!.split(',').sort()).toEqual(unitCaps.map((c) => c.toLowerCase()));
+    expect(await credentials(agent)).toEqual({ uid: String(NOBODY), caps: unitCaps.map((c) => c.toLowerCase()) });
     expect((await kl.lab.exec('lb', ['nft', 'list', 'tables'])).stdout).toContain('slb_agent');
     // traffic through both VIPs reaches the real servers (from the client in the root namespace)
     expect(new Set(await exchange(kl.vip, 8080, 20)).size).toBeGreaterThan(1);
     expect(new Set(await exchange(kl.net.host(2), 80, 6))).toEqual(new Set(['A', 'B', 'C']));
     const errors = agent.lines.filter((l) => typeof l['level'] === 'number' && l['level'] >= 50);
     expect(errors).toEqual([]);
+  }, 90_000);
+
+  it('gslb-dns with the unit\'s capability as nobody serves port 53 (and without it cannot bind)', async () => {
+    const zones = path.join(ROOT, 'examples', 'proxy', 'zones');
+    const listen = `${kl.net.host(2)}:53`;
+    const argv = [path.join(ROOT, 'bin', 'gslb-dns.js'), '--zones', zones, '--listen', listen];
+    const denied = asNobody('lb', [], argv, SECRET_ENV);
+    await expect(denied.waitLog(() => false, POLL_MS)).rejects.toThrow(/EACCES|permission denied/i);
+    const unitCaps = caps(await readUnit('gslb-dns.service'), 'AmbientCapabilities');
+    const dns = asNobody('lb', unitCaps, argv, SECRET_ENV);
+    await dns.waitLog((l) => l['msg'] === 'listening', POLL_MS);
+    expect(await credentials(dns)).toEqual({ uid: String(NOBODY), caps: ['cap_net_bind_service'] });
+    // the real dig from the root namespace, to port 53 of the LB namespace
+    const reply = await dig(53, ['ns1.gslb.example.com', 'A'], kl.net.host(2));
+    expect(reply.answer.map(rr)).toEqual(['ns1.gslb.example.com. 3600 IN A 192.0.2.53']);
+    await dns.stop();
+  }, 90_000);
+
+  it('the standalone pinger with the unit\'s capability as nobody gets ARP answers (and without it cannot open its socket)', async () => {
+    const file = path.join(dir, 'pinger.yaml');
+    await writeFile(file, ['pinger:', '  interfaces:', `    - { name: eth0, peers: [${kl.rsAddress('rsa')}], interval: 500ms, method: arp }`, 'api: 127.0.0.1:9102', ''].join('\n'), { mode: 0o644 });
+    const argv = [AGENT_BIN, 'pinger', '--config', file];
+    const denied = asNobody('rsb', [], argv);
+    await denied.waitLog((l) => l['msg'] === 'pinger failed to start', POLL_MS);
+    const unitCaps = caps(await readUnit('slb-pinger.service'), 'AmbientCapabilities');
+    const pinger = asNobody('rsb', unitCaps, argv);
+    const peer = await poll(async () => {
+      const { stdout } = await kl.lab.exec('rsb', ['curl', '-sS', '--fail', '--max-time', '2', 'http://127.0.0.1:9102/status'], { timeoutMs: 5_000 });
+      return (JSON.parse(stdout) as { pinger: PingerStatus }).pinger.interfaces[0]?.peers[0];
+    }, (p) => p?.answering === true, 'the peer answering ARP', POLL_MS, 200);
+    expect(peer?.address).toBe(kl.rsAddress('rsa'));
+    expect(await credentials(pinger)).toEqual({ uid: String(NOBODY), caps: ['cap_net_raw'] });
+    await pinger.stop();
   }, 90_000);
 });
