@@ -1,8 +1,9 @@
 /**
  * The npm package as an operator gets it: `npm pack`, `npm install -g` of the tarball into a
- * temporary prefix, then the installed programs (not the checkout's) check and serve the
- * package's example zones, answering the real `dig`. The tarball is listed too: it holds what
- * the programs read at run time and none of the tests, benchmarks or secrets.
+ * temporary prefix (offline: the tarball bundles its dependencies), then the installed programs
+ * (not the checkout's) check and serve the package's example zones, answering the real `dig`.
+ * The tarball is listed too: it holds what the programs read at run time and none of the
+ * tests, benchmarks or secrets.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { ROOT } from './helpers/server.js';
 
 const run = promisify(execFile);
 const VERSION = (JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-/** npm install resolves from its cache first; CI reaches the registry for what is missing. */
+/** a bound for one npm pack or install (the install compiles the addons) */
 const NPM_LIMIT_MS = 240_000;
 
 /** npm, run in the checkout; `--ignore-scripts` on pack: dist/ is built by pretest, and a tsc run here would rewrite it under the other test files. */
@@ -34,12 +35,18 @@ async function packedFiles(): Promise<string[]> {
   return out[0].files.map((f) => f.path);
 }
 
-/** Packs the checkout and installs the tarball globally into a fresh prefix; returns the prefix and the package's directory. */
-async function installPackage(tmp: string, name: string, extra: string[] = []): Promise<{ bin: string; pkg: string }> {
+/**
+ * Packs the checkout and installs the tarball globally into a fresh prefix, offline: the
+ * dependencies travel in the tarball. Returns the programs' directory, the package's and what
+ * npm printed on stderr.
+ */
+async function installPackage(tmp: string, name: string, extra: string[] = []): Promise<{ bin: string; pkg: string; stderr: string }> {
   const prefix = path.join(tmp, name);
   const [tarball] = (await npm(['pack', '--ignore-scripts', '--pack-destination', tmp])).trim().split('\n').slice(-1);
-  await npm(['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', ...extra, path.join(tmp, tarball!)], tmp);
-  return { bin: path.join(prefix, 'bin'), pkg: path.join(prefix, 'lib', 'node_modules', 'gslb') };
+  const { stderr } = await run('npm', ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', ...extra, path.join(tmp, tarball!)], {
+    cwd: tmp, timeout: NPM_LIMIT_MS, maxBuffer: 64 * 1024 * 1024,
+  });
+  return { bin: path.join(prefix, 'bin'), pkg: path.join(prefix, 'lib', 'node_modules', 'gslb'), stderr };
 }
 
 /** An installed program run to completion (the shebang's node from PATH, like an operator's shell). */
@@ -82,10 +89,17 @@ describe('npm pack: the tarball', () => {
       'deploy/grafana/gslb.json', 'deploy/systemd/gslb-dns.service', 'deploy/systemd/slb-agent.service',
       'deploy/systemd/slb-pinger.service', 'deploy/systemd/gslb.sysusers.conf', 'docs/operations.md',
     ]) expect(files, f).toContain(f);
-    const unwanted = files.filter((f) =>
+    // our own files: the dependencies (bundled, below) ship what their authors published
+    const own = files.filter((f) => !f.startsWith('node_modules/'));
+    const unwanted = own.filter((f) =>
       /^(test|bench|lab|demo|zones|drill\/lab|dist\/(test|bench|lab|demo|drill\/lab))\//.test(f) ||
       /(^|\/)secrets?(\/|$)|\.(token|key|pem|map)$|^(run|build)\//.test(f));
     expect(unwanted).toEqual([]);
+    expect(files.filter((f) => /\.(token|key|pem)$|(^|\/)secrets?\//.test(f))).toEqual([]);
+    // the runtime dependencies are bundled at the lockfile's versions; no development dependency is
+    const bundled = new Set(files.flatMap((f) => [...f.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)\//g)].map((m) => m[1]!)));
+    for (const dep of ['fastify', 'pino', 'preact', 'htm', 'cookie', 'etcd3']) expect(bundled, dep).toContain(dep);
+    for (const dev of ['dns2', 'vitest', 'typescript', 'playwright-core', '@types/dns-packet']) expect(bundled, dev).not.toContain(dev);
   }, NPM_LIMIT_MS);
 });
 
@@ -99,7 +113,11 @@ describe('npm install -g of the tarball', () => {
   });
 
   it('installs with its addons built; the installed programs check and serve the example zones', async () => {
-    const { bin, pkg } = await installPackage(tmp, 'with-scripts');
+    const { bin, pkg, stderr } = await installPackage(tmp, 'with-scripts');
+    // the bundled tree is the lockfile's, overrides included: nothing needs Node 22
+    expect(stderr).not.toContain('EBADENGINE');
+    const cookie = (await packedFiles()).find((f) => f.endsWith('node_modules/cookie/package.json'));
+    expect(JSON.parse(await readFile(path.join(pkg, cookie!), 'utf8'))).toMatchObject({ version: expect.stringMatching(/^1\./) });
     for (const addon of ['udp_batch', 'pinger_sock', 'reuseport_sock']) {
       expect(existsSync(path.join(pkg, 'build', 'Release', `${addon}.node`)), addon).toBe(true);
     }
