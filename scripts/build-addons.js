@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds the native addons (binding.gyp: udp_batch for the DNS server's UDP path, pinger_sock for
-// the pinger's ARP/ICMP sockets, reuseport_sock for the proxy's hand-over listeners) during `npm ci`. CI has no network beyond the npm registry and
+// the pinger's ARP/ICMP sockets, reuseport_sock for the proxy's hand-over listeners) as the package's
+// `install` script: in a checkout during `npm ci`, and when the packed tarball is installed. CI has no network beyond the npm registry and
 // Debian, so node-gyp must not download Node's headers: when the system's node ships them
 // (/usr/include/node, Debian's nodejs package) they are used. A failed build is not fatal: UDP
 // falls back to node:dgram and the pinger to its udp method, each saying so when used.

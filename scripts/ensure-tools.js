@@ -36,6 +36,11 @@ const TOOLS = [
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },
   { tool: 'python3', pkg: 'python3' },
+  // test/deploy/systemd.test.ts: the units are checked with systemd-analyze verify; the agent runs as
+  // nobody with only the unit's capabilities through setpriv (capsh decodes /proc/PID/status)
+  { tool: 'systemd-analyze', pkg: 'systemd' },
+  { tool: 'setpriv', pkg: 'util-linux' },
+  { tool: 'capsh', pkg: 'libcap2-bin' },
 ];
 
 // sbin directories are often missing from a non-root PATH although the tools are installed there

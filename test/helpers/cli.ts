@@ -95,8 +95,17 @@ export async function startCli(args: string[], env: Record<string, string> = {})
 
 /** Runs gslb-dns to completion. */
 export function runCli(args: string[], limitMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNodeMain(MAIN, args, {}, limitMs);
+}
+
+/** Runs a program of bin/ (`gslb-dns`, `slb-agent`) to completion, as an operator would. */
+export function runNodeBin(name: string, args: string[], env: Record<string, string> = {}, limitMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNodeMain(path.join(ROOT, 'bin', `${name}.js`), args, env, limitMs);
+}
+
+function runNodeMain(main: string, args: string[], env: Record<string, string>, limitMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     // a command expected to exit that serves instead (a bad flag accepted) is killed, not leaked:
