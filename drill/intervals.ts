@@ -89,7 +89,9 @@ export function measureChanges(r: DrillResult): ChangeInterval[] {
   return list.map((f, i) => {
     const until = list[i + 1]?.at ?? Number.POSITIVE_INFINITY;
     const inWindow = sorted.filter((s) => s.t >= f.at && s.t < until);
-    const moved = firstChangePerInstance(sorted.filter((s) => s.t < f.at), inWindow);
+    // a sample recorded in the millisecond the step began was answered before it ran (the
+    // baseline round often is, when a plan asks few questions): it is the state before
+    const moved = firstChangePerInstance(sorted.filter((s) => s.t <= f.at), inWindow);
     const times = [...moved.values()];
     const changed = times.filter((t): t is number => t !== null);
     const first = changed.length === 0 ? null : Math.min(...changed) - f.at;

@@ -49,7 +49,7 @@ const processIo: DrillIo = {
 /** The plan in words, for --dry-run. */
 export function describePlan(plan: Plan): string {
   const lines = [`drill ${plan.name} (${plan.file}): dry run, nothing is changed`];
-  lines.push(`instances: ${plan.instances.map((i) => `${i.name} (dns ${i.dns.host}:${i.dns.port}, api ${i.api})`).join(', ')}`);
+  lines.push(`instances: ${plan.instances.map((i) => `${i.name} (dns ${i.dns.host}:${i.dns.port}, api ${i.api ?? 'none'})`).join(', ')}`);
   for (const v of plan.vantages) {
     lines.push(`vantage ${v.name}: ${v.type} ${v.names.join(', ')}${v.subnet !== undefined ? ` with ECS ${v.subnet.address}/${v.subnet.prefix}` : ''} asking ${v.server !== undefined ? v.server.text : 'every instance'}${v.http !== undefined ? `, fetching ${v.http}` : ''}, every ${plan.probeEveryMs} ms`);
   }

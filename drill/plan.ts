@@ -31,7 +31,7 @@ const HostPort = Type.String({ description: 'HOST:PORT (IPv6 as [addr]:port)' })
 const InstanceSchema = Type.Object({
   name: Name,
   dns: HostPort,
-  api: Type.String({ description: 'an http(s) URL such as http://127.0.0.1:8053' }),
+  api: Type.Optional(Type.String({ description: 'an http(s) URL such as http://127.0.0.1:8053' })),
   tokenFile: Type.Optional(Type.String()),
 }, { additionalProperties: false });
 
@@ -97,8 +97,11 @@ export interface Endpoint { readonly host: string; readonly port: number }
 export interface Instance {
   readonly name: string;
   readonly dns: Endpoint;
-  /** origin and path, no trailing slash */
-  readonly api: string;
+  /**
+   * origin and path, no trailing slash; undefined for a server without the state API (a peer
+   * DNS server): its answers' sites are then unknown, so no action or `sites` expectation
+   */
+  readonly api: string | undefined;
   /** the admin (or read) token, undefined when none was given */
   readonly token: string | undefined;
 }
@@ -314,12 +317,14 @@ export function parsePlan(text: string, file: string, penv: PlanEnv): Plan {
     const dns = parseEndpoint(x.dns);
     if (!dns) fail(['instances', i, 'dns'], `expected HOST:PORT, got ${show(x.dns)}`);
     let api = x.api;
-    try {
-      const u = new URL(x.api);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
-      api = `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
-    } catch {
-      fail(['instances', i, 'api'], `expected an http or https URL, got ${show(x.api)}`);
+    if (x.api !== undefined) {
+      try {
+        const u = new URL(x.api);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+        api = `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+      } catch {
+        fail(['instances', i, 'api'], `expected an http or https URL, got ${show(x.api)}`);
+      }
     }
     let token = penv.env['GSLB_ADMIN_TOKEN']?.trim() || undefined;
     if (x.tokenFile !== undefined) {
@@ -365,6 +370,13 @@ export function parsePlan(text: string, file: string, penv: PlanEnv): Plan {
       if (s?.kind !== 'expect') return;
       const v = vantages.get(s.from);
       if (v !== undefined && !v.names.includes(s.name)) fail([key, i, 'expect', 'name'], `vantage "${v.name}" does not ask for ${s.name} (its names: ${v.names.join(', ')})`);
+    });
+  }
+  // actions go through the state API, and `sites` are known only from it
+  const needsApi = [...steps, ...rollback].find((s) => s?.kind === 'action' || (s?.kind === 'expect' && 'sites' in s.want));
+  if (needsApi !== undefined) {
+    p.instances.forEach((x, i) => {
+      if (x.api === undefined) fail(['instances', i, 'api'], `missing: the plan has ${needsApi.kind === 'action' ? 'an action' : 'an expectation by sites'}, which needs the instance's state API (or expect by addresses)`);
     });
   }
   const probeEveryMs = duration(p.probeEvery, DEFAULT_PROBE_EVERY_MS, ['probeEvery'], fail);

@@ -106,7 +106,8 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
   // site membership first: without it no expectation can be judged, so nothing is changed
   const sites = new Map<string, string>();
   try {
-    const maps = await Promise.all(plan.instances.map((i) => transport.siteMap(i, Math.max(plan.probeTimeoutMs, 5000))));
+    // an instance without the state API (a peer server) adds no sites: its answers show addresses
+    const maps = await Promise.all(plan.instances.filter((i) => i.api !== undefined).map((i) => transport.siteMap(i, Math.max(plan.probeTimeoutMs, 5000))));
     for (const m of maps) for (const [a, s] of m) sites.set(a, s);
   } catch (err) {
     return finish('ERROR', `cannot read the instances' state: ${(err as Error).message}`, [], [], plan.guards.map((g) => ({ name: g.name, tripped: false, at: null, detail: 'not checked: the drill did not start' })));

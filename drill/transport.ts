@@ -120,6 +120,7 @@ function errorText(err: unknown, timeoutMs: number): string {
 }
 
 async function siteMap(instance: Instance, timeoutMs: number): Promise<Map<string, string>> {
+  if (instance.api === undefined) throw new Error(`${instance.name}: no api in the plan`);
   let res: Response;
   try {
     res = await fetch(`${instance.api}/api/v1/state`, { headers: headers(instance, false), signal: AbortSignal.timeout(timeoutMs) });
@@ -134,6 +135,7 @@ async function siteMap(instance: Instance, timeoutMs: number): Promise<Map<strin
 }
 
 async function act(instance: Instance, action: DrillAction, body: ActionBody, timeoutMs: number): Promise<Done> {
+  if (instance.api === undefined) return { ok: false, detail: 'no api in the plan' };
   try {
     const res = await fetch(`${instance.api}/api/v1/admin/${action}`, {
       method: 'POST', headers: headers(instance, true), body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs),

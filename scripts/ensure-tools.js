@@ -7,7 +7,7 @@
 //   node scripts/ensure-tools.js                  check (and install as root)
 //   node scripts/ensure-tools.js --list-packages  print the Debian packages, one a line (.ci/run)
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 /** Tool the tests run -> Debian (12) package that provides it. Add new tools here. */
@@ -32,6 +32,12 @@ const TOOLS = [
   // the drill lab (test/lab/drill-lab.test.ts): the parent zone on Knot, an unbound resolver per region
   { tool: 'knotd', pkg: 'knot' },
   { tool: 'unbound', pkg: 'unbound' },
+  // peer GSLB servers in the drill lab (test/lab/drill-peers.test.ts, test/drill/lab-peers.test.ts);
+  // pdns_server loads the bind backend from pdns-backend-bind, which has no command of its own
+  { tool: 'pdns_server', pkg: 'pdns-server' },
+  // only recommended by pdns-server (and CI installs without recommends): a module, not a command
+  { tool: 'pdns bind backend', pkg: 'pdns-backend-bind', lib: 'pdns/libbindbackend.so' },
+  { tool: 'gdnsd', pkg: 'gdnsd' },
   // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },
@@ -69,10 +75,17 @@ function locate(tool) {
   return null;
 }
 
+/** A shared library under /usr/lib or its multiarch directory (e.g. /usr/lib/x86_64-linux-gnu). */
+function locateLib(lib) {
+  const dirs = ['/usr/lib', ...readdirSync('/usr/lib', { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.endsWith('-linux-gnu')).map((d) => join('/usr/lib', d.name))];
+  const found = dirs.map((d) => join(d, lib)).find((f) => existsSync(f));
+  return found === undefined ? null : { onPath: true, path: found };
+}
+
 function missingTools() {
   const missing = [];
   for (const entry of TOOLS) {
-    const found = locate(entry.tool);
+    const found = entry.lib !== undefined ? locateLib(entry.lib) : locate(entry.tool);
     if (found === null) missing.push(entry);
     else if (!found.onPath) say(`note: ${entry.tool} found at ${found.path}, which is not on PATH`);
   }

@@ -6,8 +6,10 @@
  * `--scenario NAME` (repeatable) or `--all` runs failover scenarios (drill/lab/scenarios.ts) on
  * the lab instead, `--runs N` times each (default 3), prints a table of medians next to the
  * targets and writes `{ scenarios: [...] }` with `--json OUT`; `--html DIR` writes each run's
- * drill report. Exit codes: 0 done (every run SUCCEEDED), 1 the lab failed or a run did not
- * succeed, 2 bad flags.
+ * drill report. With `--peers`, the scenarios that have a peer form also run against PowerDNS and
+ * gdnsd started in the same lab (drill/lab/peers.ts), printed as `NAME (pdns)` / `NAME (gdnsd)`
+ * rows after ours (`server` in `--json`); a peer not installed is skipped with a note. Exit
+ * codes: 0 done (every run SUCCEEDED), 1 the lab failed or a run did not succeed, 2 bad flags.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +17,8 @@ import { parseArgs } from 'node:util';
 import { renderDrillHtml } from '../report-html.js';
 import { startLabControl } from './control.js';
 import { CHECK, POOL_TTL_S as LAB_TTL_S } from './files.js';
+import { isInstalled, PEERS, startPeers, waitPeersServing } from './peers.js';
+import type { RunningPeer } from './peers.js';
 import { summarize } from './scenario-stats.js';
 import type { RunStats, ScenarioSummary } from './scenario-stats.js';
 import { runScenario } from './scenario-run.js';
@@ -61,35 +65,51 @@ const fmt = (ms: number | null): string => (ms === null ? '-' : `${ms}`);
 /** Clients behind a resolver can fail for up to one TTL after every instance changed: the bound printed next to theirs. */
 const behindBound = (r: ScenarioSummary): string => (r.medianMs.allInstances === null ? '' : ` (<= ${LAB_TTL_S * 1000 + r.medianMs.allInstances})`);
 
-function table(rows: readonly ScenarioSummary[]): string {
+function table(rows: readonly ScenarioSummary[], notes: readonly string[]): string {
   const head = ['scenario', 'runs', 'first ms', 'all ms', 'clients ms', 'behind resolver ms (TTL+all)', 'recovered ms', 'after rise ms', 'failed req', 'healthy excl',
     'max disagree ms', 'answer chg', 'chg/window', 'outcomes', 'target'];
-  const body = rows.map((r) => [r.name, String(r.runs), fmt(r.medianMs.firstInstance), fmt(r.medianMs.allInstances), fmt(r.medianMs.clientsRecovered),
-    `${fmt(r.medianMs.resolverClients)}${behindBound(r)}`, fmt(r.medianMs.recovered), fmt(r.medianMs.recoveredAfterRise),
+  const ours = (r: ScenarioSummary): boolean => r.server === 'gslb-dns';
+  const body = rows.map((r) => [ours(r) ? r.name : `${r.name} (${r.server})`, String(r.runs), fmt(r.medianMs.firstInstance), fmt(r.medianMs.allInstances),
+    fmt(r.medianMs.clientsRecovered), ours(r) ? `${fmt(r.medianMs.resolverClients)}${behindBound(r)}` : '-', fmt(r.medianMs.recovered), fmt(r.medianMs.recoveredAfterRise),
     String(r.failedRequests), r.healthyExcluded ? 'YES' : 'no', String(r.maxDisagreementMs), String(r.maxAnswerChanges), String(r.maxChangesPerWindow),
-    [...new Set(r.outcomes)].join(','), TARGETS[r.name] ?? '']);
+    [...new Set(r.outcomes)].join(','), ours(r) ? TARGETS[r.name] ?? '' : scenario(r.name).peerNote ?? '']);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(head), ...body.map(line),
     '(medians over the runs; first/all: fault -> first/every instance answering differently; clients: fault -> every client fetch succeeding again,',
     ` direct and behind the east resolver; behind resolver: those behind the resolver only, next to TTL ${LAB_TTL_S} s + all; recovered: recovery step ->`,
     ' every instance back; after rise: the agent logging the VIP up -> every instance back; failed req and answer chg over/at worst in all runs;',
-    ` chg/window: most answer changes of one instance lane within one rise/fall window of ${(CHECK.rise + CHECK.fall) * CHECK.intervalMs} ms)`].join('\n');
+    ` chg/window: most answer changes of one instance lane within one rise/fall window of ${(CHECK.rise + CHECK.fall) * CHECK.intervalMs} ms)`,
+    ...notes].join('\n');
 }
 
-async function runScenarios(lab: DrillLab, list: readonly Scenario[], runs: number, html: string | undefined): Promise<ScenarioSummary[]> {
+/** The notes under the table when peers were asked for: what they run with, what their columns mean. */
+function peerNotes(asked: boolean): string[] {
+  if (!asked) return [];
+  return [
+    '(peer rows: the same faults through the same drill runner against the peer on both DNS instances\' namespaces, checking the VIPs\' port 80',
+    ' from there; clients ms and failed req come from the direct east vantage fetching through the first answer only: the parent zone',
+    ' delegates to gslb-dns, so no resolver sits in front of a peer; ours check every 500 ms, fall 2, rise 1, in the agents)',
+    ...PEERS.map((p) => (isInstalled(p) ? `(${p.settings})` : `(${p.name}: not installed (${p.binary}), its rows are skipped)`)),
+  ];
+}
+
+async function runScenarios(lab: DrillLab, list: readonly Scenario[], runs: number, html: string | undefined, peers: readonly RunningPeer[]): Promise<ScenarioSummary[]> {
   const control = await startLabControl(lab);
   try {
     const out: ScenarioSummary[] = [];
     for (const s of list) {
-      const stats: RunStats[] = [];
-      for (let k = 1; k <= runs; k++) {
-        const { result, stats: st } = await runScenario(lab, control.url, s, k, READY_TIMEOUT_MS);
-        stats.push(st);
-        process.stderr.write(`drill:lab: ${s.name} run ${k}/${runs}: ${result.outcome} (${result.reason}); first ${fmt(st.firstInstanceMs)} all ${fmt(st.allInstancesMs)} clients ${fmt(st.clientsRecoveredMs)} recovered ${fmt(st.recoveredMs)} ms\n`);
-        if (html !== undefined) await writeFile(path.join(html, `${s.name}-${k}.html`), renderDrillHtml(result));
+      for (const peer of [undefined, ...(s.peerSteps !== undefined ? peers : [])]) {
+        const label = `${s.name}${peer !== undefined ? `-${peer.spec.name}` : ''}`;
+        const stats: RunStats[] = [];
+        for (let k = 1; k <= runs; k++) {
+          const { result, stats: st } = await runScenario(lab, control.url, s, k, READY_TIMEOUT_MS, peer);
+          stats.push(st);
+          process.stderr.write(`drill:lab: ${label} run ${k}/${runs}: ${result.outcome} (${result.reason}); first ${fmt(st.firstInstanceMs)} all ${fmt(st.allInstancesMs)} clients ${fmt(st.clientsRecoveredMs)} recovered ${fmt(st.recoveredMs)} ms\n`);
+          if (html !== undefined) await writeFile(path.join(html, `${label}-${k}.html`), renderDrillHtml(result));
+        }
+        out.push(summarize(s.name, stats, peer?.spec.name ?? 'gslb-dns'));
       }
-      out.push(summarize(s.name, stats));
     }
     return out;
   } finally {
@@ -100,7 +120,7 @@ async function runScenarios(lab: DrillLab, list: readonly Scenario[], runs: numb
 async function main(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { json: { type: 'string' }, scenario: { type: 'string', multiple: true }, all: { type: 'boolean' }, runs: { type: 'string' }, html: { type: 'string' } }, strict: true }));
+    ({ values } = parseArgs({ args: argv, options: { json: { type: 'string' }, scenario: { type: 'string', multiple: true }, all: { type: 'boolean' }, runs: { type: 'string' }, html: { type: 'string' }, peers: { type: 'boolean' } }, strict: true }));
   } catch (err) {
     process.stderr.write(`drill:lab: ${(err as Error).message}\n`);
     return 2;
@@ -110,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: a positive integer, not "${values.runs}"`);
     chosen = values.all === true ? [...SCENARIOS] : (values.scenario ?? []).map(scenario);
-    if ((values.runs !== undefined || values.html !== undefined) && chosen.length === 0) throw new Error('--runs and --html go with --scenario NAME or --all');
+    if ((values.runs !== undefined || values.html !== undefined || values.peers === true) && chosen.length === 0) throw new Error('--runs, --html and --peers go with --scenario NAME or --all');
   } catch (err) {
     process.stderr.write(`drill:lab: ${(err as Error).message}\n`);
     return 2;
@@ -120,8 +140,13 @@ async function main(argv: string[]): Promise<number> {
     try {
       if (values.html !== undefined) await mkdir(values.html, { recursive: true });
       lab = await createDrillLab({ hostAccess: true, log: (m) => { process.stderr.write(`drill:lab: ${m}\n`); } });
-      const rows = await runScenarios(lab, chosen, runs, values.html);
-      process.stdout.write(`${table(rows)}\n`);
+      const peers = values.peers === true && chosen.some((s) => s.peerSteps !== undefined) ? await startPeers(lab, PEERS.filter(isInstalled)) : [];
+      if (peers.length > 0) {
+        process.stderr.write(`drill:lab: peers ${peers.map((p) => p.spec.name).join(', ')} on both instances\n`);
+        await waitPeersServing(lab, peers, READY_TIMEOUT_MS);
+      }
+      const rows = await runScenarios(lab, chosen, runs, values.html, peers);
+      process.stdout.write(`${table(rows, peerNotes(values.peers === true))}\n`);
       if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify({ scenarios: rows }, null, 2)}\n`);
       return rows.every((r) => r.outcomes.every((o) => o === 'SUCCEEDED')) ? 0 : 1;
     } catch (err) {

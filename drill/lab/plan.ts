@@ -13,7 +13,7 @@ export interface SegmentNet {
 export const HOST = { core: 1, lb: 2, rs: [11, 12] as const, vip: 100, dns: [11, 12] as const, parent: 20, resolver: [31, 32] as const, client: 101 } as const;
 
 /** Ports inside the lab's own namespaces: nothing else binds there, so they are fixed. */
-export const PORT = { dns: 53, api: 8053, http: 80, agentApi: 9100 } as const;
+export const PORT = { dns: 53, api: 8053, http: 80, agentApi: 9100, pdns: 5301, gdnsd: 5302 } as const;
 
 export interface SitePlan {
   readonly name: string;

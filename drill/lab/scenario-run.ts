@@ -2,6 +2,10 @@
  * Runs one scenario once on a built lab: waits until the lab answers from health again (the
  * previous run's rollback undid its fault), loads the scenario's plan and hands it to the drill
  * runner with the real clock and transport, like `gslb-dns drill --plan` does.
+ *
+ * Against a peer (drill/lab/peers.ts) it first also waits until every peer instance answers every
+ * VIP, and names the sites of the peer's answers from the lab's own VIPs: a peer has no state
+ * API, and the numbers (drill/intervals.ts) compare answers by site.
  */
 import { systemClock } from '../../shared/clock.js';
 import { silentObserver } from '../observer.js';
@@ -9,6 +13,8 @@ import type { DrillResult } from '../result.js';
 import { runDrill } from '../runner.js';
 import { createTransport } from '../transport.js';
 import { CHECK, POOLS } from './files.js';
+import { waitPeersServing } from './peers.js';
+import type { RunningPeer } from './peers.js';
 import { runStats } from './scenario-stats.js';
 import type { RunStats } from './scenario-stats.js';
 import { scenarioPlan, TARGET_SITE } from './scenarios.js';
@@ -20,11 +26,19 @@ export interface ScenarioRun {
   readonly stats: RunStats;
 }
 
-export async function runScenario(lab: DrillLab, control: string, s: Scenario, run: number, readyTimeoutMs: number): Promise<ScenarioRun> {
+/** The record with every known address's site filled in (a peer's answers carry "?"). */
+export function withLabSites(r: DrillResult, siteOf: ReadonlyMap<string, string>): DrillResult {
+  return { ...r, samples: r.samples.map((s) => ({ ...s, sites: s.addresses.map((a, k) => siteOf.get(a) ?? s.sites[k] ?? '?') })) };
+}
+
+export async function runScenario(lab: DrillLab, control: string, s: Scenario, run: number, readyTimeoutMs: number, peer?: RunningPeer): Promise<ScenarioRun> {
   await lab.waitReady(readyTimeoutMs);
-  const plan = await scenarioPlan(lab, s, control, run);
-  const result = await runDrill(plan, { clock: systemClock, transport: createTransport(systemClock), observer: silentObserver });
-  const ctx = { riseMetAt: riseMetAt(lab, result), windowMs: (CHECK.rise + CHECK.fall) * CHECK.intervalMs };
+  if (peer !== undefined) await waitPeersServing(lab, [peer], readyTimeoutMs);
+  const plan = await scenarioPlan(lab, s, control, run, peer?.spec);
+  const raw = await runDrill(plan, { clock: systemClock, transport: createTransport(systemClock), observer: silentObserver });
+  const result = peer === undefined ? raw : withLabSites(raw, new Map(lab.sites.map((x) => [x.vip, x.name])));
+  // a peer checks the VIPs itself: the agent's rise is not what it waits for
+  const ctx = { riseMetAt: peer === undefined ? riseMetAt(lab, result) : null, windowMs: (CHECK.rise + CHECK.fall) * CHECK.intervalMs };
   return { result, stats: runStats(result, s, `${POOLS.all}.${lab.plan.zone}`, lab.sites.map((x) => x.name), ctx) };
 }
 

@@ -137,6 +137,8 @@ export function median(values: readonly (number | null)[]): number | null {
 /** One entry of `--json`'s `scenarios` (the contract's keys, then extensions). */
 export interface ScenarioSummary {
   readonly name: string;
+  /** which server answered: ours, or a peer run in the same lab (drill/lab/peers.ts) */
+  readonly server: 'gslb-dns' | 'pdns' | 'gdnsd';
   readonly runs: number;
   readonly medianMs: {
     readonly firstInstance: number | null; readonly allInstances: number | null; readonly clientsRecovered: number | null; readonly recovered: number | null;
@@ -155,9 +157,10 @@ export interface ScenarioSummary {
   readonly maxChangesPerWindow: number;
 }
 
-export function summarize(name: string, runs: readonly RunStats[]): ScenarioSummary {
+export function summarize(name: string, runs: readonly RunStats[], server: ScenarioSummary['server'] = 'gslb-dns'): ScenarioSummary {
   return {
     name,
+    server,
     runs: runs.length,
     medianMs: {
       firstInstance: median(runs.map((r) => r.firstInstanceMs)),

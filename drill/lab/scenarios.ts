@@ -32,6 +32,22 @@ export interface Scenario {
   readonly ci: boolean;
   /** the YAML of its steps and rollback, given the names it may use */
   steps(x: ScenarioContext): string;
+  /**
+   * The same fault against a peer server (drill/lab/peers.ts), expecting by addresses (a peer
+   * has no state API), when the scenario runs against peers; the fault and recovery steps are
+   * the same `run` commands, so the numbers compare.
+   */
+  peerSteps?(x: PeerContext): string;
+  /** the table's note on what a peer can see of this fault */
+  readonly peerNote?: string;
+}
+
+export interface PeerContext {
+  readonly control: string;
+  readonly www: string;
+  /** the VIPs of every site, and of every site but the target */
+  readonly all: readonly string[];
+  readonly others: readonly string[];
 }
 
 export interface ScenarioContext {
@@ -44,13 +60,18 @@ export interface ScenarioContext {
 /** Deadlines are bounds for convergence on a shared CI box, not targets (those are in main.ts). */
 const WITHIN = '20s';
 
-const post = (x: ScenarioContext, route: string): string => `curl -sf -X POST ${x.control}/${route}`;
+const post = (x: { readonly control: string }, route: string): string => `curl -sf -X POST ${x.control}/${route}`;
 const run = (cmd: string): string => `  - run: ${JSON.stringify(cmd)}`;
 const left = (x: ScenarioContext, on?: string): string =>
   `  - expect: { name: ${x.geo}, from: ${TARGET_REGION}${on !== undefined ? `, on: ${on}` : ''}, sites: [${x.others.join(', ')}] }\n    within: ${WITHIN}`;
 const back = (x: ScenarioContext, on?: string): string =>
   `  - expect: { name: ${x.geo}, from: ${TARGET_REGION}${on !== undefined ? `, on: ${on}` : ''}, sites: [${TARGET_SITE}] }\n    within: ${WITHIN}`;
 const wait = (d: string): string => `  - wait: ${d}`;
+/** the direct vantage's `www` answers only these VIPs (a subset: addresses cannot say "includes") */
+const only = (x: PeerContext, vips: readonly string[]): string =>
+  `  - expect: { name: ${x.www}, from: ${TARGET_REGION}, addresses: [${vips.join(', ')}] }\n    within: ${WITHIN}`;
+const killSite = (x: { readonly control: string }): string => run(`${post(x, `kill-rs/${TARGET_SITE}/0`)} && ${post(x, `kill-rs/${TARGET_SITE}/1`)}`);
+const startSite = (x: { readonly control: string }): string => run(`${post(x, `start-rs/${TARGET_SITE}/0`)} && ${post(x, `start-rs/${TARGET_SITE}/1`)}`);
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -58,17 +79,26 @@ export const SCENARIOS: readonly Scenario[] = [
     // fall 2 at 500 ms plus a report: 3 s is past the agent noticing, so the site must still be answered
     steps: (x) => ['steps:', run(post(x, `kill-rs/${TARGET_SITE}/0`)), wait('3s'), back(x), run(post(x, `start-rs/${TARGET_SITE}/0`)), wait('2s'), back(x),
       'rollback:', run(post(x, `start-rs/${TARGET_SITE}/0`))].join('\n'),
+    peerSteps: (x) => ['steps:', run(post(x, `kill-rs/${TARGET_SITE}/0`)), wait('3s'), only(x, x.all), run(post(x, `start-rs/${TARGET_SITE}/0`)), wait('2s'), only(x, x.all),
+      'rollback:', run(post(x, `start-rs/${TARGET_SITE}/0`))].join('\n'),
+    peerNote: 'the VIP keeps answering: no change expected',
   },
   {
     name: 'site-servers-die', title: 'every real server of site-a dies', faulted: [TARGET_SITE], ci: false,
-    steps: (x) => ['steps:', run(`${post(x, `kill-rs/${TARGET_SITE}/0`)} && ${post(x, `kill-rs/${TARGET_SITE}/1`)}`), left(x), wait('6s'),
-      run(`${post(x, `start-rs/${TARGET_SITE}/0`)} && ${post(x, `start-rs/${TARGET_SITE}/1`)}`), back(x), wait('6s'),
-      'rollback:', run(`${post(x, `start-rs/${TARGET_SITE}/0`)} && ${post(x, `start-rs/${TARGET_SITE}/1`)}`)].join('\n'),
+    steps: (x) => ['steps:', killSite(x), left(x), wait('6s'), startSite(x), back(x), wait('6s'), 'rollback:', startSite(x)].join('\n'),
+    // "back" cannot be an addresses expectation (a subset): the wait covers the peers' rise, and
+    // the next run first waits until every peer answers every VIP again
+    peerSteps: (x) => ['steps:', killSite(x), only(x, x.others), wait('6s'), startSite(x), wait('8s'), 'rollback:', startSite(x)].join('\n'),
+    peerNote: 'the VIP stops answering: the peers\' checks see it',
   },
   {
     name: 'site-lost', title: 'site-a\'s agent is killed (kill -9; the kernel keeps forwarding)', faulted: [TARGET_SITE], ci: true,
     steps: (x) => ['steps:', run(post(x, `kill-agent/${TARGET_SITE}`)), left(x), wait('6s'), run(post(x, `start-agent/${TARGET_SITE}`)), back(x), wait('6s'),
       'rollback:', run(post(x, `start-agent/${TARGET_SITE}`))].join('\n'),
+    // the kernel keeps forwarding to the VIP, so a peer checking the VIP has nothing to see
+    peerSteps: (x) => ['steps:', run(post(x, `kill-agent/${TARGET_SITE}`)), wait('6s'), only(x, x.all), run(post(x, `start-agent/${TARGET_SITE}`)), wait('6s'),
+      'rollback:', run(post(x, `start-agent/${TARGET_SITE}`))].join('\n'),
+    peerNote: 'the VIP keeps forwarding: nothing for a VIP check to see; ours drops the silent site after staleAfter (it trusts the agent\'s reports)',
   },
   {
     name: 'agent-cut', title: 'site-a\'s agent is cut off from ns2 only', faulted: [TARGET_SITE], ci: false,
@@ -130,9 +160,33 @@ export function scenarioYaml(lab: DrillLab, s: Scenario, control: string): strin
   ].join('\n');
 }
 
-/** Writes the scenario's plan into the lab's run directory and loads it like any plan file. */
-export async function scenarioPlan(lab: DrillLab, s: Scenario, control: string, run = 1): Promise<Plan> {
-  const file = path.join(lab.dir, `scenario-${s.name}-${run}.yaml`);
-  await writeFile(file, scenarioYaml(lab, s, control));
+/**
+ * The plan of a scenario against a peer: its two instances (no api), one direct vantage without
+ * ECS (the peers' config has no topology) that asks `www` and fetches through the answer.
+ */
+export function peerScenarioYaml(lab: DrillLab, s: Scenario, control: string, peer: { readonly name: string; readonly port: number }): string {
+  if (s.peerSteps === undefined) throw new Error(`scenario ${s.name} does not run against peers`);
+  const www = `${POOLS.all}.${lab.plan.zone}`;
+  const all = lab.sites.map((y) => y.vip);
+  const x: PeerContext = { control, www, all, others: lab.sites.filter((y) => y.name !== TARGET_SITE).map((y) => y.vip) };
+  return [
+    `name: ${s.name}-${peer.name}`,
+    'probeEvery: 200ms',
+    'probeTimeout: 1s',
+    'instances:',
+    ...lab.instances.map((i) => `  - { name: ${i.name}, dns: "${i.address}:${peer.port}" }`),
+    'vantages:',
+    `  - { name: ${TARGET_REGION}, names: [${www}], http: "http://{address}:${PORT.http}/" }`,
+    'guards:',
+    `  - { name: two-sites-serving, serving: ${www}, atLeast: 2, from: ${TARGET_REGION} }`,
+    s.peerSteps(x),
+    '',
+  ].join('\n');
+}
+
+/** Writes the scenario's plan (against gslb-dns, or a peer) into the lab's run directory and loads it like any plan file. */
+export async function scenarioPlan(lab: DrillLab, s: Scenario, control: string, run = 1, peer?: { readonly name: string; readonly port: number }): Promise<Plan> {
+  const file = path.join(lab.dir, `scenario-${s.name}${peer !== undefined ? `-${peer.name}` : ''}-${run}.yaml`);
+  await writeFile(file, peer === undefined ? scenarioYaml(lab, s, control) : peerScenarioYaml(lab, s, control, peer));
   return loadPlan(file, {});
 }

@@ -106,8 +106,8 @@ export interface DrillLab {
   instance(name: string): LabInstance;
   /** the A records of `name` as the region's client gets them through its resolver */
   resolve(region: string, name: string): Promise<string[]>;
-  /** `dig +short` in a lab namespace: the A records of `name` from `server` ([] on no answer) */
-  dig(role: string, server: string, name: string): Promise<string[]>;
+  /** `dig +short` in a lab namespace: the A records of `name` from `server` (port 53 unless given; [] on no answer) */
+  dig(role: string, server: string, name: string, port?: number): Promise<string[]>;
   /** an HTTP GET from a lab namespace (curl); resolves with the body */
   httpGet(role: string, url: string, headers?: Record<string, string>): Promise<string>;
   /** an instance's GET /api/v1/state, read from its own namespace */
@@ -313,8 +313,8 @@ export async function createDrillLab(opts: DrillLabOptions = {}): Promise<DrillL
       }
       return out;
     };
-    const dig = async (role: string, server: string, name: string): Promise<string[]> => {
-      const argv = ['dig', '+short', '+time=1', '+tries=1', `@${server}`, name, 'A'];
+    const dig = async (role: string, server: string, name: string, port?: number): Promise<string[]> => {
+      const argv = ['dig', '+short', '+time=1', '+tries=1', ...(port !== undefined ? ['-p', String(port)] : []), `@${server}`, name, 'A'];
       // exit 9: no reply from the server, which is an answer of its own here (an instance killed)
       const { stdout } = await lab.exec(role, argv, { timeoutMs: 10_000 }).catch((err: Error) => {
         if (/ exited 9:/.test(err.message)) return { stdout: '' };

@@ -41,6 +41,11 @@ describe('measureChanges', () => {
     expect(c?.allChangedMs).toBeNull();
   });
 
+  it('counts an answer recorded in the millisecond the fault began as the state before it', () => {
+    const r = drill([sample(1000, 'ns1', 'v', 'tokyo'), sample(1000, 'ns2', 'v', 'tokyo'), sample(1200, 'ns1', 'v', 'osaka'), sample(1300, 'ns2', 'v', 'osaka')]);
+    expect(measureChanges(r).map((c) => [c.firstChangeMs, c.allChangedMs])).toEqual([[200, 300]]);
+  });
+
   it('ends each window at the next fault, so a rollback is not counted as the fault\'s effect', () => {
     const r = drill(
       [sample(900, 'ns1', 'v', 'tokyo'), sample(1500, 'ns1', 'v', 'tokyo'), sample(2200, 'ns1', 'v', 'osaka')],

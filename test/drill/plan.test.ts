@@ -82,6 +82,20 @@ ${steps}`;
     expect(errorOf(text)).toContain(error);
   });
 
+  // a peer DNS server has no state API: its plan expects addresses, never sites or actions
+  const noApi = (steps: string): string => base(steps).replace(', api: http://127.0.0.1:8053', '');
+  it('accepts an instance without api when only addresses are expected', () => {
+    const p = parsePlan(noApi('  - { expect: { name: www.x.test, from: v, addresses: [192.0.2.1] }, within: 1s }\n  - { run: "true" }\n'), FILE, penv);
+    expect(p.instances[0]!.api).toBeUndefined();
+    expect(p.steps[0]).toMatchObject({ kind: 'expect', want: { addresses: ['192.0.2.1'] } });
+  });
+  it.each([
+    { name: 'an action', steps: '  - { action: drain, site: a }\n', error: `${FILE}:3: instances[0].api: missing: the plan has an action` },
+    { name: 'a sites expectation', steps: '  - { expect: { name: www.x.test, from: v, sites: [a] }, within: 1s }\n', error: `${FILE}:3: instances[0].api: missing: the plan has an expectation by sites` },
+  ])('rejects an instance without api when the plan has $name', ({ steps, error }) => {
+    expect(errorOf(noApi(steps))).toContain(error);
+  });
+
   it('lists every error, in line order', () => {
     const msg = errorOf(base('  - { wait: 1x }\n  - { expect: { name: www.x.test, from: w, none: true }, within: 1s }\n'));
     expect(msg.split('\n')).toEqual([
