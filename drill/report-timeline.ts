@@ -66,6 +66,7 @@ export function renderTimelineSvg(r: DrillResult): string {
   const colours = siteColours(r);
   const { vantages, lanes } = laneOrder(r);
   const multiName = new Set(r.samples.map((s) => `${s.name} ${s.type}`)).size > 1;
+  const short = shortNames(r.samples.map((s) => s.name));
   const top = MARK_ROWS * MARK_ROW_H + 8;
   const body: string[] = [];
   let y = top;
@@ -75,7 +76,8 @@ export function renderTimelineSvg(r: DrillResult): string {
     for (const lane of group) {
       const samples = r.samples.filter((s) => s.vantage === v && s.instance === lane.instance && s.name === lane.name && s.type === lane.type);
       const label = `${lane.instance} @ ${v}${multiName ? ` ${lane.name} ${lane.type}` : ''}`;
-      body.push(laneLabel(label, y + LANE_H / 2), ...answerSegments(samples, sc, r.endedAt, y, colours, label));
+      const shown = `${lane.instance} @ ${v}${multiName ? ` ${short(lane.name)} ${lane.type}` : ''}`;
+      body.push(laneLabel(shown, y + LANE_H / 2, label), ...answerSegments(samples, sc, r.endedAt, y, colours, label));
       y += LANE_H + GAP;
     }
     body.unshift(...disagreementBands(r, v, sc, groupTop, y - GAP));
@@ -97,8 +99,24 @@ export function renderTimelineSvg(r: DrillResult): string {
   ].join('\n');
 }
 
-function laneLabel(text: string, cy: number): string {
-  return `<text class="lane-label" x="${X0 - 8}" y="${f1(cy)}" text-anchor="end" dominant-baseline="middle">${esc(text)}</text>`;
+/** Room left of the lanes, in characters of the lane-label font. */
+const LABEL_CHARS = Math.floor((X0 - 12) / 7.2);
+
+/**
+ * Names as lane labels: without the zone suffix every name shares (`geo.gslb.example.test` and
+ * `www.gslb.example.test` become `geo` and `www`), so labels fit left of the lanes.
+ */
+function shortNames(names: readonly string[]): (name: string) => string {
+  const split = [...new Set(names)].map((n) => n.replace(/\.$/, '').split('.'));
+  let common = 0;
+  while (split.length > 1 && split.every((l) => l.length > common + 1 && l[l.length - 1 - common] === split[0]![split[0]!.length - 1 - common])) common++;
+  return (name) => (common === 0 ? name : name.replace(/\.$/, '').split('.').slice(0, -common).join('.'));
+}
+
+/** A lane's label, cut with an ellipsis when it would run off the left edge; the whole text on hover. */
+function laneLabel(text: string, cy: number, full = text): string {
+  const shown = text.length > LABEL_CHARS ? `${text.slice(0, LABEL_CHARS - 1)}…` : text;
+  return `<text class="lane-label" x="${X0 - 8}" y="${f1(cy)}" text-anchor="end" dominant-baseline="middle"><title>${esc(full)}</title>${esc(shown)}</text>`;
 }
 
 interface Segment { first: Sample; from: number; to: number; count: number }

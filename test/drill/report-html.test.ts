@@ -48,6 +48,14 @@ describe('renderDrillHtml', () => {
     const html = renderDrillHtml({ ...r, samples: [...r.samples, { ...sample(100, 'ns1', 'east', 'osaka'), name: 'api.example.test' }] });
     expect(html).toContain('data-lane="ns1 @ east api.example.test A"');
     expect(html).toContain('data-lane="ns1 @ east www.gslb.example.test A"');
+    // shown without the zone both names share, so the label fits left of the lanes; whole on hover
+    expect(html).toContain('<title>ns1 @ east www.gslb.example.test A</title>ns1 @ east www.gslb A</text>');
+  });
+
+  it('cuts a lane label too long for the room left of the lanes, keeping its start', () => {
+    const r = drainDrill();
+    const html = renderDrillHtml({ ...r, samples: r.samples.map((s) => ({ ...s, instance: `${s.instance}-in-a-datacenter-far-away` })) });
+    expect(html).toMatch(/<title>ns1-in-a-datacenter-far-away @ east<\/title>ns1-in-a-datacenter-far…<\/text>/);
   });
 
   it('draws failed answers grey and both sites of a two-site answer', () => {
