@@ -24,7 +24,7 @@ import { connectionLimitsWarning, defaultConnectionLimits, readDescriptorLimit }
 import type { ConnectionLimits } from './http/connection-limit.js';
 import { parseDuration } from '../shared/config/values.js';
 import { systemClock } from '../shared/clock.js';
-import { parsePrefix } from './gslb/prefix.js';
+import { parsePrefix } from '../shared/ip.js';
 import { startProbes } from './gslb/probe.js';
 import { startStaleTicker } from './gslb/stale-ticker.js';
 import { GslbState } from './gslb/state.js';

@@ -58,7 +58,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, parseDocument } from 'yaml';
 import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
-import { parseAddress } from '../shared/ip.js';
+import { hostPortOrReason, parseAddress } from '../shared/ip.js';
 import { checkedDuration, parseDuration, resolveSecret } from '../shared/config/values.js';
 import { DEFAULT_VNI } from './forwarder/tunnel.js';
 import { PingerSchema, resolvePinger } from './pinger/config.js';
@@ -395,23 +395,6 @@ function parseIp(text: string): { text: string; family: 4 | 6 } | undefined {
 
 
 
-/** `host:port` or `[v6]:port` -> parts, or the reason it is not one. */
-function parseHostPort(text: string): { host: string; port: number } | string {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-  if (!m) return `expected HOST:PORT (IPv6 as [::1]:9100), got ${show(text)}`;
-  const port = Number(m[2]);
-  // 0 picks a free port (logged as "api listening"): handy for tests and side-by-side runs
-  if (port < 0 || port > 65535) return `port must be 0 to 65535, got ${m[2]}`;
-  const host = m[1]!;
-  const ip = parseIp(host);
-  if (ip) return { host: ip.text, port };
-  if (text.startsWith('[')) return `not an IPv6 address: ${show(host)}`;
-  // a host name is allowed (localhost); anything else is a typo
-  if (!/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host)) {
-    return `not an address or host name: ${show(host)}`;
-  }
-  return { host, port };
-}
 
 
 /** A DNS name as a checker sends it (absolute, no trailing dot), or undefined when not one. */
@@ -631,7 +614,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
 
   let api = { host: '127.0.0.1', port: 9100 };
   if (input.api !== undefined) {
-    const hp = parseHostPort(input.api);
+    const hp = hostPortOrReason(input.api);
     if (typeof hp === 'string') fail(['api'], hp);
     else api = hp;
   }

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, readlink, rename, unlink, writeFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { addressFamily, parseAddress } from '../shared/ip.js';
 import { parseArgs } from 'node:util';
 import { TUNNEL_INNER_MAC, VXLAN_PORT, rsTunnelDevice, vxlanOverhead } from './forwarder/tunnel.js';
 
@@ -50,7 +50,11 @@ function intFlag(name: string, s: string | undefined, min: number, max: number):
 
 /** Canonical text of an address (IPv6 compressed, lower case), so state keys and comparisons agree. */
 export function canonicalIp(a: string): string {
-  return isIP(a) === 6 ? new URL(`http://[${a}]/`).hostname.slice(1, -1) : a;
+  try {
+    return parseAddress(a).canonical;
+  } catch {
+    return a;
+  }
 }
 
 export function parseRsSetupArgs(argv: string[]): RsOptions {
@@ -73,7 +77,7 @@ export function parseRsSetupArgs(argv: string[]): RsOptions {
   if (mode !== undefined && mode !== 'dsr' && mode !== 'l3dsr-dscp' && mode !== 'l3dsr-tunnel') throw new RsUsageError(`--mode must be dsr, l3dsr-dscp or l3dsr-tunnel, got ${JSON.stringify(mode)}`);
   if (mode === undefined && !undo) throw new RsUsageError('--mode is required');
   if (!values.vip) throw new RsUsageError('--vip ADDR is required');
-  const family = isIP(values.vip);
+  const family = addressFamily(values.vip);
   if (family === 0) throw new RsUsageError(`--vip must be an IPv4 or IPv6 address, got ${JSON.stringify(values.vip)}`);
   const dscp = intFlag('dscp', values.dscp, 1, 63);
   if (mode === 'l3dsr-dscp' && dscp === undefined && !undo) throw new RsUsageError('--mode l3dsr-dscp needs --dscp 1-63');

@@ -46,8 +46,7 @@ import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, parseDocument } from 'yaml';
 import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
-import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
-import { parseAddress } from '../../shared/ip.js';
+import { parseAddress, parsePrefix } from '../../shared/ip.js';
 import { parseDuration, resolveSecret } from '../../shared/config/values.js';
 import type {
   AllDown,
@@ -191,28 +190,6 @@ function parseIp(text: string): { family: 4 | 6; bytes: Uint8Array; text: string
   }
 }
 
-/** A Prefix, or the reason the text is not one. */
-function parsePrefixText(text: string): Prefix | string {
-  const slash = text.indexOf('/');
-  if (slash < 0) return `expected a subnet as address/length, got ${JSON.stringify(text)}`;
-  const ip = parseIp(text.slice(0, slash));
-  if (!ip) return `not an IPv4 or IPv6 address: ${JSON.stringify(text.slice(0, slash))}`;
-  const lenText = text.slice(slash + 1);
-  const max = ip.family === 4 ? 32 : 128;
-  if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) {
-    return `prefix length must be 0 to ${max}, got ${JSON.stringify(lenText)}`;
-  }
-  const length = Number(lenText);
-  const bytes = new Uint8Array(16);
-  bytes.set(ip.bytes);
-  const masked = new Uint8Array(16);
-  for (let bit = 0; bit < length; bit++) masked[bit >> 3] = masked[bit >> 3]! | (bytes[bit >> 3]! & (0x80 >> (bit & 7)));
-  if (masked.some((x, i) => x !== bytes[i])) {
-    const net = ip.family === 4 ? formatIPv4(masked, 0) : formatIPv6(masked);
-    return `host bits set in ${text} (did you mean ${net}/${length}?)`;
-  }
-  return { family: ip.family, bytes, length, text: `${ip.text}/${length}` };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The parser
@@ -293,8 +270,13 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
 
     const subnets: Prefix[] = [];
     (s.subnets ?? []).forEach((text, i) => {
-      const p = parsePrefixText(text);
-      if (typeof p === 'string') return fail([...at, 'subnets', i], p);
+      if (!text.includes('/')) return fail([...at, 'subnets', i], `expected a subnet as address/length, got ${JSON.stringify(text)}`);
+      let p: Prefix;
+      try {
+        p = parsePrefix(text);
+      } catch (err) {
+        return fail([...at, 'subnets', i], (err as Error).message);
+      }
       const dup = subnets.findIndex((q) => q.text === p.text);
       if (dup >= 0) return fail([...at, 'subnets', i], `${p.text} is listed twice (also subnets[${dup}])`);
       subnets.push(p);

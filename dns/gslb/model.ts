@@ -3,13 +3,9 @@
  * policies read, and the mutable context a policy fills without allocating.
  */
 
-/** An IP prefix, e.g. 198.51.100.0/24. `bytes` holds the address left-aligned (16 bytes for both families). */
-export interface Prefix {
-  readonly family: 4 | 6;
-  readonly bytes: Uint8Array;
-  readonly length: number;
-  readonly text: string;
-}
+import type { Prefix } from '../../shared/ip.js';
+
+export type { Prefix };
 
 /** How a site's members are observed when no agent reports for it. */
 export interface ProbeConfig {

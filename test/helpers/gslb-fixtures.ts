@@ -2,7 +2,7 @@
 import type {
   MemberConfig, MemberHealth, Policy, PolicyContext, PoolConfig, PoolHealth, SiteConfig,
 } from '../../dns/gslb/model.js';
-import { parsePrefix } from '../../dns/gslb/prefix.js';
+import { parsePrefix } from '../../shared/ip.js';
 import { parseAddress } from '../../shared/ip.js';
 
 /** A member as a literal: `'192.0.2.1'` or `['192.0.2.1', { site: 'b', weight: 3, tier: 2 }]`. */

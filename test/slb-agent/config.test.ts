@@ -240,9 +240,9 @@ describe('parseAgentConfig: errors name file:line: path: reason', () => {
     { name: 'no dns', text: edit(['[ "http://127.0.0.1:8053" ]', '[]']),
       error: 'site.yaml:4: dns: needs at least one gslb-dns API URL' },
     { name: 'api without a port', text: edit(['api: 127.0.0.1:9100', 'api: 127.0.0.1']),
-      error: 'site.yaml:6: api: expected HOST:PORT (IPv6 as [::1]:9100), got "127.0.0.1"' },
+      error: 'site.yaml:6: api: expected HOST:PORT or [IPv6]:PORT, got "127.0.0.1"' },
     { name: 'api port out of range', text: edit(['api: 127.0.0.1:9100', 'api: 127.0.0.1:99999']),
-      error: 'site.yaml:6: api: port must be 0 to 65535, got 99999' },
+      error: 'site.yaml:6: api: port must be 0 to 65535, got 99999 in "127.0.0.1:99999"' },
     { name: 'bad duration', text: edit(['interval: 500ms', 'interval: 500 ms']),
       error: 'site.yaml:15: vips[0].check.interval: expected a duration such as 500ms, 2s or 1m (or a number of seconds), got "500 ms"' },
     { name: 'timeout not below the interval', text: edit(['timeout: 300ms', 'timeout: 500ms']),
@@ -326,7 +326,7 @@ describe('parseAgentConfig: errors name file:line: path: reason', () => {
   it('lists every error, in file order', () => {
     const msg = errorOf(() => parse(edit(['192.0.2.1', 'x'], ['127.0.0.12', 'y'], ['api: 127.0.0.1:9100', 'api: nope'])));
     expect(msg.split('\n')).toEqual([
-      'site.yaml:6: api: expected HOST:PORT (IPv6 as [::1]:9100), got "nope"',
+      'site.yaml:6: api: expected HOST:PORT or [IPv6]:PORT, got "nope"',
       'site.yaml:9: vips[0].address: not an IPv4 or IPv6 address: "x"',
       'site.yaml:18: vips[0].realServers[1].address: not an IPv4 or IPv6 address: "y"',
     ]);

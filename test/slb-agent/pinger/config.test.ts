@@ -91,7 +91,7 @@ describe('standalone pinger file', () => {
 
   it('reports errors with file:line and path', () => {
     expect(errorOf(() => parsePingerFile('pinger:\n  interfaces:\n    - { name: eth0, peers: [x] }\napi: nowhere\n', 'p.yaml')))
-      .toBe('p.yaml:3: pinger.interfaces[0].peers[0]: expected an IPv4 address (the pinger probes IPv4 neighbours), got "x"\np.yaml:4: api: expected HOST:PORT (IPv6 as [::1]:9102), got "nowhere"');
+      .toBe('p.yaml:3: pinger.interfaces[0].peers[0]: expected an IPv4 address (the pinger probes IPv4 neighbours), got "x"\np.yaml:4: api: expected HOST:PORT or [IPv6]:PORT, got "nowhere"');
     expect(errorOf(() => parsePingerFile('site: tokyo\n', 'p.yaml'))).toBe('p.yaml:1: missing key "pinger"\np.yaml:1: unknown key "site"');
   });
 });
