@@ -7,13 +7,14 @@
  * so their final report reaches DNS), by the process groups it created.
  * Exit codes: 0 after a clean stop, 1 a port taken or a child failed at start, 2 bad flags.
  */
+import { UsageError } from '../shared/cli.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../shared/config/values.js';
+import { durationFlag } from '../shared/config/values.js';
 import { signalGroup, startChild, stopChildren } from './children.js';
 import type { Child } from './children.js';
 import { planDemo } from './plan.js';
@@ -31,7 +32,6 @@ const USAGE = `usage: npm start [-- OPTIONS]    (or: node dist/demo/main.js OPTI
   --ready-timeout DURATION    how long to wait for health-based answers (60s)
 A port of 0 is a free port chosen at start (see <run dir>/demo.json).`;
 
-class UsageError extends Error {}
 
 /** Graceful stop of one stage of children before SIGKILL. */
 const STOP_GRACE_MS = 8000;
@@ -59,8 +59,7 @@ function parseOptions(argv: string[]): DemoOptions & { readyTimeoutMs: number } 
     strict: true,
   });
   if (values.help) throw new UsageError('');
-  const readyTimeoutMs = values['ready-timeout'] === undefined ? 60_000 : parseDuration(values['ready-timeout']);
-  if (readyTimeoutMs === undefined || readyTimeoutMs <= 0) throw new UsageError('--ready-timeout: expected a duration such as 30s');
+  const readyTimeoutMs = values['ready-timeout'] === undefined ? 60_000 : durationFlag('ready-timeout', values['ready-timeout']);
   return {
     root: ROOT,
     runDir: path.resolve(values['run-dir'] ?? path.join(ROOT, 'run')),

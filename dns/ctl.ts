@@ -8,9 +8,10 @@
  * `--retry-for DURATION` retries, with a backoff (250 ms doubling to 5 s), the instances that
  * could not be reached, until the duration has passed, and says per instance what it did.
  */
+import { UsageError } from '../shared/cli.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../shared/config/values.js';
+import { durationFlag } from '../shared/config/values.js';
 
 const ACTIONS = ['drain', 'undrain', 'force-down', 'release'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -46,7 +47,6 @@ export interface CtlIo {
   sleep: (ms: number) => Promise<void>;
 }
 
-class UsageError extends Error {}
 
 type CallResult =
   | { readonly kind: 'http'; readonly status: number; readonly body: unknown }
@@ -107,9 +107,7 @@ async function parseCommand(argv: string[], io: CtlIo): Promise<Command | 'help'
   if (values.force === true && reason === undefined) throw new UsageError('--force needs --reason TEXT (why the guard may be overridden)');
   let retryForMs = 0;
   if (values['retry-for'] !== undefined) {
-    const d = parseDuration(values['retry-for']);
-    if (d === undefined) throw new UsageError(`--retry-for: expected a duration such as 30s or 2m, got ${JSON.stringify(values['retry-for'])}`);
-    retryForMs = d;
+    retryForMs = durationFlag('retry-for', values['retry-for']);
   }
   if (verb !== 'explain' && (values.type !== undefined || values.subnet !== undefined)) throw new UsageError('--type and --subnet apply to explain only');
   if (verb === 'explain') {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { UsageError } from '../shared/cli.js';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,7 @@ import { startPersistence } from './gslb/persistence.js';
 import { parseAdminTokens } from './http/auth.js';
 import { connectionLimitsWarning, defaultConnectionLimits, readDescriptorLimit } from './http/connection-limit.js';
 import type { ConnectionLimits } from './http/connection-limit.js';
-import { parseDuration } from '../shared/config/values.js';
+import { durationFlag } from '../shared/config/values.js';
 import { systemClock } from '../shared/clock.js';
 import { parsePrefix } from '../shared/ip.js';
 import { startProbes } from './gslb/probe.js';
@@ -53,7 +54,6 @@ const USAGE = `usage:
                <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state`;
 
-class UsageError extends Error {}
 
 function createLogger(level: string): Logger {
   if (process.stdout.isTTY) {
@@ -175,10 +175,8 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       throw new UsageError(`--overrides: ${(err as Error).message}`);
     }
   }
-  const overridesWaitMs = values['overrides-wait'] === undefined ? etcdStartTimeoutMs : parseDuration(values['overrides-wait']);
-  if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
-  const reloadSettleMs = values['reload-settle'] === undefined ? DEFAULT_RELOAD_SETTLE_MS : parseDuration(values['reload-settle']);
-  if (reloadSettleMs === undefined) throw new UsageError('--reload-settle: expected a duration such as 2s or 500ms');
+  const overridesWaitMs = values['overrides-wait'] === undefined ? etcdStartTimeoutMs : durationFlag('overrides-wait', values['overrides-wait']);
+  const reloadSettleMs = values['reload-settle'] === undefined ? DEFAULT_RELOAD_SETTLE_MS : durationFlag('reload-settle', values['reload-settle']);
   const fdLimit = readDescriptorLimit();
   const defaults = defaultConnectionLimits(fdLimit);
   const cap = (flag: 'api-max-connections' | 'api-max-per-source', dflt: number): number => {
@@ -259,10 +257,7 @@ function parseTcpFlags(values: Record<string, unknown>): TcpOptions {
   const count = (flag: string, dflt: number): number => integerFlag(values, flag, dflt, 1, 1_000_000);
   const duration = (flag: string, dflt: number): number => {
     const v = values[flag];
-    if (v === undefined) return dflt;
-    const ms = parseDuration(String(v));
-    if (ms === undefined || ms <= 0) throw new UsageError(`--${flag}: expected a duration such as 10s or 500ms`);
-    return ms;
+    return v === undefined ? dflt : durationFlag(flag, String(v));
   };
   const d = DEFAULT_TCP_OPTIONS;
   return {

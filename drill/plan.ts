@@ -20,12 +20,11 @@ import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, parseDocument } from 'yaml';
-import { parseDuration } from '../shared/config/values.js';
+import { checkedDuration, DurationSchema as Duration } from '../shared/config/values.js';
 import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
 
 const Name = Type.String({ pattern: NAME_RE.source, description: 'a name of 1-63 letters, digits, "-" or "_"' });
-const Duration = Type.Union([Type.String(), Type.Number()], { description: 'a duration such as 500ms, 2s or 1m' });
 const HostPort = Type.String({ description: 'HOST:PORT (IPv6 as [addr]:port)' });
 
 const InstanceSchema = Type.Object({
@@ -211,11 +210,7 @@ interface Ctx {
 }
 
 function duration(v: unknown, dflt: number, segs: readonly Seg[], fail: Fail): number {
-  if (v === undefined) return dflt;
-  const ms = parseDuration(v);
-  if (ms === undefined) fail(segs, `expected a duration such as 500ms, 2s or 1m, got ${show(v)}`);
-  else if (ms <= 0) fail(segs, `must be above 0, got ${show(v)}`);
-  return ms !== undefined && ms > 0 ? ms : dflt;
+  return checkedDuration(v, dflt, (reason) => fail(segs, reason));
 }
 
 const KIND_KEYS = ['action', 'expect', 'wait', 'run'] as const;

@@ -59,7 +59,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
 import { hostPortOrReason, parseAddress } from '../shared/ip.js';
-import { checkedDuration, parseDuration, resolveSecret } from '../shared/config/values.js';
+import { checkedDuration, DurationSchema as Duration, resolveSecret } from '../shared/config/values.js';
 import { DEFAULT_VNI } from './forwarder/tunnel.js';
 import { PingerSchema, resolvePinger } from './pinger/config.js';
 import type { PingerConfig } from './pinger/config.js';
@@ -235,8 +235,6 @@ export interface AgentConfig {
 // Schema: the shape of the file. Values that need parsing (durations, addresses, secrets, URLs)
 // are strings here and are checked in code below, with their own wording.
 
-const DURATION_TEXT = 'a duration such as 500ms, 2s or 1m (or a number of seconds)';
-const Duration = Type.Union([Type.String(), Type.Number()], { description: DURATION_TEXT });
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 const lits = <T extends string>(xs: readonly T[]): TSchema => Type.Union(xs.map((x) => Type.Literal(x)));
 
@@ -426,12 +424,7 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
     bad(k, `not used by ${type} checks (only by ${users.join(', ')})`);
   }
   const duration = (key: CheckKey, dflt: number): number => {
-    const v = raw[key];
-    if (v === undefined) return dflt;
-    const ms = parseDuration(v);
-    if (ms === undefined) bad(key, `expected ${DURATION_TEXT}, got ${show(v)}`);
-    else if (ms <= 0) bad(key, `must be above 0, got ${show(v)}`);
-    return ms !== undefined && ms > 0 ? ms : dflt;
+    return checkedDuration(raw[key], dflt, (reason) => bad(key, reason));
   };
   const intervalMs = duration('interval', 2000);
   const timeoutMs = duration('timeout', Math.min(1000, Math.max(1, Math.floor(intervalMs / 2))));
@@ -578,7 +571,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
   }
   const input = raw;
 
-  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => checkedDuration(v, dflt, DURATION_TEXT, (reason) => fail(segs, reason));
+  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => checkedDuration(v, dflt, (reason) => fail(segs, reason));
 
   for (const key of ['site', 'agent'] as const) {
     if (!NAME_RE.test(input[key])) fail([key], `must be 1-63 letters, digits, "-" or "_", got ${show(input[key])}`);

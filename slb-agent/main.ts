@@ -5,6 +5,7 @@
  * every `file:line: path: reason`, and the running config stays). Exit codes: 0 clean stop or
  * valid config, 1 bad config or a port that cannot be bound, 2 bad flags.
  */
+import { UsageError } from '../shared/cli.js';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
@@ -25,7 +26,6 @@ const USAGE = `usage:
   slb-agent pinger --config pinger.yaml [--log-level LEVEL]   (MAC keepalive alone, for a real server)
   slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)`;
 
-class UsageError extends Error {}
 
 function createLogger(level: string): Logger {
   if (process.stdout.isTTY) return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true } } });

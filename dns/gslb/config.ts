@@ -47,7 +47,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, parseDocument } from 'yaml';
 import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
 import { parseAddress, parsePrefix } from '../../shared/ip.js';
-import { parseDuration, resolveSecret } from '../../shared/config/values.js';
+import { checkedDuration, DurationSchema as Duration, resolveSecret } from '../../shared/config/values.js';
 import type {
   AllDown,
   GslbConfig,
@@ -65,8 +65,6 @@ import type { Seg } from '../../shared/config/yaml-errors.js';
 // Schema: the shape of one file. Values that need parsing (durations, addresses, allDown,
 // secrets) are strings here and are checked in code below, with their own wording.
 
-const DURATION_TEXT = 'a duration such as 500ms, 3s or 1m (or a number of seconds)';
-const Duration = Type.Union([Type.String(), Type.Number()], { description: DURATION_TEXT });
 
 const POLICIES = ['weighted', 'failover', 'topology', 'least-load', 'hashed', 'all'] as const satisfies readonly PolicyName[];
 const MAX_TTL = 2147483647;
@@ -223,13 +221,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
   }
   const input = raw;
 
-  const duration = (segs: readonly Seg[], v: string | number | undefined, dflt: number): number => {
-    if (v === undefined) return dflt;
-    const ms = parseDuration(v);
-    if (ms === undefined) fail(segs, `expected ${DURATION_TEXT}, got ${show(v)}`);
-    else if (ms <= 0) fail(segs, `must be above 0, got ${show(v)}`);
-    return ms ?? dflt;
-  };
+  const duration = (segs: readonly Seg[], v: string | number | undefined, dflt: number): number => checkedDuration(v, dflt, (reason) => fail(segs, reason));
 
   // ---- sites
   const sites = new Map<string, SiteConfig>();

@@ -152,9 +152,16 @@ describe('parseGslbYaml: defaults and forms', () => {
     ]);
   });
 
-  it('reads durations in ms, s, m, h and plain seconds', () => {
+  it('reads durations in ms, s, m and h', () => {
     const stale = (v: string): number => parse(`sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: ${v}\n`).sites.get('s')!.staleAfterMs;
-    expect(['500ms', '3s', '1.5s', '1m', '1h', '10', '0.25'].map(stale)).toEqual([500, 3000, 1500, 60_000, 3_600_000, 10_000, 250]);
+    expect(['500ms', '3s', '1.5s', '1m', '1h'].map(stale)).toEqual([500, 3000, 1500, 60_000, 3_600_000]);
+  });
+
+  it('a duration without a unit is an error naming both readings', () => {
+    expect(errorOf(() => parse('sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: 10\n')))
+      .toBe('t.gslb.yaml:4: sites.s.staleAfter: duration needs a unit: 10ms or 10s');
+    expect(errorOf(() => parse('sites:\n  s: { probe: { type: tcp, port: 1, interval: "500" } }\n')))
+      .toBe('t.gslb.yaml:2: sites.s.probe.interval: duration needs a unit: 500ms or 500s');
   });
 
   it('probed sites: probe defaults, rise/fall 2, no secret needed', () => {
@@ -314,10 +321,10 @@ const errorCases: ErrorCase[] = [
     error: 't.gslb.yaml:4: sites.s.subnets[1]: 198.51.100.0/24 is listed twice (also subnets[0])' },
   // durations and probes
   { name: 'bad duration', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: 3x\n',
-    error: 't.gslb.yaml:4: sites.s.staleAfter: expected a duration such as 500ms, 3s or 1m (or a number of seconds), got "3x"' },
+    error: 't.gslb.yaml:4: sites.s.staleAfter: expected a duration such as 500ms, 2s or 1m, got "3x"' },
   { name: 'zero duration', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: 0s\n', error: 't.gslb.yaml:4: sites.s.staleAfter: must be above 0, got "0s"' },
   { name: 'duration of the wrong type', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: [3s]\n',
-    error: 't.gslb.yaml:4: sites.s.staleAfter: expected a duration such as 500ms, 3s or 1m (or a number of seconds), got a list' },
+    error: 't.gslb.yaml:4: sites.s.staleAfter: expected a duration such as 500ms, 2s or 1m, got a list' },
   { name: 'probe type', yaml: 'sites:\n  s:\n    probe: { type: icmp, port: 1 }\n', error: 't.gslb.yaml:3: sites.s.probe.type: expected one of tcp | http, got "icmp"' },
   { name: 'probe port', yaml: 'sites:\n  s:\n    probe: { type: tcp, port: 0 }\n', error: 't.gslb.yaml:3: sites.s.probe.port: expected an integer from 1 to 65535, got 0' },
   { name: 'tcp probe with a path', yaml: 'sites:\n  s:\n    probe: { type: tcp, port: 1, path: /x }\n', error: 't.gslb.yaml:3: sites.s.probe.path: only for type http' },
