@@ -73,6 +73,7 @@ async function check(args: string[]): Promise<number> {
     for (const p of gslb.pools.values()) {
       process.stdout.write(`pool ${p.name}: ${p.policy}, ${p.members.length} members, names ${p.names.join(' ')}\n`);
     }
+    for (const w of gslb.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write('OK\n');
     return 0;
   } catch (err) {
@@ -309,6 +310,7 @@ async function serve(args: string[]): Promise<number> {
     log.info({ rrl: { ...rest, tableSize: rrl.size, exempt: exempt.map((p) => p.text) } }, 'response-rate limiting on (UDP only)');
   }
   for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
+  for (const w of serving.gslb.warnings ?? []) log.warn(w);
   for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');
   for (const b of server.bound) log.info({ host: b.host, udp: b.udp, tcp: b.tcp, udpTransport: b.udpKind }, 'listening');
 

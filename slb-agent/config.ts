@@ -59,7 +59,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
 import { hostPortOrReason, parseAddress } from '../shared/ip.js';
-import { checkedDuration, DurationSchema as Duration, resolveSecret } from '../shared/config/values.js';
+import { checkedDuration, DurationSchema as Duration, resolveSecrets, SecretSchema } from '../shared/config/values.js';
 import { DEFAULT_VNI } from './forwarder/tunnel.js';
 import { PingerSchema, resolvePinger } from './pinger/config.js';
 import type { PingerConfig } from './pinger/config.js';
@@ -217,9 +217,12 @@ export interface AgentConfig {
   readonly file: string;
   readonly site: string;
   readonly agent: string;
+  /** the key reports are signed with: the first of `secret:` (a list keeps the others valid at gslb-dns while keys rotate) */
   readonly secret: Buffer;
-  /** the reference as written (`env:NAME` / `file:/path`), safe to show */
-  readonly secretRef: string;
+  /** the reference as written (`env:NAME` / `file:/path`, or a list of them), safe to show */
+  readonly secretRef: string | readonly string[];
+  /** `file:line: path: reason` of what loads but should be fixed (a secret shorter than 32 bytes) */
+  readonly warnings: readonly string[];
   /** gslb-dns API base URLs, without a trailing `/` */
   readonly dns: readonly string[];
   readonly report: { readonly intervalMs: number; readonly timeoutMs: number };
@@ -322,7 +325,7 @@ const VipSchema = Type.Object({
 export const AgentFileSchema = Type.Object({
   site: Type.String(),
   agent: Type.String(),
-  secret: Type.String(),
+  secret: SecretSchema,
   dns: Type.Array(Type.String()),
   report: Type.Optional(Type.Object({
     interval: Type.Optional(Duration),
@@ -576,7 +579,13 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
   for (const key of ['site', 'agent'] as const) {
     if (!NAME_RE.test(input[key])) fail([key], `must be 1-63 letters, digits, "-" or "_", got ${show(input[key])}`);
   }
-  const secret = resolveSecret(input.secret, file, env, (reason) => fail(['secret'], reason));
+  const warnings: string[] = [];
+  const secretAt = (i: number | undefined): Seg[] => (i === undefined ? ['secret'] : ['secret', i]);
+  const secret = resolveSecrets(input.secret, file, env, (i, reason) => fail(secretAt(i), reason), (i, reason) => {
+    const segs = secretAt(i);
+    const line = lineAt(doc, lc, segs);
+    warnings.push(formatIssue(line === undefined ? { file, path: formatPath(segs), reason } : { file, line, path: formatPath(segs), reason }));
+  })?.[0];
 
   const dns: string[] = [];
   if (input.dns.length === 0) fail(['dns'], 'needs at least one gslb-dns API URL');
@@ -776,6 +785,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     agent: input.agent,
     secret,
     secretRef: input.secret,
+    warnings,
     dns,
     report,
     api,

@@ -60,6 +60,7 @@ async function check(args: string[]): Promise<number> {
     const own = v.vipCheck ? `, vip check ${v.vipCheck.type}` : '';
     process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}${own}, ${fw}\n`);
   }
+  for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(`OK: site ${config.site}, agent ${config.agent}, ${config.vips.length} VIPs, ${rs} real servers, ${config.dns.length} DNS instances\n`);
   return 0;
 }
@@ -87,6 +88,7 @@ async function run(args: string[]): Promise<number> {
     log.fatal({ file: values.config }, 'config failed to load');
     return 1;
   }
+  for (const w of loaded.warnings) log.warn(w);
   const config: AgentConfig = values['cleanup-on-exit'] === true ? { ...loaded, forwarder: { ...loaded.forwarder, cleanupOnExit: true } } : loaded;
   // loaded here, not at the top: `rs-setup` and `pinger` runs need neither the agent nor fastify
   const { createAgent } = await import('./agent.js');
@@ -155,6 +157,7 @@ async function run(args: string[]): Promise<number> {
       logConfigErrors(log, err, 'reload failed: the file is invalid; the running config stays');
       return;
     }
+    for (const w of next.warnings) log.warn(w);
     if (values['cleanup-on-exit'] === true) next = { ...next, forwarder: { ...next.forwarder, cleanupOnExit: true } };
     const r = agent.reload(next);
     if (!r.ok) log.error({ reason: r.reason }, `reload refused: ${r.reason}; the running config stays`);

@@ -4,7 +4,8 @@
  * principle 3). Errors name the file, the line where known, and the path: `f.yaml:12: pools.web.members[1].address: ...`.
  *
  * The contract's keys (fixed; extend, don't rename):
- *   sites.<site>:  secret (env:NAME | file:/path), subnets [prefix], staleAfter (duration)
+ *   sites.<site>:  secret (env:NAME | file:/path, or a list: a report signed with any verifies),
+ *                  subnets [prefix], staleAfter (duration)
  *   pools.<pool>:  names, ttl, degradedTtl, policy, maxAnswers, allDown,
  *                  members [{ site, address, weight, tier }]
  *
@@ -47,7 +48,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, parseDocument } from 'yaml';
 import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
 import { parseAddress, parsePrefix } from '../../shared/ip.js';
-import { checkedDuration, DurationSchema as Duration, resolveSecret } from '../../shared/config/values.js';
+import { checkedDuration, DurationSchema as Duration, resolveSecrets, SecretSchema } from '../../shared/config/values.js';
 import type {
   AllDown,
   GslbConfig,
@@ -79,7 +80,7 @@ const ProbeSchema = Type.Object({
 }, { additionalProperties: false });
 
 const SiteSchema = Type.Object({
-  secret: Type.Optional(Type.String()),
+  secret: Type.Optional(SecretSchema),
   subnets: Type.Optional(Type.Array(Type.String())),
   staleAfter: Type.Optional(Duration),
   rise: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -148,6 +149,8 @@ export interface GslbFileConfig {
   /** canonical origin of the zone the file belongs to */
   readonly zone: string;
   readonly sites: ReadonlyMap<string, SiteConfig>;
+  /** `file:line: path: reason` of what loads but should be fixed (a secret shorter than 32 bytes) */
+  readonly warnings: readonly string[];
   readonly pools: ReadonlyMap<string, PoolConfig>;
   /** 1-based line of a path such as `pools.web.names[0]` in the file, for errors found later */
   readonly lineOf: (path: string) => number | undefined;
@@ -203,6 +206,10 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
   const fail = (segs: readonly Seg[], reason: string): void => {
     errors.push(new GslbConfigError(file, formatPath(segs), reason, lineAt(doc, lc, segs)));
   };
+  const warnings: string[] = [];
+  const warn = (segs: readonly Seg[], reason: string): void => {
+    warnings.push(new GslbConfigError(file, formatPath(segs), reason, lineAt(doc, lc, segs)).message);
+  };
   if (doc.errors.length > 0) {
     throw new GslbLoadError(doc.errors.map((e) =>
       new GslbConfigError(file, '', `invalid YAML: ${e.message}`, lc.linePos(e.pos[0]).line)));
@@ -253,11 +260,12 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
       };
     }
 
-    let secret: Buffer | undefined;
+    let secrets: Buffer[] = [];
     if (s.secret === undefined) {
       if (!probe) fail(at, 'missing key "secret" (env:NAME or file:/path; only a site with a probe needs none)');
     } else {
-      secret = resolveSecret(s.secret, file, env, (reason) => fail([...at, 'secret'], reason));
+      const segs = (i: number | undefined): Seg[] => (i === undefined ? [...at, 'secret'] : [...at, 'secret', i]);
+      secrets = resolveSecrets(s.secret, file, env, (i, reason) => fail(segs(i), reason), (i, reason) => warn(segs(i), reason)) ?? [];
     }
 
     const subnets: Prefix[] = [];
@@ -276,7 +284,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
 
     sites.set(name, {
       name,
-      secret,
+      secrets,
       secretRef: s.secret,
       subnets,
       staleAfterMs: duration([...at, 'staleAfter'], s.staleAfter, 3000),
@@ -407,7 +415,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
     errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new GslbLoadError(errors);
   }
-  return { file, zone, sites, pools, lineOf: (p: string) => lineAt(doc, lc, parsePathText(p)) };
+  return { file, zone, sites, pools, warnings, lineOf: (p: string) => lineAt(doc, lc, parsePathText(p)) };
 }
 
 
@@ -441,7 +449,7 @@ function ownerName(n: string, zone: string): { name: string; error?: undefined }
 
 function siteDifferences(a: SiteConfig, b: SiteConfig): string[] {
   const diff: string[] = [];
-  if (a.secretRef !== b.secretRef) diff.push('secret');
+  if (JSON.stringify(a.secretRef) !== JSON.stringify(b.secretRef)) diff.push('secret');
   if (a.subnets.map((p) => p.text).join(',') !== b.subnets.map((p) => p.text).join(',')) diff.push('subnets');
   if (a.staleAfterMs !== b.staleAfterMs) diff.push('staleAfter');
   if (a.rise !== b.rise) diff.push('rise');
@@ -503,5 +511,5 @@ export function mergeGslbConfigs(files: readonly GslbFileConfig[]): GslbConfig {
     }
   }
   if (errors.length) throw new GslbLoadError(errors);
-  return { sites, pools, byName };
+  return { sites, pools, byName, warnings: files.flatMap((f) => f.warnings) };
 }

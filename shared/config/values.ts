@@ -57,6 +57,38 @@ export function durationFlag(flag: string, v: string): number {
   return checkedDuration(v, -1, (reason) => { throw new UsageError(`--${flag}: ${reason}`); });
 }
 
+/** The schema of a `secret:` key: one reference, or a list of them (the first signs). */
+export const SecretSchema = Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 16 })], {
+  description: 'env:NAME or file:PATH, or a list of them',
+});
+
+/** Below this an HMAC key is guessable offline from one captured report (RFC 2104 asks for the hash's output length). */
+export const MIN_SECRET_BYTES = 32;
+
+/**
+ * Resolves a `secret:` value, one ref or a list, in order: the first is the one an agent signs
+ * with, and a report verifies against any, so keys rotate without an outage. `fail` gets
+ * the list index (undefined for a single ref); `warn` names a key shorter than MIN_SECRET_BYTES.
+ * Undefined after a failure.
+ */
+export function resolveSecrets(
+  refs: string | readonly string[], file: string, env: NodeJS.ProcessEnv,
+  fail: (index: number | undefined, reason: string) => void, warn: (index: number | undefined, reason: string) => void,
+): Buffer[] | undefined {
+  const list = typeof refs === 'string' ? [refs] : refs;
+  const out: Buffer[] = [];
+  list.forEach((ref, i) => {
+    const at = typeof refs === 'string' ? undefined : i;
+    const dup = list.indexOf(ref);
+    if (dup < i) return fail(at, `${ref} is listed twice (also [${dup}])`);
+    const key = resolveSecret(ref, file, env, (reason) => fail(at, reason));
+    if (key === undefined) return;
+    if (key.length < MIN_SECRET_BYTES) warn(at, `secret ${ref} is shorter than 32 bytes (${key.length}): use e.g. \`openssl rand -hex 32\``);
+    out.push(key);
+  });
+  return out.length === list.length ? out : undefined;
+}
+
 /**
  * The secret `ref` names (`env:NAME`, or `file:PATH` relative to the config `file`), or undefined
  * after telling `fail` what is wrong.

@@ -75,7 +75,7 @@ export function health(p: PoolConfig, spec: HealthSpec = {}): PoolHealth {
 /** A site with the given subnets (prefix text). */
 export function site(name: string, ...subnets: string[]): SiteConfig {
   return {
-    name, secret: undefined, secretRef: undefined, subnets: subnets.map(parsePrefix),
+    name, secrets: [], secretRef: undefined, subnets: subnets.map(parsePrefix),
     staleAfterMs: 3000, rise: 2, fall: 2, probe: undefined,
   };
 }

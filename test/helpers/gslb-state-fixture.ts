@@ -25,7 +25,7 @@ export const T0 = Date.UTC(2024, 0, 1, 0, 0, 0);
 function site(name: string, secret: Buffer | undefined, probe = false): SiteConfig {
   return {
     name,
-    secret,
+    secrets: secret ? [secret] : [],
     secretRef: secret ? `env:GSLB_SECRET_${name.toUpperCase()}` : undefined,
     subnets: [],
     staleAfterMs: 10_000,

@@ -76,6 +76,7 @@ describe('parseAgentConfig: the contract example', () => {
       agent: 'lb1',
       secret: Buffer.from('tokyo-secret'),
       secretRef: 'env:GSLB_SECRET_TOKYO',
+      warnings: [`${FILE}:3: secret: secret env:GSLB_SECRET_TOKYO is shorter than 32 bytes (12): use e.g. \`openssl rand -hex 32\``],
       dns: ['http://127.0.0.1:8053'],
       report: { intervalMs: 1000, timeoutMs: 1000 },
       api: { host: '127.0.0.1', port: 9100 },
@@ -355,6 +356,15 @@ describe('secrets and loading from a file', () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a list of secrets: reports are signed with the first, every entry must resolve', () => {
+    const c = parse(edit(['secret: env:GSLB_SECRET_TOKYO', 'secret: [env:NEW, env:OLD]']), { NEW: 'n'.repeat(32), OLD: 'o'.repeat(32) });
+    expect(c.secret).toEqual(Buffer.from('n'.repeat(32)));
+    expect(c.secretRef).toEqual(['env:NEW', 'env:OLD']);
+    expect(c.warnings).toEqual([]);
+    expect(() => parse(edit(['secret: env:GSLB_SECRET_TOKYO', 'secret: [env:NEW, env:GONE]']), { NEW: 'n'.repeat(32) }))
+      .toThrow(`${FILE}:3: secret[1]: environment variable GONE is not set`);
   });
 
   it('env: reads the environment passed in', () => {

@@ -65,7 +65,7 @@ describe('parseGslbYaml: the contract example', () => {
     expect([...cfg.sites.keys()]).toEqual(['tokyo', 'osaka']);
     expect(cfg.sites.get('tokyo')).toEqual({
       name: 'tokyo',
-      secret: Buffer.from('tokyo-secret'),
+      secrets: [Buffer.from('tokyo-secret')],
       secretRef: 'env:GSLB_SECRET_TOKYO',
       subnets: [{ family: 4, bytes: bytes(198, 51, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), length: 24, text: '198.51.100.0/24' }],
       staleAfterMs: 3000,
@@ -74,7 +74,7 @@ describe('parseGslbYaml: the contract example', () => {
       probe: undefined,
     });
     const osaka = cfg.sites.get('osaka')!;
-    expect(osaka.secret).toEqual(Buffer.from('osaka-secret'));
+    expect(osaka.secrets).toEqual([Buffer.from('osaka-secret')]);
     expect(osaka.subnets.map((p) => p.text)).toEqual(['203.0.113.0/24']);
     expect(osaka.staleAfterMs).toBe(3000);
   });
@@ -171,7 +171,7 @@ describe('parseGslbYaml: defaults and forms', () => {
   a: { secret: env:S_TOKYO, rise: 2 }
 `);
     expect(cfg.sites.get('h')).toMatchObject({
-      secret: undefined, secretRef: undefined, rise: 2, fall: 2, staleAfterMs: 3000,
+      secrets: [], secretRef: undefined, rise: 2, fall: 2, staleAfterMs: 3000,
       probe: { type: 'http', port: 80, path: '/', expect: [200], intervalMs: 5000, timeoutMs: 2000 },
     });
     expect(cfg.sites.get('t')).toMatchObject({
@@ -397,12 +397,12 @@ describe('secrets', () => {
 
   it('env:NAME reads the environment', () => {
     const s = parse(site('env:MY_SECRET'), { MY_SECRET: 'sekrit' }).sites.get('s')!;
-    expect(s.secret).toEqual(Buffer.from('sekrit'));
+    expect(s.secrets).toEqual([Buffer.from('sekrit')]);
     expect(s.secretRef).toBe('env:MY_SECRET');
   });
 
   it('file:/path reads the file and drops one trailing newline', () => {
-    const read = (name: string): string => parse(site(`file:${path.join(dir, name)}`), {}).sites.get('s')!.secret!.toString();
+    const read = (name: string): string => parse(site(`file:${path.join(dir, name)}`), {}).sites.get('s')!.secrets[0]!.toString();
     expect(read('nl.secret')).toBe('from-file');
     expect(read('crlf.secret')).toBe('crlf');
     expect(read('raw.secret')).toBe('two\n');
@@ -410,7 +410,7 @@ describe('secrets', () => {
 
   it('a relative file: path is relative to the YAML file', () => {
     const s = parse(site('file:nl.secret'), {}, path.join(dir, 'example.test.gslb.yaml')).sites.get('s')!;
-    expect(s.secret?.toString()).toBe('from-file');
+    expect(s.secrets[0]?.toString()).toBe('from-file');
     expect(s.secretRef).toBe('file:nl.secret');
   });
 
@@ -422,9 +422,24 @@ describe('secrets', () => {
     expect(errorOf(() => parse(site(`file:${dir}`), {}))).toBe(`t.gslb.yaml:3: sites.s.secret: cannot read secret file ${dir}: EISDIR`);
   });
 
+  it('a list of secrets: every key verifies (rotation), each resolved with its own path in errors', () => {
+    const s = parse('sites:\n  s:\n    secret: [env:NEW, env:OLD]\n', { NEW: 'n'.repeat(32), OLD: 'o'.repeat(40) }).sites.get('s')!;
+    expect(s.secrets.map((k) => k.toString())).toEqual(['n'.repeat(32), 'o'.repeat(40)]);
+    expect(s.secretRef).toEqual(['env:NEW', 'env:OLD']);
+    expect(errorOf(() => parse('sites:\n  s:\n    secret:\n      - env:NEW\n      - env:GONE\n', { NEW: 'n' })))
+      .toBe('t.gslb.yaml:5: sites.s.secret[1]: environment variable GONE is not set');
+    expect(errorOf(() => parse('sites:\n  s:\n    secret: []\n', {}))).toContain('t.gslb.yaml:3: sites.s.secret:');
+  });
+
+  it('a secret shorter than 32 bytes loads with a warning naming the field', () => {
+    const cfg = parse('sites:\n  s:\n    secret: [env:LONG, env:SHORT]\n', { LONG: 'l'.repeat(32), SHORT: 'short' });
+    expect(cfg.warnings).toEqual(['t.gslb.yaml:3: sites.s.secret[1]: secret env:SHORT is shorter than 32 bytes (5): use e.g. `openssl rand -hex 32`']);
+    expect(parse(site('env:MY_SECRET'), { MY_SECRET: 'x'.repeat(32) }).warnings).toEqual([]);
+  });
+
   it('a probed site may still have a secret', () => {
     const s = parse('sites:\n  s: { secret: env:X, probe: { type: tcp, port: 22 } }\n', { X: 'x' }).sites.get('s')!;
-    expect(s.secret?.toString()).toBe('x');
+    expect(s.secrets[0]?.toString()).toBe('x');
     expect(s.probe?.type).toBe('tcp');
   });
 });
@@ -532,7 +547,7 @@ old      DNAME elsewhere.example.
     const cfg = await loadGslbDir(dir, await loadZoneDir(dir), ENV);
     expect([...cfg.byName.keys()]).toEqual(['www.example.test.', 'example.test.', 'txt.example.test.', 'new.sub2.example.test.']);
     expect(cfg.pools.get('web')!.zone).toBe('example.test.');
-    expect(cfg.sites.get('tokyo')!.secret?.toString()).toBe('t');
+    expect(cfg.sites.get('tokyo')!.secrets[0]?.toString()).toBe('t');
   });
 
   it('a GSLB name with A or AAAA records in the zone file', async () => {
