@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { UsageError } from '../shared/cli.js';
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -20,7 +19,7 @@ import type { GslbConfig } from './gslb/model.js';
 import { FailOpenWatch } from './gslb/fail-open.js';
 import type { EtcdLocation } from './gslb/overrides-etcd.js';
 import { startPersistence } from './gslb/persistence.js';
-import { parseAdminTokens } from './http/auth.js';
+import { isLoopback, readTokenFile } from '../shared/api-auth.js';
 import { connectionLimitsWarning, defaultConnectionLimits, readDescriptorLimit } from './http/connection-limit.js';
 import type { ConnectionLimits } from './http/connection-limit.js';
 import { durationFlag } from '../shared/config/values.js';
@@ -193,20 +192,6 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
     zonesDir: values.zones, listens, api, apiText: values.api, engine, tcp, rrl, adminToken, readToken, statusPublic: values['status-public'] === true, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
   };
-}
-
-/** A token file's text (admin or read: the same format), checked; undefined when the flag is absent. */
-async function readTokenFile(flag: string, file: string | undefined): Promise<string | undefined> {
-  if (file === undefined) return undefined;
-  const text = await readFile(file, 'utf8').catch((e: Error) => {
-    throw new UsageError(`--${flag}: ${e.message}`);
-  });
-  try {
-    parseAdminTokens(text, file);
-  } catch (err) {
-    throw new UsageError(`--${flag}: ${(err as Error).message}`);
-  }
-  return text;
 }
 
 /** An integer flag from `min` to `max`, or `dflt` when absent; anything else is a UsageError naming the flag. */
@@ -404,8 +389,3 @@ export async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv.slice(2));
 if (code >= 0) process.exitCode = code;
-
-/** Whether `host` (as given to --api) only listens on the loopback interface. */
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}

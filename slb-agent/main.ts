@@ -6,6 +6,7 @@
  * valid config, 1 bad config or a port that cannot be bound, 2 bad flags.
  */
 import { UsageError } from '../shared/cli.js';
+import { isLoopback, readTokenFile } from '../shared/api-auth.js';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
@@ -20,8 +21,10 @@ const HANDOVER_READY_MAX_MS = 60_000;
 const HANDOVER_ANSWER_MS = 5_000;
 
 const USAGE = `usage:
-  slb-agent --config site.yaml [--log-level LEVEL] [--cleanup-on-exit] [--run-dir DIR]
-      (SIGHUP reloads the file; started while an agent of the same site and name runs, it takes over)
+  slb-agent --config site.yaml [--admin-token-file FILE] [--read-token-file FILE]
+            [--log-level LEVEL] [--cleanup-on-exit] [--run-dir DIR]
+      (SIGHUP reloads the file; started while an agent of the same site and name runs, it takes over;
+       the API's drains need --admin-token-file, /status needs a token only with --read-token-file)
   slb-agent check --config site.yaml
   slb-agent pinger --config pinger.yaml [--log-level LEVEL]   (MAC keepalive alone, for a real server)
   slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)`;
@@ -75,10 +78,16 @@ async function run(args: string[]): Promise<number> {
       'cleanup-on-exit': { type: 'boolean' },
       // where the control socket of a running agent is found (handover); see handover.ts
       'run-dir': { type: 'string' },
+      // state changes through the API need one of its tokens; without the flag they are refused
+      'admin-token-file': { type: 'string' },
+      // reading /status needs a read (or admin) token; without the flag reading is open
+      'read-token-file': { type: 'string' },
     },
     strict: true,
   });
   if (!values.config) throw new UsageError('--config FILE is required');
+  const adminToken = await readTokenFile('admin-token-file', values['admin-token-file']);
+  const readToken = await readTokenFile('read-token-file', values['read-token-file']);
   const log = createLogger(values['log-level']!);
   // until the run loop takes SIGHUP over (start-up, a handover's wait), it must not end the process
   const earlyHup = (): void => log.warn({ signal: 'SIGHUP' }, 'SIGHUP during start-up ignored; send it again once the agent runs');
@@ -106,7 +115,11 @@ async function run(args: string[]): Promise<number> {
     }
   }
   const agent = createAgent({ config, logger: log });
-  const app = await createAgentApi({ agent, logger: log });
+  const app = await createAgentApi({ agent, logger: log, adminToken, readToken });
+  if (readToken === undefined && !isLoopback(config.api.host)) {
+    log.warn({ api: `${config.api.host}:${config.api.port}` }, 'the API listens on a non-loopback address without --read-token-file: anyone who reaches it reads /status');
+  }
+  if (adminToken === undefined) log.info('no --admin-token-file: the API refuses every state change (drain, undrain) with 403');
   const listenApi = async (): Promise<void> => {
     // after a handover the predecessor has just closed the port: a few tries, not one
     for (let i = 0; ; i++) {

@@ -38,8 +38,8 @@ import {
 } from '../../shared/protocol/report.js';
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
 import type { Timers } from '../../shared/clock.js';
-import { createAdminAuth, createReadAuth } from './auth.js';
-import type { AdminAuthResult } from './auth.js';
+import { createAdminAuth, createReadAuth } from '../../shared/api-auth.js';
+import type { AdminAuthResult } from '../../shared/api-auth.js';
 import { registerEventStream, SSE_DEFAULTS } from './events.js';
 import type { EventStreamOptions } from './events.js';
 import { registerStatusPage } from './status-routes.js';

@@ -30,6 +30,8 @@ const SHOTS = path.resolve(import.meta.dirname, '../../test-results/screenshots'
 const LAUNCH_MS = 30_000;
 const SHOW_MS = 20_000;
 
+/** state changes through the agent API need an admin token */
+const ADMIN_TOKEN = 'status-page-admin-0123456789';
 let backends: EchoBackend[];
 let sink: ReportSink;
 let agent: Agent;
@@ -80,7 +82,7 @@ pinger:
       method: udp
 `, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
   agent = createAgent({ config, logger: pino({ level: 'silent' }) });
-  app = await createAgentApi({ agent });
+  app = await createAgentApi({ agent, adminToken: ADMIN_TOKEN });
   agent.start();
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -130,7 +132,7 @@ describe('agent status page in chromium', () => {
     await page.evaluate("window.marker = 'still here'");
     const [b1, b2] = backends as [EchoBackend, EchoBackend];
     const r = await fetch(`${base}/realservers/drain`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vip: 'web', address: '127.0.0.1', port: b1.port }),
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ vip: 'web', address: '127.0.0.1', port: b1.port }),
     });
     expect(r.status).toBe(200);
     await page.locator(`${rsRow(b1)} .state[data-state="drain"]`).waitFor();
