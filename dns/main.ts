@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-import { UsageError } from '../shared/cli.js';
+import { createLogger, exitCodeOf, helpOrVersion, UsageError } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import type { Logger } from 'pino';
 import { parseListen, startDnsServer } from './server/server.js';
 import type { ListenAddress } from './server/server.js';
 import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
@@ -36,8 +35,10 @@ import { DEFAULT_RELOAD_SETTLE_MS, startZoneReloading } from './zone-reload.js';
 import { ZoneFileCache } from './zone/load.js';
 import { createZoneWorker } from './zone/zone-worker.js';
 
-const USAGE = `usage:
-  gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
+/** The whole program's help: every command, the serve flags in full. */
+const HELP: CommandHelp = {
+  name: 'gslb-dns',
+  usage: `  gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
            [--admin-token-file FILE] [--read-token-file FILE] [--status-public]
            [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
@@ -49,19 +50,33 @@ const USAGE = `usage:
            [--rrl-rate N] [--rrl-slip N] [--rrl-ipv4-prefix LEN] [--rrl-ipv6-prefix LEN]
            [--rrl-exempt PREFIX[,PREFIX...]] [--rrl-table-size N]
   gslb-dns check --zones DIR
+  gslb-dns drill --plan FILE [--json OUT] [--html OUT] [--dry-run]
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
-  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state`;
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] explain NAME [--type A|AAAA] [--subnet PREFIX]
+Every command also takes --help and --version.`,
+  examples: [
+    'gslb-dns --zones zones --listen 127.0.0.1:5300 --api 127.0.0.1:8053 --admin-token-file admin.token',
+    'gslb-dns --zones /etc/gslb/zones --listen [::]:53 --listen 0.0.0.0:53 --tcp-idle-timeout 10s --rrl-exempt 10.0.0.0/8',
+    'gslb-dns check --zones zones',
+    'gslb-dns ctl --servers http://127.0.0.1:8053 --token-file admin.token drain site tokyo',
+  ],
+};
+
+const CHECK_HELP: CommandHelp = {
+  name: 'gslb-dns check',
+  usage: `  gslb-dns check --zones DIR
+Loads the zone files and pool definitions of DIR as the server would, prints what it found (and
+warnings, such as short secrets), and exits 0, or 1 with one file:line: reason per error.`,
+  examples: ['gslb-dns check --zones zones', 'gslb-dns check --zones /etc/gslb/zones && systemctl reload gslb-dns'],
+};
 
 
-function createLogger(level: string): Logger {
-  if (process.stdout.isTTY) {
-    return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true } } });
-  }
-  return pino({ level });
-}
 
 async function check(args: string[]): Promise<number> {
+  const asked = helpOrVersion(args, CHECK_HELP);
+  if (asked !== undefined) return asked;
   const { values } = parseArgs({ args, options: { zones: { type: 'string' } }, strict: true });
   if (!values.zones) throw new UsageError('check: --zones DIR is required');
   try {
@@ -373,17 +388,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
     if (argv[0] === 'ctl') return await ctl(argv.slice(1));
-    if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
-    return await serve(argv[0] === 'serve' ? argv.slice(1) : argv);
+    const args = argv[0] === 'serve' ? argv.slice(1) : argv;
+    return helpOrVersion(args, HELP) ?? await serve(args);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`gslb-dns: ${(err as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    // e.g. EADDRINUSE: the message says it all; a stack only for what we did not expect
-    const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`gslb-dns: ${e.code ? e.message : e.stack ?? String(err)}\n`);
-    return 1;
+    // e.g. EADDRINUSE: the message says it all
+    return exitCodeOf(err, HELP);
   }
 }
 

@@ -5,10 +5,10 @@
  * every `file:line: path: reason`, and the running config stays). Exit codes: 0 clean stop or
  * valid config, 1 bad config or a port that cannot be bound, 2 bad flags.
  */
-import { UsageError } from '../shared/cli.js';
+import { createLogger, exitCodeOf, helpOrVersion, UsageError } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
 import { isLoopback, readTokenFile } from '../shared/api-auth.js';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { AgentConfigError, DEFAULT_DRAIN_TIMEOUT_MS, loadAgentConfig } from './config.js';
 import type { AgentConfig } from './config.js';
@@ -20,20 +20,34 @@ const HANDOVER_READY_MAX_MS = 60_000;
 /** Longest it waits for the running agent to release its API. */
 const HANDOVER_ANSWER_MS = 5_000;
 
-const USAGE = `usage:
-  slb-agent --config site.yaml [--admin-token-file FILE] [--read-token-file FILE]
+/** The whole program's help: every command. */
+const HELP: CommandHelp = {
+  name: 'slb-agent',
+  usage: `  slb-agent --config site.yaml [--admin-token-file FILE] [--read-token-file FILE]
             [--log-level LEVEL] [--cleanup-on-exit] [--run-dir DIR]
       (SIGHUP reloads the file; started while an agent of the same site and name runs, it takes over;
        the API's drains need --admin-token-file, /status needs a token only with --read-token-file)
   slb-agent check --config site.yaml
   slb-agent pinger --config pinger.yaml [--log-level LEVEL]   (MAC keepalive alone, for a real server)
-  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)`;
+  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)
+Every command also takes --help and --version.`,
+  examples: [
+    'slb-agent --config /etc/slb-agent/site.yaml --admin-token-file /etc/slb-agent/admin.token',
+    'slb-agent check --config /etc/slb-agent/site.yaml',
+    'slb-agent pinger --config /etc/slb-agent/pinger.yaml',
+    'sudo slb-agent rs-setup --mode dsr --vip 192.0.2.1',
+  ],
+};
+
+const CHECK_HELP: CommandHelp = {
+  name: 'slb-agent check',
+  usage: `  slb-agent check --config site.yaml
+Validates the file as the agent would load it, prints its VIPs (and warnings, such as a short
+secret), and exits 0, or 1 with one file:line: path: reason per error.`,
+  examples: ['slb-agent check --config site.yaml', 'slb-agent check --config site.yaml && kill -HUP "$(pidof slb-agent)"'],
+};
 
 
-function createLogger(level: string): Logger {
-  if (process.stdout.isTTY) return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true } } });
-  return pino({ level });
-}
 
 async function load(file: string): Promise<AgentConfig | undefined> {
   try {
@@ -53,6 +67,8 @@ function logConfigErrors(log: Logger, err: AgentConfigError, msg: string): void 
 }
 
 async function check(args: string[]): Promise<number> {
+  const asked = helpOrVersion(args, CHECK_HELP);
+  if (asked !== undefined) return asked;
   const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
   if (!values.config) throw new UsageError('check: --config FILE is required');
   const config = await load(values.config);
@@ -207,16 +223,10 @@ export async function main(argv: string[]): Promise<number> {
     if (argv[0] === 'check') return await check(argv.slice(1));
     if (argv[0] === 'rs-setup') return await (await import('./rs-setup.js')).rsSetupMain(argv.slice(1));
     if (argv[0] === 'pinger') return await (await import('./pinger/main.js')).pingerMain(argv.slice(1));
-    if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
-    return await run(argv[0] === 'run' ? argv.slice(1) : argv);
+    const args = argv[0] === 'run' ? argv.slice(1) : argv;
+    return helpOrVersion(args, HELP) ?? await run(args);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`slb-agent: ${(err as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`slb-agent: ${e.code ? e.message : e.stack ?? String(err)}\n`);
-    return 1;
+    return exitCodeOf(err, HELP);
   }
 }
 

@@ -12,11 +12,24 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, readlink, rename, unlink, writeFile } from 'node:fs/promises';
 import { addressFamily, parseAddress } from '../shared/ip.js';
+import { helpOrVersion, helpText } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
 import { parseArgs } from 'node:util';
 import { TUNNEL_INNER_MAC, VXLAN_PORT, rsTunnelDevice, vxlanOverhead } from './forwarder/tunnel.js';
 
-export const RS_SETUP_USAGE = `  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [--dscp 1-63]
-                     [--tunnel vxlan|ipip|gre] [--interface IF] [--mtu N] [--undo]`;
+/** rs-setup's help (--help, and after a usage error). */
+export const RS_SETUP_HELP: CommandHelp = {
+  name: 'slb-agent rs-setup',
+  usage: `  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [--dscp 1-63]
+                     [--tunnel vxlan|ipip|gre] [--interface IF] [--mtu N] [--undo]
+Prepares this real server for a VIP forwarded to it (as root), or undoes what it did (--undo).`,
+  examples: [
+    'sudo slb-agent rs-setup --mode dsr --vip 192.0.2.1',
+    'sudo slb-agent rs-setup --mode l3dsr-dscp --vip 192.0.2.1 --dscp 10',
+    'sudo slb-agent rs-setup --mode l3dsr-tunnel --vip 2001:db8::1 --tunnel vxlan --mtu 1450',
+    'sudo slb-agent rs-setup --undo --vip 192.0.2.1',
+  ],
+};
 
 export const STATE_DIR = '/run/slb-agent/rs-setup';
 const CMD_TIMEOUT_MS = 15_000;
@@ -508,7 +521,8 @@ async function undo(o: RsOptions, state: RsState | undefined, others: RsState[],
 /** `slb-agent rs-setup ...`: returns the exit code (0 done, 1 could not, 2 bad flags). */
 export async function rsSetupMain(argv: string[]): Promise<number> {
   try {
-    if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`usage:\n${RS_SETUP_USAGE}\n`); return 0; }
+    const asked = helpOrVersion(argv, RS_SETUP_HELP);
+    if (asked !== undefined) return asked;
     const o = parseRsSetupArgs(argv);
     if (process.getuid?.() !== 0) throw new RsSetupError('rs-setup must run as root: it changes addresses, sysctls, devices and nftables');
     if (o.undo) {
@@ -522,7 +536,7 @@ export async function rsSetupMain(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof RsUsageError) {
-      process.stderr.write(`slb-agent rs-setup: ${err.message}\nusage:\n${RS_SETUP_USAGE}\n`);
+      process.stderr.write(`slb-agent rs-setup: ${err.message}\n${helpText(RS_SETUP_HELP)}`);
       return 2;
     }
     if (err instanceof RsSetupError) {
