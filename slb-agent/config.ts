@@ -59,6 +59,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
 import { hostPortOrReason, parseAddress } from '../shared/ip.js';
+import { SCHEDULER_KINDS } from './forwarder/model.js';
+import type { SchedulerKind } from './forwarder/model.js';
 import { checkedDuration, DurationSchema as Duration, resolveSecrets, SecretSchema } from '../shared/config/values.js';
 import { DEFAULT_VNI } from './forwarder/tunnel.js';
 import { PingerSchema, resolvePinger } from './pinger/config.js';
@@ -147,13 +149,11 @@ export type CheckConfig =
 
 /** Forwarder modes: `proxy` runs in userspace, the others are kernel (nftables) modes. */
 export type ForwarderMode = 'dsr' | 'l3dsr-dscp' | 'l3dsr-tunnel' | 'nat' | 'proxy';
-/** Forwarder schedulers. */
-export type Scheduler = 'rr' | 'wrr' | 'sh' | 'maglev' | 'lc' | 'wlc';
 
 /** A VIP's forwarder settings. */
 export interface ForwarderConfig {
   readonly mode: ForwarderMode;
-  readonly scheduler: Scheduler;
+  readonly scheduler: SchedulerKind;
   /** network interface the forwarder uses (dsr: where real servers are reached) */
   readonly interface?: string;
   /** source persistence timeout in ms; 0 = none */
@@ -249,7 +249,6 @@ const QTYPES: Record<string, number> = {
   DNSKEY: 48, HTTPS: 65, SVCB: 64, CAA: 257, ANY: 255,
 };
 const MODES = ['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat', 'proxy'] as const satisfies readonly ForwarderMode[];
-const SCHEDULERS = ['rr', 'wrr', 'sh', 'maglev', 'lc', 'wlc'] as const satisfies readonly Scheduler[];
 
 /** Every check key; which ones apply to which type is checked in code (for a clearer error). */
 const CheckSchema = Type.Object({
@@ -289,7 +288,7 @@ const TYPE_KEYS: Record<CheckType, readonly CheckKey[]> = {
 
 const ForwarderSchema = Type.Object({
   mode: Type.Optional(lits(MODES)),
-  scheduler: Type.Optional(lits(SCHEDULERS)),
+  scheduler: Type.Optional(lits(SCHEDULER_KINDS)),
   interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15 })),
   persistence: Type.Optional(Duration),
   dscp: Type.Optional(Type.Integer({ minimum: 1, maximum: 63 })),
@@ -652,7 +651,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
       const f = v.forwarder;
       const fAt = [...at, 'forwarder'];
       const mode = (f.mode as ForwarderMode | undefined) ?? 'proxy';
-      const scheduler = (f.scheduler as Scheduler | undefined) ?? 'wrr';
+      const scheduler = (f.scheduler as SchedulerKind | undefined) ?? 'wrr';
       const tunnel = (f.tunnel as 'vxlan' | 'ipip' | 'gre' | undefined) ?? 'vxlan';
       const kernel = KERNEL_MODES.includes(mode);
       if (kernel && f.interface === undefined) bad(fAt, `mode ${mode} needs "interface" (the network interface the VIP's packets arrive on)`);
