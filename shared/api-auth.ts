@@ -10,6 +10,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { UsageError } from './cli.js';
+import { addressBytes } from './ip.js';
 
 export type AdminAuthResult =
   | { readonly ok: true; readonly actor: string }
@@ -132,5 +133,8 @@ export async function readTokenFile(flag: string, file: string | undefined): Pro
 
 /** Whether `host` (as given to --api or an agent's `api:`) only listens on the loopback interface. */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  if (host === 'localhost') return true;
+  const b = addressBytes(host);
+  // 127.0.0.0/8, or ::1
+  return b !== undefined && (b.length === 4 ? b[0] === 127 : b.every((x, i) => x === (i === 15 ? 1 : 0)));
 }

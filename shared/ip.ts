@@ -194,6 +194,11 @@ export function parseHostPort(text: string, opts: { readonly names?: boolean } =
   }
 }
 
+/** `host:port`, with an IPv6 address in brackets: the form parseHostPort reads and URLs need. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** parseHostPort with host names allowed, or the reason `text` is not one (for config loaders that collect errors). */
 export function hostPortOrReason(text: string): { host: string; port: number } | string {
   try {

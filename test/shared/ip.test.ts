@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { addressBytes, addressFamily, hostPortOrReason, parseAddress, parseHostPort, parsePrefix } from '../../shared/ip.js';
+import { addressBytes, addressFamily, formatHostPort, hostPortOrReason, parseAddress, parseHostPort, parsePrefix } from '../../shared/ip.js';
+import { isLoopback } from '../../shared/api-auth.js';
 
 describe('parseAddress', () => {
   const good: [string, string, 4 | 6][] = [
@@ -54,4 +55,16 @@ describe('parseHostPort', () => {
       expect(typeof hostPortOrReason(text)).toBe('string');
     });
   }
+});
+
+describe('formatHostPort and isLoopback', () => {
+  it('brackets IPv6 and round-trips through parseHostPort', () => {
+    expect(formatHostPort('2001:db8::1', 53)).toBe('[2001:db8::1]:53');
+    expect(parseHostPort(formatHostPort('2001:db8::1', 53))).toEqual({ host: '2001:db8::1', port: 53, family: 6 });
+    expect(formatHostPort('192.0.2.1', 80)).toBe('192.0.2.1:80');
+  });
+  it('loopback is 127/8, ::1 and localhost, by the shared parser', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1', 'localhost']) expect(isLoopback(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '192.0.2.1', '128.0.0.1', '127.0.0.01', '::2', 'example.test']) expect(isLoopback(h), h).toBe(false);
+  });
 });
