@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, readlink, rename, unlink, writeFile } from 'node:fs/promises';
 import { addressFamily, parseAddress } from '../shared/ip.js';
-import { helpOrVersion, helpText } from '../shared/cli.js';
+import { helpOrVersion, helpText, UsageError } from '../shared/cli.js';
 import type { CommandHelp } from '../shared/cli.js';
 import { parseArgs } from 'node:util';
 import { TUNNEL_INNER_MAC, VXLAN_PORT, rsTunnelDevice, vxlanOverhead } from './forwarder/tunnel.js';
@@ -48,8 +48,6 @@ export interface RsOptions {
   undo: boolean;
 }
 
-/** Bad flags: exit 2 with the usage. */
-export class RsUsageError extends Error {}
 /** Cannot do it (not root, missing kernel support, conflicting setup): exit 1. */
 export class RsSetupError extends Error {}
 
@@ -57,7 +55,7 @@ export class RsSetupError extends Error {}
 
 function intFlag(name: string, s: string | undefined, min: number, max: number): number | undefined {
   if (s === undefined) return undefined;
-  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new RsUsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(s)}`);
+  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(s)}`);
   return Number(s);
 }
 
@@ -83,25 +81,25 @@ export function parseRsSetupArgs(argv: string[]): RsOptions {
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new RsUsageError((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
   const undo = values.undo === true;
   const mode = values.mode;
-  if (mode !== undefined && mode !== 'dsr' && mode !== 'l3dsr-dscp' && mode !== 'l3dsr-tunnel') throw new RsUsageError(`--mode must be dsr, l3dsr-dscp or l3dsr-tunnel, got ${JSON.stringify(mode)}`);
-  if (mode === undefined && !undo) throw new RsUsageError('--mode is required');
-  if (!values.vip) throw new RsUsageError('--vip ADDR is required');
+  if (mode !== undefined && mode !== 'dsr' && mode !== 'l3dsr-dscp' && mode !== 'l3dsr-tunnel') throw new UsageError(`--mode must be dsr, l3dsr-dscp or l3dsr-tunnel, got ${JSON.stringify(mode)}`);
+  if (mode === undefined && !undo) throw new UsageError('--mode is required');
+  if (!values.vip) throw new UsageError('--vip ADDR is required');
   const family = addressFamily(values.vip);
-  if (family === 0) throw new RsUsageError(`--vip must be an IPv4 or IPv6 address, got ${JSON.stringify(values.vip)}`);
+  if (family === 0) throw new UsageError(`--vip must be an IPv4 or IPv6 address, got ${JSON.stringify(values.vip)}`);
   const dscp = intFlag('dscp', values.dscp, 1, 63);
-  if (mode === 'l3dsr-dscp' && dscp === undefined && !undo) throw new RsUsageError('--mode l3dsr-dscp needs --dscp 1-63');
-  if (mode !== 'l3dsr-dscp' && dscp !== undefined) throw new RsUsageError('--dscp only goes with --mode l3dsr-dscp');
+  if (mode === 'l3dsr-dscp' && dscp === undefined && !undo) throw new UsageError('--mode l3dsr-dscp needs --dscp 1-63');
+  if (mode !== 'l3dsr-dscp' && dscp !== undefined) throw new UsageError('--dscp only goes with --mode l3dsr-dscp');
   const tunnel = values.tunnel;
-  if (tunnel !== undefined && tunnel !== 'vxlan' && tunnel !== 'ipip' && tunnel !== 'gre') throw new RsUsageError(`--tunnel must be vxlan, ipip or gre, got ${JSON.stringify(tunnel)}`);
-  if (tunnel !== undefined && mode !== 'l3dsr-tunnel') throw new RsUsageError('--tunnel only goes with --mode l3dsr-tunnel');
+  if (tunnel !== undefined && tunnel !== 'vxlan' && tunnel !== 'ipip' && tunnel !== 'gre') throw new UsageError(`--tunnel must be vxlan, ipip or gre, got ${JSON.stringify(tunnel)}`);
+  if (tunnel !== undefined && mode !== 'l3dsr-tunnel') throw new UsageError('--tunnel only goes with --mode l3dsr-tunnel');
   const mtu = intFlag('mtu', values.mtu, family === 6 ? 1280 : 576, 65535);
-  if (mtu !== undefined && mode !== 'l3dsr-tunnel') throw new RsUsageError('--mtu only goes with --mode l3dsr-tunnel');
+  if (mtu !== undefined && mode !== 'l3dsr-tunnel') throw new UsageError('--mtu only goes with --mode l3dsr-tunnel');
   const iface = values.interface;
-  if (iface !== undefined && (iface.length > 15 || !/^[a-zA-Z0-9_.:-]+$/.test(iface))) throw new RsUsageError(`--interface ${JSON.stringify(iface)} is not an interface name`);
+  if (iface !== undefined && (iface.length > 15 || !/^[a-zA-Z0-9_.:-]+$/.test(iface))) throw new UsageError(`--interface ${JSON.stringify(iface)} is not an interface name`);
   return {
     vip: canonicalIp(values.vip), family: family as 4 | 6, undo,
     ...(mode !== undefined ? { mode } : {}),
@@ -326,7 +324,7 @@ function optionsOf(o: RsOptions): RsState['options'] {
 /** Pure: what setting up `o` changes, given the kernel facts and the namespace's rs-setup states. */
 export function planSetup(o: RsOptions, netns: string, facts: Facts, prior: RsState | undefined, others: RsState[]): Plan {
   const mode = o.mode;
-  if (!mode) throw new RsUsageError('--mode is required');
+  if (!mode) throw new UsageError('--mode is required');
   const options = optionsOf(o);
   if (prior && (prior.mode !== mode || JSON.stringify(prior.options) !== JSON.stringify(options))) {
     throw new RsSetupError(`VIP ${o.vip} is already set up as ${prior.mode} ${JSON.stringify(prior.options)}; run with --undo first`);
@@ -535,7 +533,7 @@ export async function rsSetupMain(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    if (err instanceof RsUsageError) {
+    if (err instanceof UsageError) {
       process.stderr.write(`slb-agent rs-setup: ${err.message}\n${helpText(RS_SETUP_HELP)}`);
       return 2;
     }
