@@ -45,7 +45,8 @@ export function parseEtcdLocation(text: string): EtcdLocation {
     try {
       hp = parseHostPort(h, { names: true });
     } catch (err) {
-      throw new Error(`etcd host ${JSON.stringify(h)}: ${(err as Error).message}`);
+      const why = (err as Error).message;
+      throw new Error(`etcd host ${JSON.stringify(h)}: ${why.startsWith('expected') ? why : `expected HOST:PORT, ${why}`}`);
     }
     if (hp.port === 0) throw new Error(`etcd host ${JSON.stringify(h)}: port must be 1 to 65535`);
     return `http://${formatHostPort(hp.host, hp.port)}`;
