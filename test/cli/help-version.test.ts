@@ -12,7 +12,10 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/server.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const BIN = { 'gslb-dns': path.join(ROOT, 'bin/gslb-dns.js'), 'slb-agent': path.join(ROOT, 'bin/slb-agent.js'), 'npm start': path.join(ROOT, 'dist/demo/main.js') };
+const BIN = {
+  'gslb-dns': path.join(ROOT, 'bin/gslb-dns.js'), 'slb-agent': path.join(ROOT, 'bin/slb-agent.js'), 'npm start': path.join(ROOT, 'dist/demo/main.js'),
+  'drill:lab': path.join(ROOT, 'dist/drill/lab/main.js'), 'lab:flooding': path.join(ROOT, 'dist/lab/flooding-main.js'),
+};
 
 function run(bin: keyof typeof BIN, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -25,7 +28,7 @@ function run(bin: keyof typeof BIN, args: string[], env: Record<string, string> 
 const COMMANDS: [keyof typeof BIN, string[]][] = [
   ['gslb-dns', []], ['gslb-dns', ['serve']], ['gslb-dns', ['check']], ['gslb-dns', ['ctl']], ['gslb-dns', ['drill']],
   ['slb-agent', []], ['slb-agent', ['run']], ['slb-agent', ['check']], ['slb-agent', ['pinger']], ['slb-agent', ['rs-setup']],
-  ['npm start', []],
+  ['npm start', []], ['drill:lab', []], ['lab:flooding', []],
 ];
 
 describe('--version and --help on every command', () => {
@@ -44,12 +47,18 @@ describe('--version and --help on every command', () => {
       const examples = r.stdout.slice(r.stdout.indexOf('\nexamples:\n'));
       // every example is a command of this program (npm start's are npm's)
       expect(examples.split('\n').filter((l) => l.startsWith('  ')).length).toBeGreaterThan(0);
-      expect(examples).toContain(bin === 'npm start' ? 'npm start' : `${bin}${sub.length > 0 && sub[0] !== 'serve' && sub[0] !== 'run' ? ` ${sub[0]}` : ''}`);
+      expect(examples).toContain(bin.includes(':') ? `npm run ${bin}` : bin === 'npm start' ? bin : `${bin}${sub.length > 0 && sub[0] !== 'serve' && sub[0] !== 'run' ? ` ${sub[0]}` : ''}`);
     });
   }
 });
 
-describe('slb-agent check and durations', () => {
+describe('duration flags and files need a unit', () => {
+  it('lab:flooding --ageing 10 is a usage error naming 10ms and 10s (before anything needs root)', async () => {
+    const r = await run('lab:flooding', ['--ageing', '10']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^lab:flooding: --ageing: duration needs a unit: 10ms or 10s\nusage:/);
+  });
+
   it('refuses `check: { interval: 500 }` naming 500ms and 500s, with file:line and path', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'agent-check-'));
     try {
