@@ -16,10 +16,10 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-/** Parses `IP:PORT` or `[IPv6]:PORT` (shared/ip.ts); throws naming the flag and the expected form. */
+/** Parses `HOST:PORT` or `[IPv6]:PORT` (shared/ip.ts; a host name such as localhost too); throws naming the flag and the expected form. */
 export function parseListen(text: string): ListenAddress {
   try {
-    const { host, port } = parseHostPort(text);
+    const { host, port } = parseHostPort(text, { names: true });
     return { host, port };
   } catch (e) {
     throw new Error(`--listen ${(e as Error).message}`);
