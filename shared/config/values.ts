@@ -35,7 +35,7 @@ export function parseDuration(v: unknown): number | undefined {
  * files used to take it as seconds and a reader may well mean milliseconds.
  */
 export function durationProblem(v: unknown): string {
-  const bare = typeof v === 'number' ? String(v) : typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? v.trim() : undefined;
+  const bare = typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? v.trim() : undefined;
   if (bare !== undefined) return `duration needs a unit: ${bare}ms or ${bare}s`;
   return `expected ${DURATION_TEXT}, got ${show(v)}`;
 }
