@@ -32,6 +32,7 @@ const SHOW_MS = 20_000;
 
 /** state changes through the agent API need an admin token */
 const ADMIN_TOKEN = 'status-page-admin-0123456789';
+const READ_TOKEN = 'status-page-read-0123456789';
 let backends: EchoBackend[];
 let sink: ReportSink;
 let agent: Agent;
@@ -182,6 +183,29 @@ describe('agent status page in chromium', () => {
       await phone.screenshot({ path: path.join(SHOTS, 'agent-390x844.png'), fullPage: true });
     } finally {
       await phone.close();
+    }
+  });
+
+  it('asks for a read token when the agent has one, and shows the status once given it', async () => {
+    const guarded = await createAgentApi({ agent, adminToken: ADMIN_TOKEN, readToken: READ_TOKEN });
+    const other = await browser!.newPage();
+    try {
+      other.setDefaultTimeout(SHOW_MS);
+      await guarded.listen({ host: '127.0.0.1', port: 0 });
+      await other.goto(`http://127.0.0.1:${(guarded.server.address() as AddressInfo).port}`);
+      await other.locator('#needs-token').waitFor();
+      expect(await other.locator('tr[data-vip="web"]').count()).toBe(0);
+      await other.fill('#read-token', 'not-the-read-token-0123');
+      await other.click('#needs-token button');
+      await other.locator('#needs-token', { hasText: 'The read token was refused.' }).waitFor();
+      await other.fill('#read-token', READ_TOKEN);
+      await other.click('#needs-token button');
+      await other.locator('tr[data-vip="web"]').waitFor();
+      expect(await other.locator('#needs-token').count()).toBe(0);
+      expect(problems).toEqual([]);
+    } finally {
+      await other.close();
+      await guarded.close();
     }
   });
 
