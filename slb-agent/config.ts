@@ -4,7 +4,7 @@
  * `site.yaml:12: vips[0].realServers[1].address: not an IPv4 or IPv6 address: "x"`.
  *
  * The contract's keys (fixed; extend, don't rename):
- *   site, agent, secret (env:NAME | file:/path), dns [url], report { interval }, api HOST:PORT,
+ *   site, agent, secret (env:NAME | file:/path, or a list: the first signs), dns [url], report { interval }, api HOST:PORT,
  *   vips [{ name, address, port, protocol, capacity, quorum, forwarder, check, realServers }]
  *
  * Extensions of the contract:
@@ -35,7 +35,7 @@
  * check interval 2s, timeout 1s, rise 2, fall 2, startState down, jitter 0.1, port: the real
  * server's; http(s) method GET, path /, expect [200], insecure false; dns qtype A (AAAA when
  * `address` is IPv6), rcode NOERROR; real server weight 1, backup false.
- * Durations: `500ms`, `2s`, `1m`, `1h`, decimals allowed, or a plain number of seconds; above 0.
+ * Durations: `500ms`, `2s`, `1m`, `1h`, decimals allowed, always with a unit; above 0.
  *
  * Choices beyond the contract, each because a silent mistake would be worse than a load error:
  *   - site, agent and VIP names are 1-63 letters, digits, `-` or `_` (they appear in reports,

@@ -30,7 +30,7 @@
  *
  * Defaults: staleAfter 3s; pool ttl 20, degradedTtl min(ttl, 5), policy weighted, maxAnswers 1,
  * allDown all, names []; member weight 1, tier 1. Durations: `500ms`, `3s`, `1m`, `1h`, decimals
- * allowed (`1.5s`), or a plain number of seconds; they must be above 0.
+ * allowed (`1.5s`), always with a unit (a bare number is an error); they must be above 0.
  *
  * Choices beyond the contract, each because a silent mistake would be worse than a load error:
  *   - site and pool names are 1-63 letters, digits, `-` or `_` (they appear in reports, in
