@@ -51,7 +51,8 @@ export function helpOrVersion(argv: readonly string[], h: CommandHelp, write: (s
   const end = argv.indexOf('--');
   const flags = end < 0 ? argv : argv.slice(0, end);
   if (flags.includes('--version') || flags.includes('-V')) {
-    write(`${h.name} ${packageVersion()}\n`);
+    // the bare version, as the bins answer it before loading anything (and scripts compare it)
+    write(`${packageVersion()}\n`);
     return 0;
   }
   if (flags.includes('--help') || flags.includes('-h')) {
