@@ -9,8 +9,8 @@ import type { Report } from '../../shared/protocol/report.js';
 import { signReport } from '../../shared/protocol/signature.js';
 
 export const SECRETS = {
-  tokyo: Buffer.from('tokyo-secret-0123456789abcdef'),
-  osaka: Buffer.from('osaka-secret-0123456789abcdef'),
+  tokyo: Buffer.from('tokyo-secret-0123456789abcdef-0123456789'),
+  osaka: Buffer.from('osaka-secret-0123456789abcdef-0123456789'),
 } as const;
 
 export const MEMBERS = [

@@ -37,7 +37,7 @@ const READ = 'agent-read-token-0123456789';
 const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 
 beforeEach(async () => {
-  const config = parseAgentConfig(YAML, 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' });
+  const config = parseAgentConfig(YAML, 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef-0123456789' });
   agent = createAgent({ config, logger: pino({ level: 'silent' }), createChecker: () => async () => ({ ok: true, latencyMs: 1 }) });
   app = await createAgentApi({ agent, adminToken: `${ADMIN}\n` });
   agent.applyResult('web/127.0.0.11:8080', { ok: true, latencyMs: 2.5 });
@@ -209,7 +209,7 @@ describe('agent API', () => {
   it('GET /metrics: a real server a reload removed loses its check duration series', async () => {
     const scrape = async () => parseExposition((await app.inject({ method: 'GET', url: '/metrics' })).body);
     expect((await scrape()).value('slb_agent_check_duration_seconds_count', { vip: 'web', address: '127.0.0.13', port: '8080' })).toBe(1);
-    const next = parseAgentConfig(YAML.replace(/^.*127\.0\.0\.13.*\n/m, ''), 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' });
+    const next = parseAgentConfig(YAML.replace(/^.*127\.0\.0\.13.*\n/m, ''), 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef-0123456789' });
     expect(agent.reload(next).ok).toBe(true);
     const m = await scrape();
     expect(m.find('slb_agent_check_duration_seconds_count', { address: '127.0.0.13' })).toEqual([]);

@@ -22,7 +22,7 @@ import { AGENT_MAIN, echoBackend, freePort, sleep } from '../helpers/agent-site.
 import type { EchoBackend } from '../helpers/agent-site.js';
 import { startNode } from '../helpers/cli.js';
 
-const SECRET = 'tokyo-secret-0123456789abcdef';
+const SECRET = 'tokyo-secret-0123456789abcdef-0123456789';
 
 /** Reads one line from `sock` (bounded); '' when the connection ends or fails first. */
 function readLine(sock: net.Socket, ms = 2000): Promise<string> {

@@ -81,7 +81,7 @@ pinger:
       interval: 200ms
       timeout: 100ms
       method: udp
-`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
+`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef-0123456789' });
   agent = createAgent({ config, logger: pino({ level: 'silent' }) });
   app = await createAgentApi({ agent, adminToken: ADMIN_TOKEN });
   agent.start();
