@@ -78,7 +78,7 @@ async function check(args: string[]): Promise<number> {
   const asked = helpOrVersion(args, CHECK_HELP);
   if (asked !== undefined) return asked;
   const { values } = parseArgs({ args, options: { zones: { type: 'string' } }, strict: true });
-  if (!values.zones) throw new UsageError('check: --zones DIR is required');
+  if (!values.zones) throw new UsageError('--zones DIR is required');
   try {
     const { zones, gslb } = await loadServing(values.zones);
     for (const z of zones.zones) {
@@ -385,6 +385,8 @@ function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter |
 
 /** Entry point: returns an exit code, or -1 while serving. */
 export async function main(argv: string[]): Promise<number> {
+  // a usage error repeats the help of the command that was given
+  const help = argv[0] === 'check' ? CHECK_HELP : HELP;
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
     if (argv[0] === 'ctl') return await ctl(argv.slice(1));
@@ -392,7 +394,7 @@ export async function main(argv: string[]): Promise<number> {
     return helpOrVersion(args, HELP) ?? await serve(args);
   } catch (err) {
     // e.g. EADDRINUSE: the message says it all
-    return exitCodeOf(err, HELP);
+    return exitCodeOf(err, help);
   }
 }
 

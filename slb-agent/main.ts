@@ -70,7 +70,7 @@ async function check(args: string[]): Promise<number> {
   const asked = helpOrVersion(args, CHECK_HELP);
   if (asked !== undefined) return asked;
   const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
-  if (!values.config) throw new UsageError('check: --config FILE is required');
+  if (!values.config) throw new UsageError('--config FILE is required');
   const config = await load(values.config);
   if (!config) return 1;
   const rs = config.vips.reduce((n, v) => n + v.realServers.length, 0);
@@ -219,6 +219,8 @@ async function run(args: string[]): Promise<number> {
 
 /** Entry point: returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // a usage error repeats the help of the command that was given (pinger and rs-setup answer their own)
+  const help = argv[0] === 'check' ? CHECK_HELP : HELP;
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
     if (argv[0] === 'rs-setup') return await (await import('./rs-setup.js')).rsSetupMain(argv.slice(1));
@@ -226,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
     const args = argv[0] === 'run' ? argv.slice(1) : argv;
     return helpOrVersion(args, HELP) ?? await run(args);
   } catch (err) {
-    return exitCodeOf(err, HELP);
+    return exitCodeOf(err, help);
   }
 }
 

@@ -5,7 +5,7 @@
  * `file:line: path: reason`, and changes nothing; a changed `api` needs a restart. Exit codes as the agent's: 0 clean stop, 1 bad config, a socket or port
  * that cannot be opened (the addon missing for arp/icmp included), 2 bad flags.
  */
-import { createLogger, helpOrVersion, helpText } from '../../shared/cli.js';
+import { createLogger, exitCodeOf, helpOrVersion, UsageError } from '../../shared/cli.js';
 import type { CommandHelp } from '../../shared/cli.js';
 import { parseArgs } from 'node:util';
 import { AgentConfigError } from '../config.js';
@@ -26,18 +26,20 @@ SIGTERM or SIGINT; SIGHUP reloads the file.`,
 };
 
 
-/** Runs the standalone pinger until SIGTERM/SIGINT; resolves with the exit code (throws a parseArgs error for bad flags). */
+/** Runs the standalone pinger until SIGTERM/SIGINT; resolves with the exit code (2 and the help for bad flags). */
 export async function pingerMain(args: string[]): Promise<number> {
   const asked = helpOrVersion(args, PINGER_HELP);
   if (asked !== undefined) return asked;
-  const { values } = parseArgs({
-    args,
-    options: { config: { type: 'string' }, 'log-level': { type: 'string', default: 'info' } },
-    strict: true,
-  });
-  if (!values.config) {
-    process.stderr.write(`slb-agent pinger: --config FILE is required\n${helpText(PINGER_HELP)}`);
-    return 2;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { config: { type: 'string' }, 'log-level': { type: 'string', default: 'info' } },
+      strict: true,
+    }));
+    if (!values.config) throw new UsageError('--config FILE is required');
+  } catch (err) {
+    return exitCodeOf(err, PINGER_HELP);
   }
   let config: PingerFileConfig;
   try {
