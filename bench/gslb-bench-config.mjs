@@ -104,7 +104,7 @@ function yamlText(n, withFleet, staleAfter) {
  */
 export function writeBenchConfig({ dir, sites = 1000, staticZone = DEFAULT_STATIC_ZONE, staleAfter = '5s' }) {
   if (!Number.isInteger(sites) || sites < 0 || sites > MAX_SITES) throw new RangeError(`sites must be an integer from 0 to ${MAX_SITES}, got ${sites}`);
-  if (!/^\d+(\.\d+)?(ms|s|m)?$/.test(String(staleAfter))) throw new Error(`staleAfter: expected a duration such as 5s, got ${staleAfter}`);
+  if (!/^\d+(\.\d+)?(ms|s|m|h)$/.test(String(staleAfter))) throw new Error(`staleAfter: expected a duration such as 5s, got ${staleAfter}`);
   const n = Math.max(sites, WEB_MEMBERS.length);
   const secretsDir = path.join(dir, 'secrets');
   fs.mkdirSync(secretsDir, { recursive: true, mode: 0o700 });

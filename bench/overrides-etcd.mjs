@@ -30,7 +30,7 @@ const ACTIONS = intEnv('ACTIONS', 20, 1);
 const TOTAL_TIMEOUT_S = intEnv('TOTAL_TIMEOUT', 120, 1);
 const SEEN_DEADLINE_MS = 5000;
 const TOKEN = 'bench-overrides-token-0123456789';
-const SECRETS = { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef', GSLB_SECRET_OSAKA: 'osaka-secret-0123456789abcdef' };
+const SECRETS = { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef-0123456789', GSLB_SECRET_OSAKA: 'osaka-secret-0123456789abcdef-0123456789' };
 
 const log = (msg) => process.stderr.write(`[overrides-etcd] ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

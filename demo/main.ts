@@ -7,13 +7,15 @@
  * so their final report reaches DNS), by the process groups it created.
  * Exit codes: 0 after a clean stop, 1 a port taken or a child failed at start, 2 bad flags.
  */
+import { exitCodeOf, helpOrVersion, UsageError } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../shared/config/values.js';
+import { durationFlag } from '../shared/config/values.js';
 import { signalGroup, startChild, stopChildren } from './children.js';
 import type { Child } from './children.js';
 import { planDemo } from './plan.js';
@@ -22,16 +24,20 @@ import { waitHealthy } from './ready.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-const USAGE = `usage: npm start [-- OPTIONS]    (or: node dist/demo/main.js OPTIONS)
+/** The demo launcher's help (--help, and after a usage error). */
+const HELP: CommandHelp = {
+  name: 'npm start',
+  usage: `  npm start [-- OPTIONS]    (or: node dist/demo/main.js OPTIONS)
   --ns1 ADDR --ns2 ADDR       loopback addresses of the two gslb-dns instances (127.0.0.1, 127.0.0.2)
   --dns-port N --api-port N   their DNS (UDP and TCP) and HTTP API ports (5300, 8053)
   --vip-port N --backend-port N --agent-api-port N
                               the sites' VIPs, demo backends and agent APIs (default: demo/*.agent.yaml)
   --run-dir DIR               logs, admin token, the agents' files of this run (./run)
   --ready-timeout DURATION    how long to wait for health-based answers (60s)
-A port of 0 is a free port chosen at start (see <run dir>/demo.json).`;
+A port of 0 is a free port chosen at start (see <run dir>/demo.json).`,
+  examples: ['npm start', 'npm start -- --ns1 127.0.0.1 --ns2 127.0.0.3 --dns-port 5301 --api-port 8054 --run-dir /tmp/demo2'],
+};
 
-class UsageError extends Error {}
 
 /** Graceful stop of one stage of children before SIGKILL. */
 const STOP_GRACE_MS = 8000;
@@ -54,13 +60,10 @@ function parseOptions(argv: string[]): DemoOptions & { readyTimeoutMs: number } 
       'dns-port': { type: 'string' }, 'api-port': { type: 'string' }, 'vip-port': { type: 'string' },
       'backend-port': { type: 'string' }, 'agent-api-port': { type: 'string' },
       'run-dir': { type: 'string' }, 'ready-timeout': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
-  if (values.help) throw new UsageError('');
-  const readyTimeoutMs = values['ready-timeout'] === undefined ? 60_000 : parseDuration(values['ready-timeout']);
-  if (readyTimeoutMs === undefined || readyTimeoutMs <= 0) throw new UsageError('--ready-timeout: expected a duration such as 30s');
+  const readyTimeoutMs = values['ready-timeout'] === undefined ? 60_000 : durationFlag('ready-timeout', values['ready-timeout']);
   return {
     root: ROOT,
     runDir: path.resolve(values['run-dir'] ?? path.join(ROOT, 'run')),
@@ -226,14 +229,9 @@ async function run(opts: DemoOptions & { readyTimeoutMs: number }): Promise<numb
 /** Entry point: the exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    return await run(parseOptions(argv));
+    return helpOrVersion(argv, HELP) ?? await run(parseOptions(argv));
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      const msg = (err as Error).message;
-      if (msg === '') process.stdout.write(`${USAGE}\n`);
-      else process.stderr.write(`npm start: ${msg}\n${USAGE}\n`);
-      return msg === '' ? 0 : 2;
-    }
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return exitCodeOf(err, HELP);
     // a site file that does not load says file:line: path: reason; anything else is a bug: its stack
     const e = err as Error;
     process.stderr.write(`npm start: ${e.name === 'AgentConfigError' ? e.message : e.stack ?? String(err)}\n`);

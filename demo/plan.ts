@@ -145,7 +145,7 @@ export async function planDemo(opts: DemoOptions): Promise<{ ok: true; plan: Pla
     doc.commentBefore = ` This run's copy of ${path.relative(opts.root, t.file)}, written by \`npm start\` (demo/main.ts) with its ports and gslb-dns instances.`;
     const configFile = path.join(opts.runDir, path.basename(t.file));
     sites.push({ site, agentApi: `http://${agentApi}`, vips: siteVips, backends, configFile, configText: doc.toString() });
-    children.push({ name: `${site}-agent`, kind: 'agent', argv: [dist('slb-agent/main.js'), '--config', configFile, '--run-dir', path.join(opts.runDir, 'agents')] });
+    children.push({ name: `${site}-agent`, kind: 'agent', argv: [dist('slb-agent/main.js'), '--config', configFile, '--run-dir', path.join(opts.runDir, 'agents'), '--admin-token-file', tokenFile] });
   });
   return { ok: true, plan: { instances, sites, children, tokenFile } };
 }

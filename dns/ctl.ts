@@ -8,15 +8,19 @@
  * `--retry-for DURATION` retries, with a backoff (250 ms doubling to 5 s), the instances that
  * could not be reached, until the duration has passed, and says per instance what it did.
  */
+import { helpOrVersion, helpText, UsageError } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../shared/config/values.js';
+import { durationFlag } from '../shared/config/values.js';
 
 const ACTIONS = ['drain', 'undrain', 'force-down', 'release'] as const;
 type Action = (typeof ACTIONS)[number];
 
-export const CTL_USAGE = `usage:
-  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
+/** ctl's help: usage and examples (--help, and after a usage error). */
+export const CTL_HELP: CommandHelp = {
+  name: 'gslb-dns ctl',
+  usage: `  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> site <site>
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> member <site> <address>
@@ -26,7 +30,15 @@ The admin token is read from --token-file (a bare token, or one name:token line)
 environment variable GSLB_ADMIN_TOKEN. --reason is recorded with the override; --force (which
 needs --reason) passes a pool guard (minServing). --retry-for (e.g. 30s) retries instances that
 could not be reached until then. explain asks every instance what it answers for NAME now and why,
-and says whether they agree.`;
+and says whether they agree.`,
+  examples: [
+    'gslb-dns ctl --servers http://ns1:8053,http://ns2:8053 --token-file admin.token drain site tokyo --reason "network work"',
+    'gslb-dns ctl --servers http://ns1:8053,http://ns2:8053 --token-file admin.token --retry-for 30s undrain site tokyo',
+    'gslb-dns ctl --servers http://ns1:8053 --token-file admin.token force-down member tokyo 192.0.2.1',
+    'GSLB_ADMIN_TOKEN=... gslb-dns ctl --servers http://ns1:8053 state',
+    'gslb-dns ctl --servers http://ns1:8053,http://ns2:8053 --token-file admin.token explain www.gslb.example.test --subnet 198.51.100.0/24',
+  ],
+};
 
 /** The first and the longest pause between two attempts on an unreachable instance (--retry-for). */
 export const RETRY_FIRST_MS = 250;
@@ -46,7 +58,6 @@ export interface CtlIo {
   sleep: (ms: number) => Promise<void>;
 }
 
-class UsageError extends Error {}
 
 type CallResult =
   | { readonly kind: 'http'; readonly status: number; readonly body: unknown }
@@ -107,9 +118,7 @@ async function parseCommand(argv: string[], io: CtlIo): Promise<Command | 'help'
   if (values.force === true && reason === undefined) throw new UsageError('--force needs --reason TEXT (why the guard may be overridden)');
   let retryForMs = 0;
   if (values['retry-for'] !== undefined) {
-    const d = parseDuration(values['retry-for']);
-    if (d === undefined) throw new UsageError(`--retry-for: expected a duration such as 30s or 2m, got ${JSON.stringify(values['retry-for'])}`);
-    retryForMs = d;
+    retryForMs = durationFlag('retry-for', values['retry-for']);
   }
   if (verb !== 'explain' && (values.type !== undefined || values.subnet !== undefined)) throw new UsageError('--type and --subnet apply to explain only');
   if (verb === 'explain') {
@@ -366,16 +375,18 @@ export async function ctl(argv: string[], io: Partial<CtlIo> = {}): Promise<numb
     now: io.now ?? Date.now,
     sleep: io.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
   };
+  const asked = helpOrVersion(argv, CTL_HELP, full.stdout);
+  if (asked !== undefined) return asked;
   let cmd: Command | 'help';
   try {
     cmd = await parseCommand(argv, full);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    full.stderr(`gslb-dns ctl: ${err.message}\n${CTL_USAGE}\n`);
+    full.stderr(`gslb-dns ctl: ${err.message}\n${helpText(CTL_HELP)}`);
     return 2;
   }
   if (cmd === 'help') {
-    full.stdout(`${CTL_USAGE}\n`);
+    full.stdout(helpText(CTL_HELP));
     return 0;
   }
   if (cmd.op.kind === 'explain') return runExplain(cmd, cmd.op, full);

@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-import { readFile } from 'node:fs/promises';
+import { createLogger, exitCodeOf, helpOrVersion, UsageError } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import type { Logger } from 'pino';
 import { parseListen, startDnsServer } from './server/server.js';
 import type { ListenAddress } from './server/server.js';
 import { DEFAULT_ENGINE_OPTIONS } from './server/engine.js';
@@ -19,12 +18,12 @@ import type { GslbConfig } from './gslb/model.js';
 import { FailOpenWatch } from './gslb/fail-open.js';
 import type { EtcdLocation } from './gslb/overrides-etcd.js';
 import { startPersistence } from './gslb/persistence.js';
-import { parseAdminTokens } from './http/auth.js';
+import { isLoopback, readTokenFile } from '../shared/api-auth.js';
 import { connectionLimitsWarning, defaultConnectionLimits, readDescriptorLimit } from './http/connection-limit.js';
 import type { ConnectionLimits } from './http/connection-limit.js';
-import { parseDuration } from '../shared/config/values.js';
+import { durationFlag } from '../shared/config/values.js';
 import { systemClock } from '../shared/clock.js';
-import { parsePrefix } from './gslb/prefix.js';
+import { parsePrefix } from '../shared/ip.js';
 import { startProbes } from './gslb/probe.js';
 import { startStaleTicker } from './gslb/stale-ticker.js';
 import { GslbState } from './gslb/state.js';
@@ -36,8 +35,10 @@ import { DEFAULT_RELOAD_SETTLE_MS, startZoneReloading } from './zone-reload.js';
 import { ZoneFileCache } from './zone/load.js';
 import { createZoneWorker } from './zone/zone-worker.js';
 
-const USAGE = `usage:
-  gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
+/** The whole program's help: every command, the serve flags in full. */
+const HELP: CommandHelp = {
+  name: 'gslb-dns',
+  usage: `  gslb-dns --zones DIR --listen HOST:PORT [--listen HOST:PORT ...] [--api HOST:PORT]
            [--admin-token-file FILE] [--read-token-file FILE] [--status-public]
            [--state-dir DIR] [--instance NAME]
            [--overrides etcd://HOST:PORT[,HOST:PORT...]/PREFIX] [--overrides-wait DURATION]
@@ -49,22 +50,35 @@ const USAGE = `usage:
            [--rrl-rate N] [--rrl-slip N] [--rrl-ipv4-prefix LEN] [--rrl-ipv6-prefix LEN]
            [--rrl-exempt PREFIX[,PREFIX...]] [--rrl-table-size N]
   gslb-dns check --zones DIR
+  gslb-dns drill --plan FILE [--json OUT] [--html OUT] [--dry-run]
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
-  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state`;
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state
+  gslb-dns ctl --servers URL[,URL...] [--token-file FILE] explain NAME [--type A|AAAA] [--subnet PREFIX]
+Every command also takes --help and --version.`,
+  examples: [
+    'gslb-dns --zones zones --listen 127.0.0.1:5300 --api 127.0.0.1:8053 --admin-token-file admin.token',
+    'gslb-dns --zones /etc/gslb/zones --listen [::]:53 --listen 0.0.0.0:53 --tcp-idle-timeout 10s --rrl-exempt 10.0.0.0/8',
+    'gslb-dns check --zones zones',
+    'gslb-dns ctl --servers http://127.0.0.1:8053 --token-file admin.token drain site tokyo',
+  ],
+};
 
-class UsageError extends Error {}
+const CHECK_HELP: CommandHelp = {
+  name: 'gslb-dns check',
+  usage: `  gslb-dns check --zones DIR
+Loads the zone files and pool definitions of DIR as the server would, prints what it found (and
+warnings, such as short secrets), and exits 0, or 1 with one file:line: reason per error.`,
+  examples: ['gslb-dns check --zones zones', 'gslb-dns check --zones /etc/gslb/zones && systemctl reload gslb-dns'],
+};
 
-function createLogger(level: string): Logger {
-  if (process.stdout.isTTY) {
-    return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true } } });
-  }
-  return pino({ level });
-}
+
 
 async function check(args: string[]): Promise<number> {
+  const asked = helpOrVersion(args, CHECK_HELP);
+  if (asked !== undefined) return asked;
   const { values } = parseArgs({ args, options: { zones: { type: 'string' } }, strict: true });
-  if (!values.zones) throw new UsageError('check: --zones DIR is required');
+  if (!values.zones) throw new UsageError('--zones DIR is required');
   try {
     const { zones, gslb } = await loadServing(values.zones);
     for (const z of zones.zones) {
@@ -73,6 +87,7 @@ async function check(args: string[]): Promise<number> {
     for (const p of gslb.pools.values()) {
       process.stdout.write(`pool ${p.name}: ${p.policy}, ${p.members.length} members, names ${p.names.join(' ')}\n`);
     }
+    for (const w of gslb.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write('OK\n');
     return 0;
   } catch (err) {
@@ -175,10 +190,8 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
       throw new UsageError(`--overrides: ${(err as Error).message}`);
     }
   }
-  const overridesWaitMs = values['overrides-wait'] === undefined ? etcdStartTimeoutMs : parseDuration(values['overrides-wait']);
-  if (overridesWaitMs === undefined) throw new UsageError('--overrides-wait: expected a duration such as 5s or 500ms');
-  const reloadSettleMs = values['reload-settle'] === undefined ? DEFAULT_RELOAD_SETTLE_MS : parseDuration(values['reload-settle']);
-  if (reloadSettleMs === undefined) throw new UsageError('--reload-settle: expected a duration such as 2s or 500ms');
+  const overridesWaitMs = values['overrides-wait'] === undefined ? etcdStartTimeoutMs : durationFlag('overrides-wait', values['overrides-wait']);
+  const reloadSettleMs = values['reload-settle'] === undefined ? DEFAULT_RELOAD_SETTLE_MS : durationFlag('reload-settle', values['reload-settle']);
   const fdLimit = readDescriptorLimit();
   const defaults = defaultConnectionLimits(fdLimit);
   const cap = (flag: 'api-max-connections' | 'api-max-per-source', dflt: number): number => {
@@ -194,20 +207,6 @@ async function parseServeOptions(args: string[]): Promise<ServeOptions> {
     zonesDir: values.zones, listens, api, apiText: values.api, engine, tcp, rrl, adminToken, readToken, statusPublic: values['status-public'] === true, etcd, overridesWaitMs,
     stateDir: values['state-dir'], instance: values.instance, logLevel: values['log-level']!, reloadSettleMs,
   };
-}
-
-/** A token file's text (admin or read: the same format), checked; undefined when the flag is absent. */
-async function readTokenFile(flag: string, file: string | undefined): Promise<string | undefined> {
-  if (file === undefined) return undefined;
-  const text = await readFile(file, 'utf8').catch((e: Error) => {
-    throw new UsageError(`--${flag}: ${e.message}`);
-  });
-  try {
-    parseAdminTokens(text, file);
-  } catch (err) {
-    throw new UsageError(`--${flag}: ${(err as Error).message}`);
-  }
-  return text;
 }
 
 /** An integer flag from `min` to `max`, or `dflt` when absent; anything else is a UsageError naming the flag. */
@@ -259,10 +258,7 @@ function parseTcpFlags(values: Record<string, unknown>): TcpOptions {
   const count = (flag: string, dflt: number): number => integerFlag(values, flag, dflt, 1, 1_000_000);
   const duration = (flag: string, dflt: number): number => {
     const v = values[flag];
-    if (v === undefined) return dflt;
-    const ms = parseDuration(String(v));
-    if (ms === undefined || ms <= 0) throw new UsageError(`--${flag}: expected a duration such as 10s or 500ms`);
-    return ms;
+    return v === undefined ? dflt : durationFlag(flag, String(v));
   };
   const d = DEFAULT_TCP_OPTIONS;
   return {
@@ -314,6 +310,7 @@ async function serve(args: string[]): Promise<number> {
     log.info({ rrl: { ...rest, tableSize: rrl.size, exempt: exempt.map((p) => p.text) } }, 'response-rate limiting on (UDP only)');
   }
   for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
+  for (const w of serving.gslb.warnings ?? []) log.warn(w);
   for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');
   for (const b of server.bound) log.info({ host: b.host, udp: b.udp, tcp: b.tcp, udpTransport: b.udpKind }, 'listening');
 
@@ -388,27 +385,18 @@ function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter |
 
 /** Entry point: returns an exit code, or -1 while serving. */
 export async function main(argv: string[]): Promise<number> {
+  // a usage error repeats the help of the command that was given
+  const help = argv[0] === 'check' ? CHECK_HELP : HELP;
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
     if (argv[0] === 'ctl') return await ctl(argv.slice(1));
-    if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
-    return await serve(argv[0] === 'serve' ? argv.slice(1) : argv);
+    const args = argv[0] === 'serve' ? argv.slice(1) : argv;
+    return helpOrVersion(args, HELP) ?? await serve(args);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`gslb-dns: ${(err as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    // e.g. EADDRINUSE: the message says it all; a stack only for what we did not expect
-    const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`gslb-dns: ${e.code ? e.message : e.stack ?? String(err)}\n`);
-    return 1;
+    // e.g. EADDRINUSE: the message says it all
+    return exitCodeOf(err, help);
   }
 }
 
 const code = await main(process.argv.slice(2));
 if (code >= 0) process.exitCode = code;
-
-/** Whether `host` (as given to --api) only listens on the loopback interface. */
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}

@@ -61,6 +61,7 @@ export function startZoneReloading(zonesDir: string, log: Logger, apply: (next: 
       const before = cache.snapshot();
       const next = await loadServing(zonesDir, process.env, loadOpts);
       apply(next);
+      for (const w of next.gslb.warnings ?? []) log.warn(w);
       let parsed = 0;
       for (const z of next.zones.zones) {
         if (before.get(z.file) === cache.zoneOf(z.file)) continue;

@@ -4,6 +4,8 @@
  * imports drill/). Exit codes: 0 SUCCEEDED, 1 FAILED, 2 ERROR (bad plan or usage), 3 INTERRUPTED.
  * Ctrl-C stops the drill and rolls back; a second Ctrl-C stops the rollback.
  */
+import { helpOrVersion, helpText } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
 import { constants } from 'node:fs';
 import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,14 +20,22 @@ import type { DrillResult } from './result.js';
 import { describeStep, runDrill } from './runner.js';
 import { createTransport } from './transport.js';
 
-export const DRILL_USAGE = `usage: gslb-dns drill --plan FILE [--json OUT] [--html OUT] [--dry-run]
+/** drill's help: usage and examples (--help, and after a usage error). */
+export const DRILL_HELP: CommandHelp = {
+  name: 'gslb-dns drill',
+  usage: `  gslb-dns drill --plan FILE [--json OUT] [--html OUT] [--dry-run]
 Runs the failover drill of the plan (YAML) against the gslb-dns instances it names: its actions
 and commands in order, checking its expectations and guards, then its rollback.
   --json OUT   write the drill's record (outcome, steps, rollback, guards, samples) as JSON
   --html OUT   write it as an HTML report
   --dry-run    validate the plan and print what would be done; change nothing
 Exit: 0 SUCCEEDED, 1 FAILED (an expectation missed its deadline), 2 ERROR (could not run),
-3 INTERRUPTED (a guard tripped or Ctrl-C).`;
+3 INTERRUPTED (a guard tripped or Ctrl-C).`,
+  examples: [
+    'gslb-dns drill --plan demo/drills/tokyo-drain.yaml --dry-run',
+    'gslb-dns drill --plan demo/drills/tokyo-drain.yaml --json run/drill.json --html run/drill.html',
+  ],
+};
 
 /** What the command writes to and listens on; the process's by default. */
 export interface DrillIo {
@@ -76,6 +86,8 @@ async function writeOutputs(r: DrillResult, out: { json?: string | undefined; ht
 
 /** Runs `gslb-dns drill` with the arguments after `drill`; resolves with the exit code. */
 export async function drill(argv: string[], io: DrillIo = processIo): Promise<number> {
+  const asked = helpOrVersion(argv, DRILL_HELP, (t) => io.stdout.write(t));
+  if (asked !== undefined) return asked;
   let values: { plan?: string; json?: string; html?: string; 'dry-run'?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
@@ -84,11 +96,11 @@ export async function drill(argv: string[], io: DrillIo = processIo): Promise<nu
       strict: true, allowPositionals: false,
     }));
   } catch (err) {
-    io.stderr.write(`gslb-dns drill: ${(err as Error).message}\n${DRILL_USAGE}\n`);
+    io.stderr.write(`gslb-dns drill: ${(err as Error).message}\n${helpText(DRILL_HELP)}`);
     return OUTCOME_EXIT.ERROR;
   }
-  if (values.help === true) { io.stdout.write(`${DRILL_USAGE}\n`); return 0; }
-  if (values.plan === undefined) { io.stderr.write(`gslb-dns drill: --plan FILE is required\n${DRILL_USAGE}\n`); return OUTCOME_EXIT.ERROR; }
+  if (values.help === true) { io.stdout.write(helpText(DRILL_HELP)); return 0; }
+  if (values.plan === undefined) { io.stderr.write(`gslb-dns drill: --plan FILE is required\n${helpText(DRILL_HELP)}`); return OUTCOME_EXIT.ERROR; }
   let plan: Plan;
   try {
     plan = await loadPlan(values.plan, io.env);

@@ -14,18 +14,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { addressFamily, parseHostPort, parsePrefix } from '../shared/ip.js';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, parseDocument } from 'yaml';
-import { parseDuration } from '../shared/config/values.js';
+import { checkedDuration, DurationSchema as Duration } from '../shared/config/values.js';
 import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
 
 const Name = Type.String({ pattern: NAME_RE.source, description: 'a name of 1-63 letters, digits, "-" or "_"' });
-const Duration = Type.Union([Type.String(), Type.Number()], { description: 'a duration such as 500ms, 2s or 1m' });
 const HostPort = Type.String({ description: 'HOST:PORT (IPv6 as [addr]:port)' });
 
 const InstanceSchema = Type.Object({
@@ -177,21 +176,23 @@ export class PlanError extends Error {
 
 type Fail = (segs: readonly Seg[], reason: string) => void;
 
-/** `host:port` or `[v6]:port` -> Endpoint, or undefined. */
+/** `IP:PORT` or `[IPv6]:PORT` (port 1..65535) -> Endpoint, or undefined. */
 export function parseEndpoint(text: string): Endpoint | undefined {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\s]+):(\d{1,5})$/.exec(text);
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  return port >= 1 && port <= 65535 ? { host: m[1]!, port } : undefined;
+  try {
+    const { host, port } = parseHostPort(text);
+    return port >= 1 ? { host, port } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseSubnet(text: string): Vantage['subnet'] | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
-  if (!m) return undefined;
-  const family = isIP(m[1]!);
-  const prefix = Number(m[2]);
-  if (family === 0 || prefix > (family === 4 ? 32 : 128)) return undefined;
-  return { address: m[1]!, prefix, family: family as 4 | 6 };
+  try {
+    const p = parsePrefix(text.trim());
+    return { address: p.text.slice(0, p.text.indexOf('/')), prefix: p.length, family: p.family };
+  } catch {
+    return undefined;
+  }
 }
 
 function bareName(name: string): string {
@@ -212,11 +213,7 @@ interface Ctx {
 }
 
 function duration(v: unknown, dflt: number, segs: readonly Seg[], fail: Fail): number {
-  if (v === undefined) return dflt;
-  const ms = parseDuration(v);
-  if (ms === undefined) fail(segs, `expected a duration such as 500ms, 2s or 1m, got ${show(v)}`);
-  else if (ms <= 0) fail(segs, `must be above 0, got ${show(v)}`);
-  return ms !== undefined && ms > 0 ? ms : dflt;
+  return checkedDuration(v, dflt, (reason) => fail(segs, reason));
 }
 
 const KIND_KEYS = ['action', 'expect', 'wait', 'run'] as const;
@@ -238,7 +235,7 @@ function resolveStep(s: RawStep, at: readonly Seg[], ctx: Ctx): Step | undefined
   switch (kind) {
     case 'action': {
       if (s.site === undefined) { fail(at, `missing key "site" (the site to ${s.action!})`); return undefined; }
-      if (s.address !== undefined && isIP(s.address) === 0) fail([...at, 'address'], `not an IPv4 or IPv6 address: ${show(s.address)}`);
+      if (s.address !== undefined && addressFamily(s.address) === 0) fail([...at, 'address'], `not an IPv4 or IPv6 address: ${show(s.address)}`);
       if (s.force === true && s.reason === undefined) fail([...at, 'force'], 'needs a "reason" (why the pool guard may be overridden)');
       return {
         kind, action: s.action!, site: s.site, ...(s.address !== undefined ? { address: s.address } : {}), force: s.force === true,
@@ -252,7 +249,7 @@ function resolveStep(s: RawStep, at: readonly Seg[], ctx: Ctx): Step | undefined
       if (e.on !== undefined && !ctx.instances.has(e.on)) fail([...ea, 'on'], `no instance "${e.on}" (instances: ${[...ctx.instances].join(', ')})`);
       const wants = (['sites', 'addresses', 'none'] as const).filter((k) => e[k] !== undefined);
       if (wants.length !== 1) fail(ea, `expected exactly one of sites, addresses or none${wants.length ? `, got ${wants.join(' and ')}` : ''}`);
-      e.addresses?.forEach((a, i) => { if (isIP(a) === 0) fail([...ea, 'addresses', i], `not an IPv4 or IPv6 address: ${show(a)}`); });
+      e.addresses?.forEach((a, i) => { if (addressFamily(a) === 0) fail([...ea, 'addresses', i], `not an IPv4 or IPv6 address: ${show(a)}`); });
       if (s.within === undefined) fail(at, 'missing key "within" (the deadline, e.g. 2s)');
       const want: ExpectWant = e.sites !== undefined ? { sites: e.sites } : e.addresses !== undefined ? { addresses: e.addresses } : { none: true };
       return { kind, name: bareName(e.name), from: e.from, ...(e.on !== undefined ? { on: e.on } : {}), want, withinMs: duration(s.within, 1, [...at, 'within'], fail) };

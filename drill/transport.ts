@@ -4,6 +4,7 @@
  * site membership, admin actions), a client's HTTP fetch, and the operator's own shell commands.
  * The runner takes this as an interface so its timing logic can be tested without a network.
  */
+import { addressFamily } from '../shared/ip.js';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -78,7 +79,7 @@ function queryTcp(to: Endpoint, q: Buffer, timeoutMs: number): Promise<Packet> {
 
 function queryUdp(to: Endpoint, q: Buffer, id: number, timeoutMs: number): Promise<Packet> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket(net.isIPv6(to.host) ? 'udp6' : 'udp4');
+    const sock = dgram.createSocket(addressFamily(to.host) === 6 ? 'udp6' : 'udp4');
     const finish = (err: Error | undefined, p?: Packet): void => {
       clearTimeout(timer);
       sock.close();

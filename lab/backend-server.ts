@@ -10,20 +10,16 @@
  */
 import { createSocket } from 'node:dgram';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer as createTcpServer, isIP } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
+import { parseHostPort } from '../shared/ip.js';
 import { parseArgs } from 'node:util';
 
 interface Endpoint { host: string; port: number; family: 4 | 6 }
 
 export function parseEndpoint(s: string): Endpoint {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
-  const host = m?.[1];
-  const port = Number(m?.[2]);
-  const family = host ? isIP(host) : 0;
-  if (!host || family === 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`bad address ${JSON.stringify(s)}: want IPv4:PORT or [IPv6]:PORT`);
-  }
-  return { host, port, family: family as 4 | 6 };
+  const { host, port, family } = parseHostPort(s);
+  if (port < 1 || family === 0) throw new Error(`bad address ${JSON.stringify(s)}: want IPv4:PORT or [IPv6]:PORT`);
+  return { host, port, family };
 }
 
 function listenTcp(id: string, ep: Endpoint): Promise<void> {

@@ -4,10 +4,8 @@
  * counts kept elsewhere. prom-client is imported here only; each program's metrics module
  * (dns/http/metrics.ts, slb-agent/api/metrics.ts, slb-agent/pinger/metrics.ts) builds on these.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { packageVersion } from './cli.js';
 import type { LabelValues, Metric, MetricObjectWithValues, MetricType, MetricValueWithName } from 'prom-client';
 
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -15,24 +13,6 @@ export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 /** The content type of the text exposition a registry renders. */
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
-let version: string | undefined;
-
-/** The version in the repository's package.json (the nearest one above this module, source or dist). */
-export function packageVersion(): string {
-  if (version !== undefined) return version;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const v = (JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown }).version;
-      version = typeof v === 'string' ? v : 'unknown';
-      return version;
-    }
-    const up = dirname(dir);
-    if (up === dir) return (version = 'unknown');
-    dir = up;
-  }
-}
 
 /**
  * A fresh registry (never prom-client's global one: tests build many apps in one process) with

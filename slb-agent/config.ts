@@ -4,7 +4,7 @@
  * `site.yaml:12: vips[0].realServers[1].address: not an IPv4 or IPv6 address: "x"`.
  *
  * The contract's keys (fixed; extend, don't rename):
- *   site, agent, secret (env:NAME | file:/path), dns [url], report { interval }, api HOST:PORT,
+ *   site, agent, secret (env:NAME | file:/path, or a list: the first signs), dns [url], report { interval }, api HOST:PORT,
  *   vips [{ name, address, port, protocol, capacity, quorum, forwarder, check, realServers }]
  *
  * Extensions of the contract:
@@ -35,7 +35,7 @@
  * check interval 2s, timeout 1s, rise 2, fall 2, startState down, jitter 0.1, port: the real
  * server's; http(s) method GET, path /, expect [200], insecure false; dns qtype A (AAAA when
  * `address` is IPv6), rcode NOERROR; real server weight 1, backup false.
- * Durations: `500ms`, `2s`, `1m`, `1h`, decimals allowed, or a plain number of seconds; above 0.
+ * Durations: `500ms`, `2s`, `1m`, `1h`, decimals allowed, always with a unit; above 0.
  *
  * Choices beyond the contract, each because a silent mistake would be worse than a load error:
  *   - site, agent and VIP names are 1-63 letters, digits, `-` or `_` (they appear in reports,
@@ -53,13 +53,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Type } from '@sinclair/typebox';
-import type { TSchema } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, parseDocument } from 'yaml';
 import { formatPath, lineAt, NAME_RE, schemaIssues, show } from '../shared/config/yaml-errors.js';
 import type { Seg } from '../shared/config/yaml-errors.js';
-import { parseAddress } from '../shared/ip.js';
-import { checkedDuration, parseDuration, resolveSecret } from '../shared/config/values.js';
+import { hostPortOrReason, parseAddress } from '../shared/ip.js';
+import { SCHEDULER_KINDS } from './forwarder/model.js';
+import type { SchedulerKind } from './forwarder/model.js';
+import { checkedDuration, DurationSchema as Duration, resolveSecrets, SecretSchema } from '../shared/config/values.js';
 import { DEFAULT_VNI } from './forwarder/tunnel.js';
 import { PingerSchema, resolvePinger } from './pinger/config.js';
 import type { PingerConfig } from './pinger/config.js';
@@ -67,8 +69,8 @@ import type { PingerConfig } from './pinger/config.js';
 // ---------------------------------------------------------------------------------------------
 // Resolved types (what the rest of the agent uses)
 
-/** Check types, as written in `check.type`. */
-export type CheckType = 'tcp' | 'http' | 'https' | 'dns' | 'icmp' | 'exec' | 'agent';
+/** Check types, as written in `check.type` (from the schema below). */
+export type CheckType = Static<typeof CheckTypeSchema>;
 
 /** Keys every check has, resolved with defaults. */
 /** Checks per kept-alive connection before a fresh one proves that new connections still work. */
@@ -110,8 +112,8 @@ export interface HttpCheckConfig extends CheckCommon {
   readonly reuseConnection: number;
 }
 
-/** DNS rcodes a check can expect. */
-export type DnsRcode = 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN' | 'NOTIMP' | 'REFUSED';
+/** DNS rcodes a check can expect (from the schema below). */
+export type DnsRcode = Static<typeof RcodeSchema>;
 
 /** DNS query over UDP: the answer's rcode and, when given, an address in the answer. */
 export interface DnsCheckConfig extends CheckCommon {
@@ -146,14 +148,12 @@ export type CheckConfig =
   | TcpCheckConfig | HttpCheckConfig | DnsCheckConfig | IcmpCheckConfig | ExecCheckConfig | AgentCheckConfig;
 
 /** Forwarder modes: `proxy` runs in userspace, the others are kernel (nftables) modes. */
-export type ForwarderMode = 'dsr' | 'l3dsr-dscp' | 'l3dsr-tunnel' | 'nat' | 'proxy';
-/** Forwarder schedulers. */
-export type Scheduler = 'rr' | 'wrr' | 'sh' | 'maglev' | 'lc' | 'wlc';
+export type ForwarderMode = Static<typeof ModeSchema>;
 
 /** A VIP's forwarder settings. */
 export interface ForwarderConfig {
   readonly mode: ForwarderMode;
-  readonly scheduler: Scheduler;
+  readonly scheduler: SchedulerKind;
   /** network interface the forwarder uses (dsr: where real servers are reached) */
   readonly interface?: string;
   /** source persistence timeout in ms; 0 = none */
@@ -217,9 +217,12 @@ export interface AgentConfig {
   readonly file: string;
   readonly site: string;
   readonly agent: string;
+  /** the key reports are signed with: the first of `secret:` (a list keeps the others valid at gslb-dns while keys rotate) */
   readonly secret: Buffer;
-  /** the reference as written (`env:NAME` / `file:/path`), safe to show */
-  readonly secretRef: string;
+  /** the reference as written (`env:NAME` / `file:/path`, or a list of them), safe to show */
+  readonly secretRef: string | readonly string[];
+  /** `file:line: path: reason` of what loads but should be fixed (a secret shorter than 32 bytes) */
+  readonly warnings: readonly string[];
   /** gslb-dns API base URLs, without a trailing `/` */
   readonly dns: readonly string[];
   readonly report: { readonly intervalMs: number; readonly timeoutMs: number };
@@ -235,24 +238,23 @@ export interface AgentConfig {
 // Schema: the shape of the file. Values that need parsing (durations, addresses, secrets, URLs)
 // are strings here and are checked in code below, with their own wording.
 
-const DURATION_TEXT = 'a duration such as 500ms, 2s or 1m (or a number of seconds)';
-const Duration = Type.Union([Type.String(), Type.Number()], { description: DURATION_TEXT });
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
-const lits = <T extends string>(xs: readonly T[]): TSchema => Type.Union(xs.map((x) => Type.Literal(x)));
+/** A union of string literals; Static<> of it is the union of `xs` (so no cast is needed downstream). */
+const lits = <T extends string>(xs: readonly T[]) => Type.Union(xs.map((x) => Type.Literal(x)));
 
-const CHECK_TYPES = ['tcp', 'http', 'https', 'dns', 'icmp', 'exec', 'agent'] as const satisfies readonly CheckType[];
-const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'] as const satisfies readonly DnsRcode[];
+const CHECK_TYPES = ['tcp', 'http', 'https', 'dns', 'icmp', 'exec', 'agent'] as const;
+const CheckTypeSchema = lits(CHECK_TYPES);
+const RcodeSchema = lits(['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED']);
 const RCODE_VALUE: Record<DnsRcode, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
 const QTYPES: Record<string, number> = {
   A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, NAPTR: 35, DS: 43,
   DNSKEY: 48, HTTPS: 65, SVCB: 64, CAA: 257, ANY: 255,
 };
-const MODES = ['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat', 'proxy'] as const satisfies readonly ForwarderMode[];
-const SCHEDULERS = ['rr', 'wrr', 'sh', 'maglev', 'lc', 'wlc'] as const satisfies readonly Scheduler[];
+const ModeSchema = lits(['dsr', 'l3dsr-dscp', 'l3dsr-tunnel', 'nat', 'proxy']);
 
 /** Every check key; which ones apply to which type is checked in code (for a clearer error). */
 const CheckSchema = Type.Object({
-  type: Type.Optional(lits(CHECK_TYPES)),
+  type: Type.Optional(CheckTypeSchema),
   interval: Type.Optional(Duration),
   timeout: Type.Optional(Duration),
   rise: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
@@ -269,7 +271,7 @@ const CheckSchema = Type.Object({
   reuseConnection: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
   name: Type.Optional(Type.String()),
   qtype: Type.Optional(Type.String()),
-  rcode: Type.Optional(lits(RCODES)),
+  rcode: Type.Optional(RcodeSchema),
   address: Type.Optional(Type.String()),
   command: Type.Optional(Type.Array(Type.String())),
 }, { additionalProperties: false });
@@ -285,10 +287,12 @@ const TYPE_KEYS: Record<CheckType, readonly CheckKey[]> = {
   exec: ['command'],
   agent: [],
 };
+/** Every check key (COMMON_KEYS and TYPE_KEYS name each key of CheckSchema), to walk a RawCheck by its typed keys. */
+const CHECK_KEYS: readonly CheckKey[] = [...new Set([...COMMON_KEYS, ...CHECK_TYPES.flatMap((t) => TYPE_KEYS[t])])];
 
 const ForwarderSchema = Type.Object({
-  mode: Type.Optional(lits(MODES)),
-  scheduler: Type.Optional(lits(SCHEDULERS)),
+  mode: Type.Optional(ModeSchema),
+  scheduler: Type.Optional(lits(SCHEDULER_KINDS)),
   interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15 })),
   persistence: Type.Optional(Duration),
   dscp: Type.Optional(Type.Integer({ minimum: 1, maximum: 63 })),
@@ -324,7 +328,7 @@ const VipSchema = Type.Object({
 export const AgentFileSchema = Type.Object({
   site: Type.String(),
   agent: Type.String(),
-  secret: Type.String(),
+  secret: SecretSchema,
   dns: Type.Array(Type.String()),
   report: Type.Optional(Type.Object({
     interval: Type.Optional(Duration),
@@ -341,7 +345,8 @@ export const AgentFileSchema = Type.Object({
 
 const checkFile = TypeCompiler.Compile(AgentFileSchema);
 
-type RawCheck = { [K in CheckKey]?: unknown };
+/** A check as written: the schema's type, every key optional. */
+type RawCheck = Static<typeof CheckSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -395,23 +400,6 @@ function parseIp(text: string): { text: string; family: 4 | 6 } | undefined {
 
 
 
-/** `host:port` or `[v6]:port` -> parts, or the reason it is not one. */
-function parseHostPort(text: string): { host: string; port: number } | string {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-  if (!m) return `expected HOST:PORT (IPv6 as [::1]:9100), got ${show(text)}`;
-  const port = Number(m[2]);
-  // 0 picks a free port (logged as "api listening"): handy for tests and side-by-side runs
-  if (port < 0 || port > 65535) return `port must be 0 to 65535, got ${m[2]}`;
-  const host = m[1]!;
-  const ip = parseIp(host);
-  if (ip) return { host: ip.text, port };
-  if (text.startsWith('[')) return `not an IPv6 address: ${show(host)}`;
-  // a host name is allowed (localhost); anything else is a typo
-  if (!/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(host)) {
-    return `not an address or host name: ${show(host)}`;
-  }
-  return { host, port };
-}
 
 
 /** A DNS name as a checker sends it (absolute, no trailing dot), or undefined when not one. */
@@ -433,22 +421,17 @@ type Fail = (segs: readonly Seg[], reason: string) => void;
  * server's override): `from(key)` is the path each key's error is reported at.
  */
 function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fail: Fail): CheckConfig | undefined {
-  const type = (raw.type ?? 'tcp') as CheckType;
+  const type = raw.type ?? 'tcp';
   const allowed = new Set<CheckKey>([...COMMON_KEYS, ...TYPE_KEYS[type]]);
   let ok = true;
   const bad = (key: CheckKey, reason: string): void => { fail(from(key), reason); ok = false; };
-  for (const k of Object.keys(raw) as CheckKey[]) {
+  for (const k of CHECK_KEYS) {
     if (raw[k] === undefined || allowed.has(k)) continue;
     const users = CHECK_TYPES.filter((t) => TYPE_KEYS[t].includes(k));
     bad(k, `not used by ${type} checks (only by ${users.join(', ')})`);
   }
   const duration = (key: CheckKey, dflt: number): number => {
-    const v = raw[key];
-    if (v === undefined) return dflt;
-    const ms = parseDuration(v);
-    if (ms === undefined) bad(key, `expected ${DURATION_TEXT}, got ${show(v)}`);
-    else if (ms <= 0) bad(key, `must be above 0, got ${show(v)}`);
-    return ms !== undefined && ms > 0 ? ms : dflt;
+    return checkedDuration(raw[key], dflt, (reason) => bad(key, reason));
   };
   const intervalMs = duration('interval', 2000);
   const timeoutMs = duration('timeout', Math.min(1000, Math.max(1, Math.floor(intervalMs / 2))));
@@ -459,11 +442,11 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
   const common = {
     intervalMs,
     timeoutMs,
-    rise: (raw.rise as number | undefined) ?? 2,
-    fall: (raw.fall as number | undefined) ?? 2,
-    startState: (raw.startState as 'up' | 'down' | undefined) ?? 'down',
-    jitter: (raw.jitter as number | undefined) ?? 0.1,
-    ...(raw.port !== undefined ? { port: raw.port as number } : {}),
+    rise: raw.rise ?? 2,
+    fall: raw.fall ?? 2,
+    startState: raw.startState ?? 'down',
+    jitter: raw.jitter ?? 0.1,
+    ...(raw.port !== undefined ? { port: raw.port } : {}),
   };
   let check: CheckConfig;
   switch (type) {
@@ -474,14 +457,14 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
       break;
     case 'http':
     case 'https': {
-      const p = (raw.path as string | undefined) ?? '/';
+      const p = raw.path ?? '/';
       if (!p.startsWith('/')) bad('path', `must start with "/", got ${show(p)}`);
       else if (/[\s\x00-\x1f\x7f]/.test(p)) bad('path', `must not contain spaces or control characters, got ${show(p)}`);
-      const expect = (raw.expect as number[] | undefined) ?? [200];
+      const expect = raw.expect ?? [200];
       if (expect.length === 0) bad('expect', 'needs at least one status code');
-      const host = raw.host as string | undefined;
+      const { host } = raw;
       if (host !== undefined && (host === '' || /[\s\x00-\x1f\x7f/]/.test(host))) bad('host', `not a Host header value: ${show(host)}`);
-      const body = raw.body as string | undefined;
+      const { body } = raw;
       if (body !== undefined) {
         try {
           new RegExp(body);
@@ -491,12 +474,12 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
       }
       check = {
         type, ...common,
-        method: (raw.method as 'GET' | 'HEAD' | undefined) ?? 'GET',
+        method: raw.method ?? 'GET',
         path: p,
         expect,
-        insecure: (raw.insecure as boolean | undefined) ?? false,
+        insecure: raw.insecure ?? false,
         // https pays a TLS handshake per connection and keeps its per-probe form for now
-        reuseConnection: type === 'http' ? (raw.reuseConnection as number | undefined) ?? DEFAULT_REUSE : 0,
+        reuseConnection: type === 'http' ? raw.reuseConnection ?? DEFAULT_REUSE : 0,
         ...(host !== undefined ? { host } : {}),
         ...(body !== undefined ? { body } : {}),
       };
@@ -504,7 +487,7 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
       break;
     }
     case 'dns': {
-      const nameText = raw.name as string | undefined;
+      const nameText = raw.name;
       let name = '';
       if (nameText === undefined) bad('type', 'a dns check needs "name" (the name to query)');
       else {
@@ -515,11 +498,11 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
       let address: string | undefined;
       let family: 4 | 6 | undefined;
       if (raw.address !== undefined) {
-        const ip = parseIp(raw.address as string);
+        const ip = parseIp(raw.address);
         if (!ip) bad('address', `not an IPv4 or IPv6 address: ${show(raw.address)}`);
         else { address = ip.text; family = ip.family; }
       }
-      const qtype = ((raw.qtype as string | undefined) ?? (family === 6 ? 'AAAA' : 'A')).toUpperCase();
+      const qtype = (raw.qtype ?? (family === 6 ? 'AAAA' : 'A')).toUpperCase();
       let qtypeCode = QTYPES[qtype];
       const m = /^TYPE(\d{1,5})$/.exec(qtype);
       if (qtypeCode === undefined && m && Number(m[1]) <= 65535) qtypeCode = Number(m[1]);
@@ -529,13 +512,13 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
       }
       check = {
         type, ...common, name, qtype, qtypeCode: qtypeCode ?? 1,
-        rcode: (raw.rcode as DnsRcode | undefined) ?? 'NOERROR',
+        rcode: raw.rcode ?? 'NOERROR',
         ...(address !== undefined ? { address } : {}),
       };
       break;
     }
     case 'exec': {
-      const command = raw.command as string[] | undefined;
+      const { command } = raw;
       if (command === undefined) bad('type', 'an exec check needs "command" (a list: program and arguments)');
       else if (command.length === 0 || command[0] === '') bad('command', 'needs at least the program to run');
       check = { type, ...common, command: command ?? [] };
@@ -543,7 +526,7 @@ function resolveCheck(raw: RawCheck, from: (key: CheckKey) => readonly Seg[], fa
     }
     case 'agent':
       if (raw.port === undefined) bad('type', 'an agent check needs its own "port" (the agent\'s, not the service\'s)');
-      check = { type, ...common, port: (raw.port as number | undefined) ?? 0 };
+      check = { type, ...common, port: raw.port ?? 0 };
       break;
   }
   return ok ? check : undefined;
@@ -595,12 +578,18 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
   }
   const input = raw;
 
-  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => checkedDuration(v, dflt, DURATION_TEXT, (reason) => fail(segs, reason));
+  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => checkedDuration(v, dflt, (reason) => fail(segs, reason));
 
   for (const key of ['site', 'agent'] as const) {
     if (!NAME_RE.test(input[key])) fail([key], `must be 1-63 letters, digits, "-" or "_", got ${show(input[key])}`);
   }
-  const secret = resolveSecret(input.secret, file, env, (reason) => fail(['secret'], reason));
+  const warnings: string[] = [];
+  const secretAt = (i: number | undefined): Seg[] => (i === undefined ? ['secret'] : ['secret', i]);
+  const secret = resolveSecrets(input.secret, file, env, (i, reason) => fail(secretAt(i), reason), (i, reason) => {
+    const segs = secretAt(i);
+    const line = lineAt(doc, lc, segs);
+    warnings.push(formatIssue(line === undefined ? { file, path: formatPath(segs), reason } : { file, line, path: formatPath(segs), reason }));
+  })?.[0];
 
   const dns: string[] = [];
   if (input.dns.length === 0) fail(['dns'], 'needs at least one gslb-dns API URL');
@@ -631,7 +620,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
 
   let api = { host: '127.0.0.1', port: 9100 };
   if (input.api !== undefined) {
-    const hp = parseHostPort(input.api);
+    const hp = hostPortOrReason(input.api);
     if (typeof hp === 'string') fail(['api'], hp);
     else api = hp;
   }
@@ -653,7 +642,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
 
     const ip = parseIp(v.address);
     if (!ip) bad([...at, 'address'], `not an IPv4 or IPv6 address: ${show(v.address)}`);
-    const protocol = (v.protocol as 'tcp' | 'udp' | undefined) ?? 'tcp';
+    const protocol = v.protocol ?? 'tcp';
     if (ip) {
       const ep = `${ip.text} ${v.port} ${protocol}`;
       const prev = vipEndpoints.get(ep);
@@ -666,9 +655,9 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     if (v.forwarder !== undefined) {
       const f = v.forwarder;
       const fAt = [...at, 'forwarder'];
-      const mode = (f.mode as ForwarderMode | undefined) ?? 'proxy';
-      const scheduler = (f.scheduler as Scheduler | undefined) ?? 'wrr';
-      const tunnel = (f.tunnel as 'vxlan' | 'ipip' | 'gre' | undefined) ?? 'vxlan';
+      const mode = f.mode ?? 'proxy';
+      const scheduler = f.scheduler ?? 'wrr';
+      const tunnel = f.tunnel ?? 'vxlan';
       const kernel = KERNEL_MODES.includes(mode);
       if (kernel && f.interface === undefined) bad(fAt, `mode ${mode} needs "interface" (the network interface the VIP's packets arrive on)`);
       if (f.interface !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(f.interface)) {
@@ -711,7 +700,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     const fixedPort = forwarder !== undefined && (forwarder.mode === 'dsr' || forwarder.mode.startsWith('l3dsr'));
 
     // the VIP's check
-    const vipRaw = (v.check ?? {}) as RawCheck;
+    const vipRaw: RawCheck = v.check ?? {};
     const cAt = [...at, 'check'];
     const vipCheck = resolveCheck(vipRaw, (k) => (v.check && vipRaw[k] !== undefined ? [...cAt, k] : cAt), fail);
     if (!vipCheck) ok = false;
@@ -719,9 +708,10 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     // the VIP's own check: up until proven down, unless the file says otherwise
     let ownCheck: CheckConfig | undefined;
     if (v.vipCheck !== undefined) {
-      const ownRaw = { startState: 'up', ...(v.vipCheck as RawCheck) } as RawCheck;
+      const vipCheckRaw = v.vipCheck;
+      const ownRaw: RawCheck = { startState: 'up', ...vipCheckRaw };
       const vcAt = [...at, 'vipCheck'];
-      ownCheck = resolveCheck(ownRaw, (k) => ((v.vipCheck as RawCheck)[k] !== undefined ? [...vcAt, k] : vcAt), fail);
+      ownCheck = resolveCheck(ownRaw, (k) => (vipCheckRaw[k] !== undefined ? [...vcAt, k] : vcAt), fail);
       if (!ownCheck) ok = false;
     }
 
@@ -743,11 +733,11 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
 
       let check = vipCheck;
       if (r.check !== undefined) {
-        const own = r.check as RawCheck;
+        const own = r.check;
         const rcAt = [...rAt, 'check'];
         const sameType = own.type === undefined || own.type === (vipRaw.type ?? 'tcp');
         const merged: RawCheck = sameType ? { ...vipRaw, ...own } : { ...own };
-        for (const k of Object.keys(merged) as CheckKey[]) if (merged[k] === undefined) delete merged[k];
+        for (const k of CHECK_KEYS) if (merged[k] === undefined) delete merged[k];
         check = resolveCheck(merged, (k) => (own[k] !== undefined ? [...rcAt, k]
           : vipRaw[k] !== undefined ? [...cAt, k] : rcAt), fail);
         if (!check) ok = false;
@@ -800,6 +790,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     agent: input.agent,
     secret,
     secretRef: input.secret,
+    warnings,
     dns,
     report,
     api,

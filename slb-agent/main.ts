@@ -5,8 +5,10 @@
  * every `file:line: path: reason`, and the running config stays). Exit codes: 0 clean stop or
  * valid config, 1 bad config or a port that cannot be bound, 2 bad flags.
  */
+import { createLogger, exitCodeOf, helpOrVersion, UsageError } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
+import { isLoopback, readTokenFile } from '../shared/api-auth.js';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { AgentConfigError, DEFAULT_DRAIN_TIMEOUT_MS, loadAgentConfig } from './config.js';
 import type { AgentConfig } from './config.js';
@@ -18,19 +20,34 @@ const HANDOVER_READY_MAX_MS = 60_000;
 /** Longest it waits for the running agent to release its API. */
 const HANDOVER_ANSWER_MS = 5_000;
 
-const USAGE = `usage:
-  slb-agent --config site.yaml [--log-level LEVEL] [--cleanup-on-exit] [--run-dir DIR]
-      (SIGHUP reloads the file; started while an agent of the same site and name runs, it takes over)
+/** The whole program's help: every command. */
+const HELP: CommandHelp = {
+  name: 'slb-agent',
+  usage: `  slb-agent --config site.yaml [--admin-token-file FILE] [--read-token-file FILE]
+            [--log-level LEVEL] [--cleanup-on-exit] [--run-dir DIR]
+      (SIGHUP reloads the file; started while an agent of the same site and name runs, it takes over;
+       the API's drains need --admin-token-file, /status needs a token only with --read-token-file)
   slb-agent check --config site.yaml
   slb-agent pinger --config pinger.yaml [--log-level LEVEL]   (MAC keepalive alone, for a real server)
-  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)`;
+  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [...] [--undo]   (prepare a real server; rs-setup --help)
+Every command also takes --help and --version.`,
+  examples: [
+    'slb-agent --config /etc/slb-agent/site.yaml --admin-token-file /etc/slb-agent/admin.token',
+    'slb-agent check --config /etc/slb-agent/site.yaml',
+    'slb-agent pinger --config /etc/slb-agent/pinger.yaml',
+    'sudo slb-agent rs-setup --mode dsr --vip 192.0.2.1',
+  ],
+};
 
-class UsageError extends Error {}
+const CHECK_HELP: CommandHelp = {
+  name: 'slb-agent check',
+  usage: `  slb-agent check --config site.yaml
+Validates the file as the agent would load it, prints its VIPs (and warnings, such as a short
+secret), and exits 0, or 1 with one file:line: path: reason per error.`,
+  examples: ['slb-agent check --config site.yaml', 'slb-agent check --config site.yaml && kill -HUP "$(pidof slb-agent)"'],
+};
 
-function createLogger(level: string): Logger {
-  if (process.stdout.isTTY) return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true } } });
-  return pino({ level });
-}
+
 
 async function load(file: string): Promise<AgentConfig | undefined> {
   try {
@@ -50,8 +67,10 @@ function logConfigErrors(log: Logger, err: AgentConfigError, msg: string): void 
 }
 
 async function check(args: string[]): Promise<number> {
+  const asked = helpOrVersion(args, CHECK_HELP);
+  if (asked !== undefined) return asked;
   const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
-  if (!values.config) throw new UsageError('check: --config FILE is required');
+  if (!values.config) throw new UsageError('--config FILE is required');
   const config = await load(values.config);
   if (!config) return 1;
   const rs = config.vips.reduce((n, v) => n + v.realServers.length, 0);
@@ -60,6 +79,7 @@ async function check(args: string[]): Promise<number> {
     const own = v.vipCheck ? `, vip check ${v.vipCheck.type}` : '';
     process.stdout.write(`vip ${v.name}: ${v.address}:${v.port}/${v.protocol}, ${v.realServers.length} real servers, check ${v.check.type}${own}, ${fw}\n`);
   }
+  for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
   process.stdout.write(`OK: site ${config.site}, agent ${config.agent}, ${config.vips.length} VIPs, ${rs} real servers, ${config.dns.length} DNS instances\n`);
   return 0;
 }
@@ -74,10 +94,16 @@ async function run(args: string[]): Promise<number> {
       'cleanup-on-exit': { type: 'boolean' },
       // where the control socket of a running agent is found (handover); see handover.ts
       'run-dir': { type: 'string' },
+      // state changes through the API need one of its tokens; without the flag they are refused
+      'admin-token-file': { type: 'string' },
+      // reading /status needs a read (or admin) token; without the flag reading is open
+      'read-token-file': { type: 'string' },
     },
     strict: true,
   });
   if (!values.config) throw new UsageError('--config FILE is required');
+  const adminToken = await readTokenFile('admin-token-file', values['admin-token-file']);
+  const readToken = await readTokenFile('read-token-file', values['read-token-file']);
   const log = createLogger(values['log-level']!);
   // until the run loop takes SIGHUP over (start-up, a handover's wait), it must not end the process
   const earlyHup = (): void => log.warn({ signal: 'SIGHUP' }, 'SIGHUP during start-up ignored; send it again once the agent runs');
@@ -87,6 +113,7 @@ async function run(args: string[]): Promise<number> {
     log.fatal({ file: values.config }, 'config failed to load');
     return 1;
   }
+  for (const w of loaded.warnings) log.warn(w);
   const config: AgentConfig = values['cleanup-on-exit'] === true ? { ...loaded, forwarder: { ...loaded.forwarder, cleanupOnExit: true } } : loaded;
   // loaded here, not at the top: `rs-setup` and `pinger` runs need neither the agent nor fastify
   const { createAgent } = await import('./agent.js');
@@ -104,7 +131,11 @@ async function run(args: string[]): Promise<number> {
     }
   }
   const agent = createAgent({ config, logger: log });
-  const app = await createAgentApi({ agent, logger: log });
+  const app = await createAgentApi({ agent, logger: log, adminToken, readToken });
+  if (readToken === undefined && !isLoopback(config.api.host)) {
+    log.warn({ api: `${config.api.host}:${config.api.port}` }, 'the API listens on a non-loopback address without --read-token-file: anyone who reaches it reads /status');
+  }
+  if (adminToken === undefined) log.info('no --admin-token-file: the API refuses every state change (drain, undrain) with 403');
   const listenApi = async (): Promise<void> => {
     // after a handover the predecessor has just closed the port: a few tries, not one
     for (let i = 0; ; i++) {
@@ -155,6 +186,7 @@ async function run(args: string[]): Promise<number> {
       logConfigErrors(log, err, 'reload failed: the file is invalid; the running config stays');
       return;
     }
+    for (const w of next.warnings) log.warn(w);
     if (values['cleanup-on-exit'] === true) next = { ...next, forwarder: { ...next.forwarder, cleanupOnExit: true } };
     const r = agent.reload(next);
     if (!r.ok) log.error({ reason: r.reason }, `reload refused: ${r.reason}; the running config stays`);
@@ -187,20 +219,16 @@ async function run(args: string[]): Promise<number> {
 
 /** Entry point: returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // a usage error repeats the help of the command that was given (pinger and rs-setup answer their own)
+  const help = argv[0] === 'check' ? CHECK_HELP : HELP;
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
     if (argv[0] === 'rs-setup') return await (await import('./rs-setup.js')).rsSetupMain(argv.slice(1));
     if (argv[0] === 'pinger') return await (await import('./pinger/main.js')).pingerMain(argv.slice(1));
-    if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
-    return await run(argv[0] === 'run' ? argv.slice(1) : argv);
+    const args = argv[0] === 'run' ? argv.slice(1) : argv;
+    return helpOrVersion(args, HELP) ?? await run(args);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`slb-agent: ${(err as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-    const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`slb-agent: ${e.code ? e.message : e.stack ?? String(err)}\n`);
-    return 1;
+    return exitCodeOf(err, help);
   }
 }
 

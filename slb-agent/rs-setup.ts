@@ -11,12 +11,25 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, readlink, rename, unlink, writeFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { addressFamily, parseAddress } from '../shared/ip.js';
+import { helpOrVersion, helpText, UsageError } from '../shared/cli.js';
+import type { CommandHelp } from '../shared/cli.js';
 import { parseArgs } from 'node:util';
 import { TUNNEL_INNER_MAC, VXLAN_PORT, rsTunnelDevice, vxlanOverhead } from './forwarder/tunnel.js';
 
-export const RS_SETUP_USAGE = `  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [--dscp 1-63]
-                     [--tunnel vxlan|ipip|gre] [--interface IF] [--mtu N] [--undo]`;
+/** rs-setup's help (--help, and after a usage error). */
+export const RS_SETUP_HELP: CommandHelp = {
+  name: 'slb-agent rs-setup',
+  usage: `  slb-agent rs-setup --mode dsr|l3dsr-dscp|l3dsr-tunnel --vip ADDR [--dscp 1-63]
+                     [--tunnel vxlan|ipip|gre] [--interface IF] [--mtu N] [--undo]
+Prepares this real server for a VIP forwarded to it (as root), or undoes what it did (--undo).`,
+  examples: [
+    'sudo slb-agent rs-setup --mode dsr --vip 192.0.2.1',
+    'sudo slb-agent rs-setup --mode l3dsr-dscp --vip 192.0.2.1 --dscp 10',
+    'sudo slb-agent rs-setup --mode l3dsr-tunnel --vip 2001:db8::1 --tunnel vxlan --mtu 1450',
+    'sudo slb-agent rs-setup --undo --vip 192.0.2.1',
+  ],
+};
 
 export const STATE_DIR = '/run/slb-agent/rs-setup';
 const CMD_TIMEOUT_MS = 15_000;
@@ -35,8 +48,6 @@ export interface RsOptions {
   undo: boolean;
 }
 
-/** Bad flags: exit 2 with the usage. */
-export class RsUsageError extends Error {}
 /** Cannot do it (not root, missing kernel support, conflicting setup): exit 1. */
 export class RsSetupError extends Error {}
 
@@ -44,13 +55,17 @@ export class RsSetupError extends Error {}
 
 function intFlag(name: string, s: string | undefined, min: number, max: number): number | undefined {
   if (s === undefined) return undefined;
-  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new RsUsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(s)}`);
+  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(s)}`);
   return Number(s);
 }
 
 /** Canonical text of an address (IPv6 compressed, lower case), so state keys and comparisons agree. */
 export function canonicalIp(a: string): string {
-  return isIP(a) === 6 ? new URL(`http://[${a}]/`).hostname.slice(1, -1) : a;
+  try {
+    return parseAddress(a).canonical;
+  } catch {
+    return a;
+  }
 }
 
 export function parseRsSetupArgs(argv: string[]): RsOptions {
@@ -66,25 +81,25 @@ export function parseRsSetupArgs(argv: string[]): RsOptions {
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new RsUsageError((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
   const undo = values.undo === true;
   const mode = values.mode;
-  if (mode !== undefined && mode !== 'dsr' && mode !== 'l3dsr-dscp' && mode !== 'l3dsr-tunnel') throw new RsUsageError(`--mode must be dsr, l3dsr-dscp or l3dsr-tunnel, got ${JSON.stringify(mode)}`);
-  if (mode === undefined && !undo) throw new RsUsageError('--mode is required');
-  if (!values.vip) throw new RsUsageError('--vip ADDR is required');
-  const family = isIP(values.vip);
-  if (family === 0) throw new RsUsageError(`--vip must be an IPv4 or IPv6 address, got ${JSON.stringify(values.vip)}`);
+  if (mode !== undefined && mode !== 'dsr' && mode !== 'l3dsr-dscp' && mode !== 'l3dsr-tunnel') throw new UsageError(`--mode must be dsr, l3dsr-dscp or l3dsr-tunnel, got ${JSON.stringify(mode)}`);
+  if (mode === undefined && !undo) throw new UsageError('--mode is required');
+  if (!values.vip) throw new UsageError('--vip ADDR is required');
+  const family = addressFamily(values.vip);
+  if (family === 0) throw new UsageError(`--vip must be an IPv4 or IPv6 address, got ${JSON.stringify(values.vip)}`);
   const dscp = intFlag('dscp', values.dscp, 1, 63);
-  if (mode === 'l3dsr-dscp' && dscp === undefined && !undo) throw new RsUsageError('--mode l3dsr-dscp needs --dscp 1-63');
-  if (mode !== 'l3dsr-dscp' && dscp !== undefined) throw new RsUsageError('--dscp only goes with --mode l3dsr-dscp');
+  if (mode === 'l3dsr-dscp' && dscp === undefined && !undo) throw new UsageError('--mode l3dsr-dscp needs --dscp 1-63');
+  if (mode !== 'l3dsr-dscp' && dscp !== undefined) throw new UsageError('--dscp only goes with --mode l3dsr-dscp');
   const tunnel = values.tunnel;
-  if (tunnel !== undefined && tunnel !== 'vxlan' && tunnel !== 'ipip' && tunnel !== 'gre') throw new RsUsageError(`--tunnel must be vxlan, ipip or gre, got ${JSON.stringify(tunnel)}`);
-  if (tunnel !== undefined && mode !== 'l3dsr-tunnel') throw new RsUsageError('--tunnel only goes with --mode l3dsr-tunnel');
+  if (tunnel !== undefined && tunnel !== 'vxlan' && tunnel !== 'ipip' && tunnel !== 'gre') throw new UsageError(`--tunnel must be vxlan, ipip or gre, got ${JSON.stringify(tunnel)}`);
+  if (tunnel !== undefined && mode !== 'l3dsr-tunnel') throw new UsageError('--tunnel only goes with --mode l3dsr-tunnel');
   const mtu = intFlag('mtu', values.mtu, family === 6 ? 1280 : 576, 65535);
-  if (mtu !== undefined && mode !== 'l3dsr-tunnel') throw new RsUsageError('--mtu only goes with --mode l3dsr-tunnel');
+  if (mtu !== undefined && mode !== 'l3dsr-tunnel') throw new UsageError('--mtu only goes with --mode l3dsr-tunnel');
   const iface = values.interface;
-  if (iface !== undefined && (iface.length > 15 || !/^[a-zA-Z0-9_.:-]+$/.test(iface))) throw new RsUsageError(`--interface ${JSON.stringify(iface)} is not an interface name`);
+  if (iface !== undefined && (iface.length > 15 || !/^[a-zA-Z0-9_.:-]+$/.test(iface))) throw new UsageError(`--interface ${JSON.stringify(iface)} is not an interface name`);
   return {
     vip: canonicalIp(values.vip), family: family as 4 | 6, undo,
     ...(mode !== undefined ? { mode } : {}),
@@ -309,7 +324,7 @@ function optionsOf(o: RsOptions): RsState['options'] {
 /** Pure: what setting up `o` changes, given the kernel facts and the namespace's rs-setup states. */
 export function planSetup(o: RsOptions, netns: string, facts: Facts, prior: RsState | undefined, others: RsState[]): Plan {
   const mode = o.mode;
-  if (!mode) throw new RsUsageError('--mode is required');
+  if (!mode) throw new UsageError('--mode is required');
   const options = optionsOf(o);
   if (prior && (prior.mode !== mode || JSON.stringify(prior.options) !== JSON.stringify(options))) {
     throw new RsSetupError(`VIP ${o.vip} is already set up as ${prior.mode} ${JSON.stringify(prior.options)}; run with --undo first`);
@@ -504,7 +519,8 @@ async function undo(o: RsOptions, state: RsState | undefined, others: RsState[],
 /** `slb-agent rs-setup ...`: returns the exit code (0 done, 1 could not, 2 bad flags). */
 export async function rsSetupMain(argv: string[]): Promise<number> {
   try {
-    if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`usage:\n${RS_SETUP_USAGE}\n`); return 0; }
+    const asked = helpOrVersion(argv, RS_SETUP_HELP);
+    if (asked !== undefined) return asked;
     const o = parseRsSetupArgs(argv);
     if (process.getuid?.() !== 0) throw new RsSetupError('rs-setup must run as root: it changes addresses, sysctls, devices and nftables');
     if (o.undo) {
@@ -517,8 +533,8 @@ export async function rsSetupMain(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    if (err instanceof RsUsageError) {
-      process.stderr.write(`slb-agent rs-setup: ${err.message}\nusage:\n${RS_SETUP_USAGE}\n`);
+    if (err instanceof UsageError) {
+      process.stderr.write(`slb-agent rs-setup: ${err.message}\n${helpText(RS_SETUP_HELP)}`);
       return 2;
     }
     if (err instanceof RsSetupError) {

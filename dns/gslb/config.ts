@@ -4,7 +4,8 @@
  * principle 3). Errors name the file, the line where known, and the path: `f.yaml:12: pools.web.members[1].address: ...`.
  *
  * The contract's keys (fixed; extend, don't rename):
- *   sites.<site>:  secret (env:NAME | file:/path), subnets [prefix], staleAfter (duration)
+ *   sites.<site>:  secret (env:NAME | file:/path, or a list: a report signed with any verifies),
+ *                  subnets [prefix], staleAfter (duration)
  *   pools.<pool>:  names, ttl, degradedTtl, policy, maxAnswers, allDown,
  *                  members [{ site, address, weight, tier }]
  *
@@ -31,7 +32,7 @@
  *
  * Defaults: staleAfter 3s; pool ttl 20, degradedTtl min(ttl, 5), policy weighted, maxAnswers 1,
  * allDown all, names []; member weight 1, tier 1. Durations: `500ms`, `3s`, `1m`, `1h`, decimals
- * allowed (`1.5s`), or a plain number of seconds; they must be above 0.
+ * allowed (`1.5s`), always with a unit (a bare number is an error); they must be above 0.
  *
  * Choices beyond the contract, each because a silent mistake would be worse than a load error:
  *   - site and pool names are 1-63 letters, digits, `-` or `_` (they appear in reports, in
@@ -48,9 +49,8 @@ import type { Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LineCounter, parseDocument } from 'yaml';
 import { canonicalName, isInZone, labelsOf } from '../wire/name.js';
-import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
-import { parseAddress } from '../../shared/ip.js';
-import { parseDuration, resolveSecret } from '../../shared/config/values.js';
+import { parseAddress, parsePrefix } from '../../shared/ip.js';
+import { checkedDuration, DurationSchema as Duration, resolveSecrets, SecretSchema } from '../../shared/config/values.js';
 import type {
   AllDown,
   GslbConfig,
@@ -68,8 +68,6 @@ import type { Seg } from '../../shared/config/yaml-errors.js';
 // Schema: the shape of one file. Values that need parsing (durations, addresses, allDown,
 // secrets) are strings here and are checked in code below, with their own wording.
 
-const DURATION_TEXT = 'a duration such as 500ms, 3s or 1m (or a number of seconds)';
-const Duration = Type.Union([Type.String(), Type.Number()], { description: DURATION_TEXT });
 
 const POLICIES = ['weighted', 'failover', 'topology', 'least-load', 'hashed', 'all'] as const satisfies readonly PolicyName[];
 const MAX_TTL = 2147483647;
@@ -84,7 +82,7 @@ const ProbeSchema = Type.Object({
 }, { additionalProperties: false });
 
 const SiteSchema = Type.Object({
-  secret: Type.Optional(Type.String()),
+  secret: Type.Optional(SecretSchema),
   subnets: Type.Optional(Type.Array(Type.String())),
   staleAfter: Type.Optional(Duration),
   rise: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -153,6 +151,8 @@ export interface GslbFileConfig {
   /** canonical origin of the zone the file belongs to */
   readonly zone: string;
   readonly sites: ReadonlyMap<string, SiteConfig>;
+  /** `file:line: path: reason` of what loads but should be fixed (a secret shorter than 32 bytes) */
+  readonly warnings: readonly string[];
   readonly pools: ReadonlyMap<string, PoolConfig>;
   /** 1-based line of a path such as `pools.web.names[0]` in the file, for errors found later */
   readonly lineOf: (path: string) => number | undefined;
@@ -193,28 +193,6 @@ function parseIp(text: string): { family: 4 | 6; bytes: Uint8Array; text: string
   }
 }
 
-/** A Prefix, or the reason the text is not one. */
-function parsePrefixText(text: string): Prefix | string {
-  const slash = text.indexOf('/');
-  if (slash < 0) return `expected a subnet as address/length, got ${JSON.stringify(text)}`;
-  const ip = parseIp(text.slice(0, slash));
-  if (!ip) return `not an IPv4 or IPv6 address: ${JSON.stringify(text.slice(0, slash))}`;
-  const lenText = text.slice(slash + 1);
-  const max = ip.family === 4 ? 32 : 128;
-  if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) {
-    return `prefix length must be 0 to ${max}, got ${JSON.stringify(lenText)}`;
-  }
-  const length = Number(lenText);
-  const bytes = new Uint8Array(16);
-  bytes.set(ip.bytes);
-  const masked = new Uint8Array(16);
-  for (let bit = 0; bit < length; bit++) masked[bit >> 3] = masked[bit >> 3]! | (bytes[bit >> 3]! & (0x80 >> (bit & 7)));
-  if (masked.some((x, i) => x !== bytes[i])) {
-    const net = ip.family === 4 ? formatIPv4(masked, 0) : formatIPv6(masked);
-    return `host bits set in ${text} (did you mean ${net}/${length}?)`;
-  }
-  return { family: ip.family, bytes, length, text: `${ip.text}/${length}` };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The parser
@@ -229,6 +207,10 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
   const errors: GslbConfigError[] = [];
   const fail = (segs: readonly Seg[], reason: string): void => {
     errors.push(new GslbConfigError(file, formatPath(segs), reason, lineAt(doc, lc, segs)));
+  };
+  const warnings: string[] = [];
+  const warn = (segs: readonly Seg[], reason: string): void => {
+    warnings.push(new GslbConfigError(file, formatPath(segs), reason, lineAt(doc, lc, segs)).message);
   };
   if (doc.errors.length > 0) {
     throw new GslbLoadError(doc.errors.map((e) =>
@@ -248,13 +230,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
   }
   const input = raw;
 
-  const duration = (segs: readonly Seg[], v: string | number | undefined, dflt: number): number => {
-    if (v === undefined) return dflt;
-    const ms = parseDuration(v);
-    if (ms === undefined) fail(segs, `expected ${DURATION_TEXT}, got ${show(v)}`);
-    else if (ms <= 0) fail(segs, `must be above 0, got ${show(v)}`);
-    return ms ?? dflt;
-  };
+  const duration = (segs: readonly Seg[], v: string | number | undefined, dflt: number): number => checkedDuration(v, dflt, (reason) => fail(segs, reason));
 
   // ---- sites
   const sites = new Map<string, SiteConfig>();
@@ -286,17 +262,23 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
       };
     }
 
-    let secret: Buffer | undefined;
+    let secrets: Buffer[] = [];
     if (s.secret === undefined) {
       if (!probe) fail(at, 'missing key "secret" (env:NAME or file:/path; only a site with a probe needs none)');
     } else {
-      secret = resolveSecret(s.secret, file, env, (reason) => fail([...at, 'secret'], reason));
+      const segs = (i: number | undefined): Seg[] => (i === undefined ? [...at, 'secret'] : [...at, 'secret', i]);
+      secrets = resolveSecrets(s.secret, file, env, (i, reason) => fail(segs(i), reason), (i, reason) => warn(segs(i), reason)) ?? [];
     }
 
     const subnets: Prefix[] = [];
     (s.subnets ?? []).forEach((text, i) => {
-      const p = parsePrefixText(text);
-      if (typeof p === 'string') return fail([...at, 'subnets', i], p);
+      if (!text.includes('/')) return fail([...at, 'subnets', i], `expected a subnet as address/length, got ${JSON.stringify(text)}`);
+      let p: Prefix;
+      try {
+        p = parsePrefix(text);
+      } catch (err) {
+        return fail([...at, 'subnets', i], (err as Error).message);
+      }
       const dup = subnets.findIndex((q) => q.text === p.text);
       if (dup >= 0) return fail([...at, 'subnets', i], `${p.text} is listed twice (also subnets[${dup}])`);
       subnets.push(p);
@@ -304,7 +286,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
 
     sites.set(name, {
       name,
-      secret,
+      secrets,
       secretRef: s.secret,
       subnets,
       staleAfterMs: duration([...at, 'staleAfter'], s.staleAfter, 3000),
@@ -435,7 +417,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
     errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new GslbLoadError(errors);
   }
-  return { file, zone, sites, pools, lineOf: (p: string) => lineAt(doc, lc, parsePathText(p)) };
+  return { file, zone, sites, pools, warnings, lineOf: (p: string) => lineAt(doc, lc, parsePathText(p)) };
 }
 
 
@@ -469,7 +451,7 @@ function ownerName(n: string, zone: string): { name: string; error?: undefined }
 
 function siteDifferences(a: SiteConfig, b: SiteConfig): string[] {
   const diff: string[] = [];
-  if (a.secretRef !== b.secretRef) diff.push('secret');
+  if (JSON.stringify(a.secretRef) !== JSON.stringify(b.secretRef)) diff.push('secret');
   if (a.subnets.map((p) => p.text).join(',') !== b.subnets.map((p) => p.text).join(',')) diff.push('subnets');
   if (a.staleAfterMs !== b.staleAfterMs) diff.push('staleAfter');
   if (a.rise !== b.rise) diff.push('rise');
@@ -531,5 +513,5 @@ export function mergeGslbConfigs(files: readonly GslbFileConfig[]): GslbConfig {
     }
   }
   if (errors.length) throw new GslbLoadError(errors);
-  return { sites, pools, byName };
+  return { sites, pools, byName, warnings: files.flatMap((f) => f.warnings) };
 }

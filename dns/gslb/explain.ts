@@ -22,7 +22,7 @@ import type { GslbConfig, PoolConfig } from './model.js';
 import { isAllDownMode, Mode, PoolSelector } from './selector.js';
 import type { HealthView, MemberWhy } from './state.js';
 import { allDownText } from './fail-open.js';
-import { parsePrefix } from './prefix.js';
+import { parsePrefix } from '../../shared/ip.js';
 
 /** What is asked: a canonical name, the type, and the client subnet (none: a query without ECS from an unknown source). */
 export interface ExplainQuery {

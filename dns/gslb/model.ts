@@ -3,13 +3,9 @@
  * policies read, and the mutable context a policy fills without allocating.
  */
 
-/** An IP prefix, e.g. 198.51.100.0/24. `bytes` holds the address left-aligned (16 bytes for both families). */
-export interface Prefix {
-  readonly family: 4 | 6;
-  readonly bytes: Uint8Array;
-  readonly length: number;
-  readonly text: string;
-}
+import type { Prefix } from '../../shared/ip.js';
+
+export type { Prefix };
 
 /** How a site's members are observed when no agent reports for it. */
 export interface ProbeConfig {
@@ -25,9 +21,10 @@ export interface ProbeConfig {
 /** A site: where one SLB agent (or gslb-dns's own probes) reports from. */
 export interface SiteConfig {
   readonly name: string;
-  /** `env:NAME` or `file:/path`, resolved at load time; undefined only for probe-only sites */
-  readonly secret: Buffer | undefined;
-  readonly secretRef: string | undefined;
+  /** the keys a report may be signed with (`secret:`, one or a list), resolved at load time; empty only for probe-only sites */
+  readonly secrets: readonly Buffer[];
+  /** `secret:` as written (`env:NAME` / `file:/path`, or a list of them), safe to show */
+  readonly secretRef: string | readonly string[] | undefined;
   readonly subnets: readonly Prefix[];
   readonly staleAfterMs: number;
   /** consecutive observations needed to turn a member up / down (hysteresis) */
@@ -93,6 +90,8 @@ export interface GslbConfig {
   readonly pools: ReadonlyMap<string, PoolConfig>;
   /** canonical owner name -> pool */
   readonly byName: ReadonlyMap<string, PoolConfig>;
+  /** load warnings, `file:line: path: reason` (absent in configs built by hand) */
+  readonly warnings?: readonly string[];
 }
 
 /** The effective health of one member, as policies see it. */

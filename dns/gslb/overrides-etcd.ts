@@ -28,6 +28,7 @@ import { loadOverrides, saveOverrides, StoredOverrideSchema } from './overrides-
 import type { OverrideStore, OverrideStoreStatus, StoredOverride, StoreWriteResult } from './overrides-store.js';
 import { outcomeOf } from './state.js';
 import type { GslbState, OverrideTarget } from './state.js';
+import { formatHostPort, parseHostPort } from '../../shared/ip.js';
 
 /** Where the shared overrides live: etcd client URLs and the key prefix (ending in "/"). */
 export interface EtcdLocation {
@@ -40,9 +41,15 @@ export function parseEtcdLocation(text: string): EtcdLocation {
   const m = /^etcd:\/\/([^/]+)\/(.+)$/.exec(text.trim());
   if (!m) throw new Error(`expected etcd://HOST:PORT[,HOST:PORT...]/PREFIX, got ${JSON.stringify(text)}`);
   const hosts = m[1]!.split(',').map((h) => h.trim()).filter((h) => h !== '').map((h) => {
-    const hm = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(h);
-    if (!hm || Number(hm[2]) < 1 || Number(hm[2]) > 65535) throw new Error(`etcd host ${JSON.stringify(h)}: expected HOST:PORT`);
-    return `http://${h}`;
+    let hp: { host: string; port: number };
+    try {
+      hp = parseHostPort(h, { names: true });
+    } catch (err) {
+      const why = (err as Error).message;
+      throw new Error(`etcd host ${JSON.stringify(h)}: ${why.startsWith('expected') ? why : `expected HOST:PORT, ${why}`}`);
+    }
+    if (hp.port === 0) throw new Error(`etcd host ${JSON.stringify(h)}: port must be 1 to 65535`);
+    return `http://${formatHostPort(hp.host, hp.port)}`;
   });
   if (hosts.length === 0) throw new Error('expected at least one etcd HOST:PORT');
   const prefix = `/${m[2]!.replace(/^\/+|\/+$/g, '')}/`;

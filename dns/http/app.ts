@@ -38,8 +38,8 @@ import {
 } from '../../shared/protocol/report.js';
 import { verifyReportSignature } from '../../shared/protocol/signature.js';
 import type { Timers } from '../../shared/clock.js';
-import { createAdminAuth, createReadAuth } from './auth.js';
-import type { AdminAuthResult } from './auth.js';
+import { createAdminAuth, createReadAuth } from '../../shared/api-auth.js';
+import type { AdminAuthResult } from '../../shared/api-auth.js';
 import { registerEventStream, SSE_DEFAULTS } from './events.js';
 import type { EventStreamOptions } from './events.js';
 import { registerStatusPage } from './status-routes.js';
@@ -179,7 +179,7 @@ function verifyReport(req: FastifyRequest, state: GslbState, now: () => number, 
   who.site = site.length > 128 ? `${site.slice(0, 128)}...` : site;
   const cfg = state.gslb.sites.get(site);
   if (!cfg) throw new HttpError(404, 'unknown-site', `unknown site "${who.site}"`);
-  if (cfg.secret === undefined) throw new HttpError(401, 'no-secret', 'site has no secret: it is probed, not reported');
+  if (cfg.secrets.length === 0) throw new HttpError(401, 'no-secret', 'site has no secret: it is probed, not reported');
   const ts = header(req, TIMESTAMP_HEADER);
   if (ts === undefined || ts === '') throw new HttpError(401, 'missing-timestamp', 'missing timestamp: the X-GSLB-Timestamp header (unix ms) is required');
   if (!/^\d{1,15}$/.test(ts)) throw new HttpError(401, 'bad-timestamp', 'bad timestamp: X-GSLB-Timestamp must be unix milliseconds');
@@ -189,7 +189,8 @@ function verifyReport(req: FastifyRequest, state: GslbState, now: () => number, 
   }
   const sig = header(req, SIGNATURE_HEADER);
   if (sig === undefined || sig === '') throw new HttpError(401, 'missing-signature', 'missing signature: the X-GSLB-Signature header is required');
-  if (!verifyReportSignature(cfg.secret, ts, raw, sig)) throw new HttpError(401, 'bad-signature', 'bad signature');
+  // during a key rotation the site's list holds the old and the new key; any one verifies
+  if (!cfg.secrets.some((key) => verifyReportSignature(key, ts, raw, sig))) throw new HttpError(401, 'bad-signature', 'bad signature');
   // a report signed before this instance started was meant for (or captured from) the previous
   // one: agents sign every heartbeat afresh, so a live agent is heard again within its interval
   if (Number(ts) < state.startedAt) {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { parseHostPort } from '../../shared/ip.js';
 import { listenUdp } from '../wire/udp-transport.js';
 import type { Peer, UdpListener } from '../wire/udp-transport.js';
 import type { ZoneSet } from '../zone/zone.js';
@@ -15,12 +16,14 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-/** Parses `HOST:PORT`, `[V6]:PORT`; throws with the expected form. */
+/** Parses `HOST:PORT` or `[IPv6]:PORT` (shared/ip.ts; a host name such as localhost too); throws naming the flag and the expected form. */
 export function parseListen(text: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`--listen ${JSON.stringify(text)}: expected HOST:PORT or [IPv6]:PORT`);
-  return { host: (m[1] ?? m[2])!, port };
+  try {
+    const { host, port } = parseHostPort(text, { names: true });
+    return { host, port };
+  } catch (e) {
+    throw new Error(`--listen ${(e as Error).message}`);
+  }
 }
 
 /** A running DNS server: UDP and TCP on every address, one engine. */

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Engine, QueryPeer } from './engine.js';
-import { parseAddress } from '../../shared/ip.js';
+import { addressBytes } from '../../shared/ip.js';
 import type { Clock } from '../../shared/clock.js';
 import { systemClock } from '../../shared/clock.js';
 import { readDescriptorLimit } from '../fd-limit.js';
@@ -102,11 +102,7 @@ export function listenTcp(host: string, port: number, engine: () => Engine, opti
 function peerOf(sock: net.Socket): QueryPeer | undefined {
   let a = sock.remoteAddress;
   if (!a) return undefined;
-  if (a.startsWith('::ffff:') && net.isIPv4(a.slice(7))) a = a.slice(7);
-  try {
-    const p = parseAddress(a.replace(/%.*$/, ''));
-    return { family: p.family, address: p.bytes };
-  } catch {
-    return undefined;
-  }
+  if (a.startsWith('::ffff:') && !a.includes(':', 7)) a = a.slice(7);
+  const bytes = addressBytes(a.replace(/%.*$/, ''));
+  return bytes === undefined ? undefined : { family: bytes.length === 4 ? 4 : 6, address: bytes };
 }

@@ -25,11 +25,11 @@ import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatIPv4, formatIPv6 } from '../../shared/ip-text.js';
+import { addressBytes, addressFamily } from '../../shared/ip.js';
 
 /** Where a datagram came from; a reused object: read it during the call, never keep it. */
 export interface Peer { family: 4 | 6; port: number; /** 4 or 16 bytes */ address: Uint8Array; }
@@ -136,8 +136,7 @@ export async function listenUdp(host: string, port: number, handler: DatagramHan
 }
 
 function isWildcard(address: string): boolean {
-  const bytes = addressBytes(address, isIP(address) === 6 ? 6 : 4);
-  return bytes !== undefined && bytes.every((b) => b === 0);
+  return addressBytes(address.split('%')[0]!)?.every((b) => b === 0) === true;
 }
 
 /** The addresses of the family configured on the interfaces now; IPv6 link-local ones with their zone. */
@@ -203,8 +202,8 @@ function logFirstError(err: unknown): void {
 
 async function resolveHost(host: string): Promise<{ address: string; family: 4 | 6 }> {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  const kind = isIP(bare.split('%')[0] ?? bare);
-  if (kind === 4 || kind === 6) return { address: bare, family: kind };
+  const kind = addressFamily(bare.split('%')[0]!);
+  if (kind !== 0) return { address: bare, family: kind };
   const r = await lookup(bare);
   return { address: r.address, family: r.family === 6 ? 6 : 4 };
 }
@@ -306,8 +305,9 @@ async function listenDgram(host: string, family: 4 | 6, port: number, handler: D
     received++;
     if (msg.length > IN_SLOT_SIZE || msg.length === 0 || rinfo.port === 0) { dropped++; return; }
     if (rinfo.address !== lastText) {
-      const bytes = addressBytes(rinfo.address, family);
-      if (bytes === undefined) { dropped++; return; }
+      // dgram reports link-local sources with their zone (fe80::1%eth0)
+      const bytes = addressBytes(rinfo.address.split('%')[0]!);
+      if (bytes === undefined || bytes.length !== (family === 6 ? 16 : 4)) { dropped++; return; }
       peer.address = bytes;
       lastText = rinfo.address;
     }
@@ -356,39 +356,3 @@ async function listenDgram(host: string, family: 4 | 6, port: number, handler: D
   };
 }
 
-/** Parses an IP address (as dgram reports it) into 4 or 16 network-order bytes. */
-function addressBytes(text: string, family: 4 | 6): Uint8Array | undefined {
-  if (family === 4) {
-    const parts = text.split('.');
-    if (parts.length !== 4) return undefined;
-    return Uint8Array.from(parts, (p) => Number(p) & 0xff);
-  }
-  const bare = text.split('%')[0] ?? text;
-  const out = new Uint8Array(16);
-  let tail = bare;
-  let v4: string | undefined;
-  const lastColon = bare.lastIndexOf(':');
-  if (bare.indexOf('.', lastColon) >= 0) {
-    v4 = bare.slice(lastColon + 1);
-    tail = `${bare.slice(0, lastColon + 1)}0:0`;
-  }
-  const halves = tail.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] === '' ? [] : halves[0]!.split(':');
-  const rest = halves.length === 2 ? (halves[1] === '' ? [] : halves[1]!.split(':')) : [];
-  const zeros = 8 - head.length - rest.length;
-  if (zeros < 0 || (halves.length === 1 && zeros !== 0)) return undefined;
-  const groups = [...head, ...Array<string>(zeros).fill('0'), ...rest];
-  for (let i = 0; i < 8; i++) {
-    const g = parseInt(groups[i]!, 16);
-    if (Number.isNaN(g)) return undefined;
-    out[i * 2] = g >> 8;
-    out[i * 2 + 1] = g & 0xff;
-  }
-  if (v4 !== undefined) {
-    const b = addressBytes(v4, 4);
-    if (b === undefined) return undefined;
-    out.set(b, 12);
-  }
-  return out;
-}

@@ -3,7 +3,7 @@
  * the generic `\# <length> <hex>` form). Errors are RdataError with a reason that says what was
  * expected; the zone parser adds file:line.
  */
-import { isIPv6 } from 'node:net';
+import { parseAddress, writeIPv4 } from '../../shared/ip.js';
 import { NameError, nameToWire, readUncompressedNameAsIs } from '../wire/name.js';
 import { RRType, typeName } from '../wire/types.js';
 import { formatIPv6 } from '../../shared/ip-text.js';
@@ -151,64 +151,14 @@ function parseUint(tok: RdataToken, max: number, what: string): number {
   return v;
 }
 
-/** Writes the four bytes of a strict dotted quad; false when `s` is not one. */
-function parseIPv4(s: string, out: Uint8Array, off: number): boolean {
-  let part = 0;
-  let val = 0;
-  let digits = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (isDigit(c)) {
-      // leading zeros are rejected because some resolvers read them as octal
-      if (digits > 0 && val === 0) return false;
-      val = val * 10 + (c - 0x30);
-      if (++digits > 3 || val > 255) return false;
-    } else if (c === 0x2e) {
-      if (digits === 0 || part === 3) return false;
-      out[off + part++] = val;
-      val = 0;
-      digits = 0;
-    } else {
-      return false;
-    }
+/** 16 bytes of an IPv6 address (shared/ip.ts rules), undefined when `s` is not one. */
+function ipv6Bytes(s: string): Uint8Array | undefined {
+  if (!s.includes(':')) return undefined;
+  try {
+    return parseAddress(s).bytes;
+  } catch {
+    return undefined;
   }
-  if (digits === 0 || part !== 3) return false;
-  out[off + 3] = val;
-  return true;
-}
-
-function ipv6Groups(text: string, out: number[]): boolean {
-  if (text === '') return true;
-  for (const g of text.split(':')) {
-    if (g.includes('.')) {
-      const v4 = new Uint8Array(4);
-      if (!parseIPv4(g, v4, 0)) return false;
-      out.push(v4[0]!, v4[1]!, v4[2]!, v4[3]!);
-    } else {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false;
-      const v = parseInt(g, 16);
-      out.push(v >>> 8, v & 0xff);
-    }
-  }
-  return true;
-}
-
-/** 16 bytes of an IPv6 address (including the embedded-IPv4 form); undefined when invalid. */
-function parseIPv6(s: string): Uint8Array | undefined {
-  if (s.includes('%') || !isIPv6(s)) return undefined;
-  const dbl = s.indexOf('::');
-  const head: number[] = [];
-  const tail: number[] = [];
-  if (dbl < 0) {
-    if (!ipv6Groups(s, head) || head.length !== 16) return undefined;
-  } else {
-    if (!ipv6Groups(s.slice(0, dbl), head) || !ipv6Groups(s.slice(dbl + 2), tail)) return undefined;
-    if (head.length + tail.length > 14) return undefined;
-  }
-  const out = new Uint8Array(16);
-  out.set(head, 0);
-  out.set(tail, 16 - tail.length);
-  return out;
 }
 
 function writeUtf8(cp: number, w: ByteWriter): void {
@@ -339,7 +289,7 @@ export function parseRdata(
     // A records dominate large zones, so they skip the general machinery below
     if (type === RRType.A && end - start === 1) {
       const a = new Uint8Array(4);
-      if (!parseIPv4(first.text, a, 0)) throw new RdataError(`bad IPv4 address "${first.text}"`);
+      if (!writeIPv4(first.text, a, 0)) throw new RdataError(`bad IPv4 address "${first.text}"`);
       return a;
     }
   }
@@ -356,12 +306,12 @@ export function parseRdata(
     case RRType.A: {
       const t = next('IPv4 address');
       rdata = new Uint8Array(4);
-      if (t.quoted || !parseIPv4(t.text, rdata, 0)) throw new RdataError(`bad IPv4 address "${t.text}"`);
+      if (t.quoted || !writeIPv4(t.text, rdata, 0)) throw new RdataError(`bad IPv4 address "${t.text}"`);
       break;
     }
     case RRType.AAAA: {
       const t = next('IPv6 address');
-      const a = t.quoted ? undefined : parseIPv6(t.text);
+      const a = t.quoted ? undefined : ipv6Bytes(t.text);
       if (a === undefined) throw new RdataError(`bad IPv6 address "${t.text}"`);
       rdata = a;
       break;

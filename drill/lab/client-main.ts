@@ -9,7 +9,7 @@
  */
 import { Resolver } from 'node:dns/promises';
 import { request } from 'node:http';
-import { isIP } from 'node:net';
+import { addressFamily } from '../../shared/ip.js';
 import { parseArgs } from 'node:util';
 
 const FETCH_TIMEOUT_MS = 1_000;
@@ -36,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const { values } = parseArgs({ args: argv, options: { resolver: { type: 'string' }, name: { type: 'string' }, port: { type: 'string' }, 'interval-ms': { type: 'string' } }, strict: true });
     opts = { resolver: values.resolver ?? '', name: values.name ?? '', port: Number(values.port ?? 80), intervalMs: Number(values['interval-ms'] ?? 200) };
-    if (isIP(opts.resolver) === 0 || opts.name === '' || !Number.isInteger(opts.port) || !(opts.intervalMs > 0)) throw new Error('want --resolver ADDR --name NAME [--port N] [--interval-ms N]');
+    if (addressFamily(opts.resolver) === 0 || opts.name === '' || !Number.isInteger(opts.port) || !(opts.intervalMs > 0)) throw new Error('want --resolver ADDR --name NAME [--port N] [--interval-ms N]');
   } catch (err) {
     process.stderr.write(`drill lab client: ${(err as Error).message}\n`);
     return 2;

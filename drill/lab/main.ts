@@ -11,6 +11,8 @@
  * rows after ours (`server` in `--json`); a peer not installed is skipped with a note. Exit
  * codes: 0 done (every run SUCCEEDED), 1 the lab failed or a run did not succeed, 2 bad flags.
  */
+import { helpOrVersion } from '../../shared/cli.js';
+import type { CommandHelp } from '../../shared/cli.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -117,7 +119,17 @@ async function runScenarios(lab: DrillLab, list: readonly Scenario[], runs: numb
   }
 }
 
+const HELP: CommandHelp = {
+  name: 'drill:lab',
+  usage: `  npm run drill:lab -- [--scenario NAME ... | --all] [--runs N] [--json OUT] [--html DIR]   (as root)
+Without a scenario: starts the lab and waits (Ctrl-C stops it); with one: runs it N times and
+prints the numbers.`,
+  examples: ['sudo npm run drill:lab', 'sudo npm run drill:lab -- --all --runs 5 --json run/drill-lab.json'],
+};
+
 async function main(argv: string[]): Promise<number> {
+  const asked = helpOrVersion(argv, HELP);
+  if (asked !== undefined) return asked;
   let values;
   try {
     ({ values } = parseArgs({ args: argv, options: { json: { type: 'string' }, scenario: { type: 'string', multiple: true }, all: { type: 'boolean' }, runs: { type: 'string' }, html: { type: 'string' }, peers: { type: 'boolean' } }, strict: true }));

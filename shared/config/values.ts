@@ -1,41 +1,92 @@
 /**
- * Values every YAML configuration reads the same way: durations (`500ms`, `3s`, `1m`, or plain
- * seconds) and secrets (`env:NAME` or `file:/path`, never inline).
+ * Values every configuration reads the same way: durations (`500ms`, `3s`, `1m`, `1h`; always
+ * with a unit) and secrets (`env:NAME` or `file:/path`, never inline).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { UsageError } from '../cli.js';
 import { show } from './yaml-errors.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const MAX_TIMER_MS = 2147483647;
 
-/** Milliseconds, or undefined when not a duration; 0 and below are returned for the caller to word. */
+/** How every config file and flag describes a duration. */
+export const DURATION_TEXT = 'a duration such as 500ms, 2s or 1m';
+
+/**
+ * The schema of a duration key: a number passes the schema so that checkedDuration can say
+ * "needs a unit" instead of a type error.
+ */
+export const DurationSchema = Type.Union([Type.String(), Type.Number()], { description: DURATION_TEXT });
+
+/** Milliseconds, or undefined when not a duration (a bare number is not one); 0 and below are returned for the caller to word. */
 export function parseDuration(v: unknown): number | undefined {
-  let ms: number;
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return undefined;
-    ms = Math.round(v * 1000);
-  } else if (typeof v === 'string') {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
-    if (!m) return undefined;
-    ms = Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
-  } else {
-    return undefined;
-  }
+  if (typeof v !== 'string') return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
+  if (!m) return undefined;
+  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
   // timers take at most a signed 32-bit millisecond count
   return ms > MAX_TIMER_MS ? undefined : ms;
 }
 
 /**
- * A duration setting: `dflt` when absent; otherwise its milliseconds, or `dflt` after telling
- * `fail` what is wrong (`text` says what a duration looks like in the caller's words).
+ * Why `v` is not a duration. A bare number gets its own message naming both readings, since
+ * files used to take it as seconds and a reader may well mean milliseconds.
  */
-export function checkedDuration(v: unknown, dflt: number, text: string, fail: (reason: string) => void): number {
+export function durationProblem(v: unknown): string {
+  const bare = typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? v.trim() : undefined;
+  if (bare !== undefined) return `duration needs a unit: ${bare}ms or ${bare}s`;
+  return `expected ${DURATION_TEXT}, got ${show(v)}`;
+}
+
+/**
+ * A duration setting: `dflt` when absent; otherwise its milliseconds, or `dflt` after telling
+ * `fail` what is wrong.
+ */
+export function checkedDuration(v: unknown, dflt: number, fail: (reason: string) => void): number {
   if (v === undefined) return dflt;
   const ms = parseDuration(v);
-  if (ms === undefined) fail(`expected ${text}, got ${show(v)}`);
+  if (ms === undefined) fail(durationProblem(v));
   else if (ms <= 0) fail(`must be above 0, got ${show(v)}`);
   return ms !== undefined && ms > 0 ? ms : dflt;
+}
+
+/** A duration flag's milliseconds; throws a UsageError `--flag: reason` when it is not one (or not above 0). */
+export function durationFlag(flag: string, v: string): number {
+  return checkedDuration(v, -1, (reason) => { throw new UsageError(`--${flag}: ${reason}`); });
+}
+
+/** The schema of a `secret:` key: one reference, or a list of them (the first signs). */
+export const SecretSchema = Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 16 })], {
+  description: 'env:NAME or file:PATH, or a list of them',
+});
+
+/** Below this an HMAC key is guessable offline from one captured report (RFC 2104 asks for the hash's output length). */
+export const MIN_SECRET_BYTES = 32;
+
+/**
+ * Resolves a `secret:` value, one ref or a list, in order: the first is the one an agent signs
+ * with, and a report verifies against any, so keys rotate without an outage. `fail` gets
+ * the list index (undefined for a single ref); `warn` names a key shorter than MIN_SECRET_BYTES.
+ * Undefined after a failure.
+ */
+export function resolveSecrets(
+  refs: string | readonly string[], file: string, env: NodeJS.ProcessEnv,
+  fail: (index: number | undefined, reason: string) => void, warn: (index: number | undefined, reason: string) => void,
+): Buffer[] | undefined {
+  const list = typeof refs === 'string' ? [refs] : refs;
+  const out: Buffer[] = [];
+  list.forEach((ref, i) => {
+    const at = typeof refs === 'string' ? undefined : i;
+    const dup = list.indexOf(ref);
+    if (dup < i) return fail(at, `${ref} is listed twice (also [${dup}])`);
+    const key = resolveSecret(ref, file, env, (reason) => fail(at, reason));
+    if (key === undefined) return;
+    if (key.length < MIN_SECRET_BYTES) warn(at, `secret ${ref} is shorter than 32 bytes (${key.length}): use e.g. \`openssl rand -hex 32\``);
+    out.push(key);
+  });
+  return out.length === list.length ? out : undefined;
 }
 
 /**

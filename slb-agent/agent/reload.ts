@@ -4,7 +4,7 @@
  * check starts from the current state. Another site, agent or API address is refused (a restart).
  */
 import type { AgentConfig, VipConfig } from '../config.js';
-import type { Scheduler } from '../health/scheduler.js';
+import type { CheckScheduler } from '../health/scheduler.js';
 import type { RsRuntime, VipRuntime } from './runtime.js';
 import { realServerKey } from './runtime.js';
 import type { ReloadSummary } from './types.js';
@@ -22,7 +22,7 @@ export interface ReloadTarget extends Pick<VipTable, 'vips' | 'byKey' | 'removed
 export interface VipsReloaded {
   readonly vips: ReloadSummary['vips'];
   readonly realServers: ReloadSummary['realServers'];
-  readonly stopped: Scheduler[];
+  readonly stopped: CheckScheduler[];
   readonly touched: VipRuntime[];
 }
 

@@ -5,8 +5,8 @@
 import type { Clock } from '../../shared/clock.js';
 import type { CheckConfig, RealServerConfig, VipConfig } from '../config.js';
 import type { CheckResult, Checker } from '../health/checkers/types.js';
-import { createScheduler } from '../health/scheduler.js';
-import type { Scheduler } from '../health/scheduler.js';
+import { createCheckScheduler } from '../health/scheduler.js';
+import type { CheckScheduler } from '../health/scheduler.js';
 import { HealthState } from '../health/state.js';
 import { deriveVip } from '../vip.js';
 import type { VipStatus } from '../vip.js';
@@ -18,7 +18,7 @@ export interface RsRuntime {
   config: RealServerConfig;
   health: HealthState;
   /** this real server's own check timer (one per real server, so a reload adds and removes them) */
-  scheduler: Scheduler;
+  scheduler: CheckScheduler;
   drained: boolean;
   passes: number;
   fails: number;
@@ -28,7 +28,7 @@ export interface RsRuntime {
 export interface VipCheckRuntime {
   readonly config: CheckConfig;
   readonly health: HealthState;
-  readonly scheduler: Scheduler;
+  readonly scheduler: CheckScheduler;
 }
 
 export interface VipRuntime {
@@ -71,14 +71,14 @@ export function createRuntimeBuilder(opts: RuntimeBuilderOptions): RuntimeBuilde
   const { clock, now } = opts;
 
   const checkSchedulerFor = (key: string, target: { address: string; port: number }, check: CheckConfig, vipName: string,
-    sink: (result: CheckResult) => void): Scheduler => createScheduler([{
+    sink: (result: CheckResult) => void): CheckScheduler => createCheckScheduler([{
     key, target, checker: opts.makeChecker(check, vipName, clock), intervalMs: check.intervalMs, timeoutMs: check.timeoutMs, jitter: check.jitter,
   }], (_key, result) => sink(result), { clock });
 
   const rsTarget = (rc: RealServerConfig): { address: string; port: number } =>
     ({ address: rc.address, port: rc.check.port !== undefined && rc.check.port > 0 ? rc.check.port : rc.port });
 
-  const rsScheduler = (key: string, rc: RealServerConfig, vipName: string): Scheduler =>
+  const rsScheduler = (key: string, rc: RealServerConfig, vipName: string): CheckScheduler =>
     checkSchedulerFor(key, rsTarget(rc), rc.check, vipName, (result) => opts.onRealServerResult(key, result));
 
   const newRealServer = (v: VipRuntime, rc: RealServerConfig): RsRuntime => {
@@ -118,7 +118,7 @@ export function createRuntimeBuilder(opts: RuntimeBuilderOptions): RuntimeBuilde
 }
 
 /** Every check timer of these VIPs: their real servers' and their VIP checks'. */
-export function allSchedulers(vips: Iterable<VipRuntime>): Scheduler[] {
+export function allSchedulers(vips: Iterable<VipRuntime>): CheckScheduler[] {
   return [...vips].flatMap((v) => [...v.realServers.map((rs) => rs.scheduler), ...(v.vipCheck ? [v.vipCheck.scheduler] : [])]);
 }
 

@@ -1,5 +1,9 @@
 /**
- * The agent's local HTTP API (fastify):
+ * The agent's local HTTP API (fastify). Every state change (the POST routes) needs
+ * `Authorization: Bearer <admin token>` (--admin-token-file); without that flag every one is
+ * refused with 403. GET /status needs a read or admin token when --read-token-file is given, and
+ * is open otherwise (main.ts warns when the API then listens beyond loopback). /healthz and
+ * /metrics stay open, as gslb-dns's do.
  *
  *   | route                         | what                                                            |
  *   |-------------------------------|-----------------------------------------------------------------|
@@ -16,7 +20,9 @@
  * starts undrained. /status and /metrics read the forwarder's flow counters first (bounded).
  */
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createAdminAuth, createReadAuth } from '../../shared/api-auth.js';
+import type { AdminAuthResult } from '../../shared/api-auth.js';
 import { statusPage } from './status-page.js';
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
@@ -40,6 +46,10 @@ export const VipRefSchema = Type.Object({
 export interface AgentApiOptions {
   readonly agent: Agent;
   readonly logger?: FastifyBaseLogger;
+  /** the admin token file's text (shared/api-auth.ts format); undefined: state changes are refused */
+  readonly adminToken?: string | undefined;
+  /** the read token file's text; undefined: GET /status is open */
+  readonly readToken?: string | undefined;
 }
 
 /** Builds the API app (not listening); test it with `app.inject()`. */
@@ -51,9 +61,17 @@ export async function createAgentApi(opts: AgentApiOptions): Promise<FastifyInst
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   const { agent } = opts;
+  const guard = (check: (authorization: string | undefined) => AdminAuthResult) => async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const r = check(req.headers.authorization);
+    if (r.ok) return undefined;
+    if (r.status === 401) void reply.header('www-authenticate', 'Bearer');
+    return reply.code(r.status).send({ error: r.reason });
+  };
+  const adminGuard = guard(createAdminAuth(opts.adminToken));
+  const readGuard = guard(createReadAuth({ adminToken: opts.adminToken, readToken: opts.readToken, public: opts.readToken === undefined }));
 
   app.get('/healthz', async () => ({ ok: true }));
-  app.get('/status', async () => {
+  app.get('/status', { onRequest: readGuard }, async () => {
     await agent.refreshStats();
     return agent.status();
   });
@@ -65,12 +83,12 @@ export async function createAgentApi(opts: AgentApiOptions): Promise<FastifyInst
   });
 
   for (const action of ['drain', 'undrain'] as const) {
-    app.post<{ Body: Static<typeof RealServerRefSchema> }>(`/realservers/${action}`, { schema: { body: RealServerRefSchema } }, async (req, reply) => {
+    app.post<{ Body: Static<typeof RealServerRefSchema> }>(`/realservers/${action}`, { onRequest: adminGuard, schema: { body: RealServerRefSchema } }, async (req, reply) => {
       const r = agent.drainRealServer(req.body, action === 'drain');
       if (!r.ok) return reply.code(404).send({ error: r.reason });
       return { ...req.body, drained: action === 'drain', changed: r.changed };
     });
-    app.post<{ Body: Static<typeof VipRefSchema> }>(`/vips/${action}`, { schema: { body: VipRefSchema } }, async (req, reply) => {
+    app.post<{ Body: Static<typeof VipRefSchema> }>(`/vips/${action}`, { onRequest: adminGuard, schema: { body: VipRefSchema } }, async (req, reply) => {
       const r = agent.drainVip(req.body.vip, action === 'drain');
       if (!r.ok) return reply.code(404).send({ error: r.reason });
       return { vip: req.body.vip, drained: action === 'drain', changed: r.changed };

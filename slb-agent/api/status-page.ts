@@ -7,9 +7,9 @@
  *   | GET /ui/*          | its browser files (app.js, style.css) from slb-agent/api/status/      |
  *   | GET /ui/vendor/*   | preact, preact/hooks and htm as ES modules, from node_modules         |
  *
- * The page only reads GET /status and offers no buttons, on purpose: the agent API has no
- * authentication (it binds 127.0.0.1:9100 unless the config says otherwise), so a page that could
- * drain would hand that power to anything able to load it. Every response of these routes carries a
+ * The page only reads GET /status (with a read token when the agent has --read-token-file) and
+ * offers no buttons, on purpose: drains need the admin token, which stays with the operator's
+ * curl rather than in a page anyone who reaches the port can load. Every response of these routes carries a
  * Content-Security-Policy (scripts from this origin only, plus the hash of the inline import map)
  * and `X-Content-Type-Options: nosniff`.
  */

@@ -20,6 +20,11 @@ export interface Flow {
   readonly protocol: 'tcp' | 'udp';
 }
 
+/** The scheduler kinds a VIP's forwarder may name, in a fixed order (config schema, shared test suites). */
+export const SCHEDULER_KINDS = ['rr', 'wrr', 'sh', 'maglev', 'lc', 'wlc'] as const;
+/** A forwarder scheduler kind (`forwarder.scheduler` in the agent file). */
+export type SchedulerKind = (typeof SCHEDULER_KINDS)[number];
+
 /** Places new flows on backends. Implementations precompute in their factory; `pick` is cheap. */
 export interface Scheduler {
   /** the backend for a new flow; undefined when there is none with weight > 0 */

@@ -21,8 +21,8 @@ export interface ScheduledCheck {
   readonly jitter?: number;
 }
 
-/** Scheduler knobs (tests inject randomness and the clock). */
-export interface SchedulerOptions {
+/** CheckScheduler knobs (tests inject randomness and the clock). */
+export interface CheckSchedulerOptions {
   /** timers and the monotonic clock; the system's by default */
   readonly clock?: Clock;
   /** relative jitter of each interval, 0..0.5; 0.05 by default */
@@ -34,7 +34,7 @@ export interface SchedulerOptions {
 }
 
 /** A running set of checks. */
-export interface Scheduler {
+export interface CheckScheduler {
   /** starts every check's timer (idempotent) */
   start(): void;
   /** stops timers, aborts checks in flight and resolves when they settled (bounded) */
@@ -63,7 +63,7 @@ interface Slot {
 }
 
 /** Creates a scheduler for `checks`; results go to `onResult` (a throwing sink never stops checks). */
-export function createScheduler(checks: readonly ScheduledCheck[], onResult: ResultSink, opts: SchedulerOptions = {}): Scheduler {
+export function createCheckScheduler(checks: readonly ScheduledCheck[], onResult: ResultSink, opts: CheckSchedulerOptions = {}): CheckScheduler {
   const jitter = Math.min(0.5, Math.max(0, opts.jitter ?? 0.05));
   const random = opts.random ?? Math.random;
   const clock = opts.clock ?? systemClock;

@@ -21,7 +21,7 @@
 import { Type } from '@sinclair/typebox';
 import type { TSchema } from '@sinclair/typebox';
 import { parseAddress } from '../../shared/ip.js';
-import { checkedDuration } from '../../shared/config/values.js';
+import { checkedDuration, DurationSchema as Duration } from '../../shared/config/values.js';
 import { show } from '../../shared/config/yaml-errors.js';
 import type { Seg } from '../../shared/config/yaml-errors.js';
 
@@ -54,8 +54,6 @@ export interface PingerConfig {
   readonly failAfter: number;
 }
 
-const DURATION_TEXT = 'a duration such as 500ms, 2s or 1m (or a number of seconds)';
-const Duration = Type.Union([Type.String(), Type.Number()], { description: DURATION_TEXT });
 const lits = <T extends string>(xs: readonly T[]): TSchema => Type.Union(xs.map((x) => Type.Literal(x)));
 
 export const DEFAULT_INTERVAL_MS = 60_000;
@@ -102,7 +100,7 @@ function ipv4(text: string): string | undefined {
  */
 export function resolvePinger(input: unknown, at: readonly Seg[], fail: (segs: readonly Seg[], reason: string) => void): PingerConfig {
   const raw = input as RawPinger;
-  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => checkedDuration(v, dflt, DURATION_TEXT, (reason) => fail(segs, reason));
+  const duration = (segs: readonly Seg[], v: unknown, dflt: number): number => checkedDuration(v, dflt, (reason) => fail(segs, reason));
   const v4 = (segs: readonly Seg[], text: string): string | undefined => {
     const a = ipv4(text);
     if (a === undefined) fail(segs, `expected an IPv4 address (the pinger probes IPv4 neighbours), got ${show(text)}`);

@@ -10,6 +10,7 @@ import type { Seg } from '../../shared/config/yaml-errors.js';
 import { AgentConfigError, loadYaml, readConfigText } from '../config.js';
 import type { AgentConfigIssue } from '../config.js';
 import { PingerSchema, resolvePinger } from './config.js';
+import { hostPortOrReason } from '../../shared/ip.js';
 import type { PingerConfig } from './config.js';
 
 export const DEFAULT_PINGER_API = { host: '127.0.0.1', port: 9102 } as const;
@@ -29,12 +30,6 @@ export interface PingerFileConfig {
   readonly api: { readonly host: string; readonly port: number };
 }
 
-function parseHostPort(text: string): { host: string; port: number } | string {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[2]);
-  if (!m || port > 65535) return `expected HOST:PORT (IPv6 as [::1]:9102), got ${show(text)}`;
-  return { host: m[1]!, port };
-}
 
 /** Parses and validates a standalone pinger file; throws AgentConfigError listing every error. */
 export function parsePingerFile(text: string, file: string): PingerFileConfig {
@@ -53,7 +48,7 @@ export function parsePingerFile(text: string, file: string): PingerFileConfig {
   const pinger = resolvePinger(raw.pinger, ['pinger'], (segs, reason) => push(segs, segs, reason));
   let api: { host: string; port: number } = { ...DEFAULT_PINGER_API };
   if (raw.api !== undefined) {
-    const hp = parseHostPort(raw.api);
+    const hp = hostPortOrReason(raw.api);
     if (typeof hp === 'string') push(['api'], ['api'], hp);
     else api = hp;
   }

@@ -5,9 +5,9 @@
  * `file:line: path: reason`, and changes nothing; a changed `api` needs a restart. Exit codes as the agent's: 0 clean stop, 1 bad config, a socket or port
  * that cannot be opened (the addon missing for arp/icmp included), 2 bad flags.
  */
+import { createLogger, exitCodeOf, helpOrVersion, UsageError } from '../../shared/cli.js';
+import type { CommandHelp } from '../../shared/cli.js';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import type { Logger } from 'pino';
 import { AgentConfigError } from '../config.js';
 import { createPingerApi } from './api.js';
 import { loadPingerFile } from './file.js';
@@ -16,23 +16,30 @@ import { checkPingerAddon, createPinger } from './pinger.js';
 import type { Pinger } from './pinger.js';
 import { runUntilSignal } from '../lifecycle.js';
 
-export const PINGER_USAGE = 'slb-agent pinger --config pinger.yaml [--log-level LEVEL]   (MAC keepalive only; file: pinger: {...}, api: HOST:PORT)';
+/** The standalone pinger's help (--help, and after a usage error). */
+export const PINGER_HELP: CommandHelp = {
+  name: 'slb-agent pinger',
+  usage: `  slb-agent pinger --config pinger.yaml [--log-level LEVEL]
+The MAC keepalive alone, for a real server (file: pinger: {...}, api: HOST:PORT). Runs until
+SIGTERM or SIGINT; SIGHUP reloads the file.`,
+  examples: ['slb-agent pinger --config examples/rs-pinger.yaml', 'slb-agent pinger --config /etc/slb-agent/pinger.yaml --log-level debug'],
+};
 
-function createLogger(level: string): Logger {
-  if (process.stdout.isTTY) return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true } } });
-  return pino({ level });
-}
 
-/** Runs the standalone pinger until SIGTERM/SIGINT; resolves with the exit code (throws a parseArgs error for bad flags). */
+/** Runs the standalone pinger until SIGTERM/SIGINT; resolves with the exit code (2 and the help for bad flags). */
 export async function pingerMain(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { config: { type: 'string' }, 'log-level': { type: 'string', default: 'info' } },
-    strict: true,
-  });
-  if (!values.config) {
-    process.stderr.write(`slb-agent pinger: --config FILE is required\nusage: ${PINGER_USAGE}\n`);
-    return 2;
+  const asked = helpOrVersion(args, PINGER_HELP);
+  if (asked !== undefined) return asked;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { config: { type: 'string' }, 'log-level': { type: 'string', default: 'info' } },
+      strict: true,
+    }));
+    if (!values.config) throw new UsageError('--config FILE is required');
+  } catch (err) {
+    return exitCodeOf(err, PINGER_HELP);
   }
   let config: PingerFileConfig;
   try {

@@ -122,7 +122,7 @@ beforeAll(async () => {
   await dns.inject({ method: 'POST', url: '/api/v1/reports', headers: signedHeaders(body, SECRETS.tokyo, clock.now()), payload: body });
 
   agent = createAgent({
-    config: parseAgentConfig(AGENT_YAML, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' }), logger: pino({ level: 'silent' }),
+    config: parseAgentConfig(AGENT_YAML, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef-0123456789' }), logger: pino({ level: 'silent' }),
     createChecker: () => async () => ({ ok: true, latencyMs: 1 }),
   });
   const agentApi = await createAgentApi({ agent });

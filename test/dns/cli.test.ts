@@ -58,6 +58,9 @@ describe('gslb-dns command line', () => {
     const tcp = await runCli(['--zones', 'zones', '--listen', '127.0.0.1:0', '--tcp-message-timeout', 'soon']);
     expect(tcp.code).toBe(2);
     expect(tcp.stderr).toContain('--tcp-message-timeout');
+    const unitless = await runCli(['--zones', 'zones', '--listen', '127.0.0.1:0', '--tcp-idle-timeout', '10']);
+    expect(unitless.code).toBe(2);
+    expect(unitless.stderr).toContain('--tcp-idle-timeout: duration needs a unit: 10ms or 10s');
     const per = await runCli(['--zones', 'zones', '--listen', '127.0.0.1:0', '--tcp-max-per-source', '0']);
     expect(per.code).toBe(2);
     expect(per.stderr).toContain('--tcp-max-per-source');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_CLASS, ResponseKind, ResponseRateLimiter, RrlAction, createResponseRateLimiter, nameHash, responseClass, responseKind } from '../../dns/server/rrl.js';
 import type { RrlOptions } from '../../dns/server/rrl.js';
 import { DEFAULT_RRL_OPTIONS } from '../../dns/server/rrl.js';
-import { parsePrefix } from '../../dns/gslb/prefix.js';
+import { parsePrefix } from '../../shared/ip.js';
 import { parseAddress } from '../../shared/ip.js';
 import { Engine } from '../../dns/server/engine.js';
 import { loadZoneDir } from '../../dns/zone/load.js';

@@ -62,6 +62,7 @@ ${steps}`;
     { name: 'an unknown key, with its line', text: base('  - { wait: 1s }\n', 'guard:\n  - x\n'), error: `${FILE}:6: unknown key "guard" (did you mean "guards"?)` },
     { name: 'an unknown key in a step', text: base('  - { wait: 1s, wiat: 2s }\n'), error: `${FILE}:7: steps[0]: unknown key "wiat"` },
     { name: 'a bad duration', text: base('  - { wait: 5 minutes }\n'), error: `${FILE}:7: steps[0].wait: expected a duration such as 500ms, 2s or 1m, got "5 minutes"` },
+    { name: 'a duration without a unit', text: base('  - { wait: 5 }\n'), error: `${FILE}:7: steps[0].wait: duration needs a unit: 5ms or 5s` },
     { name: 'expect.from an unknown vantage', text: base('  - { expect: { name: www.x.test, from: w, sites: [a] }, within: 1s }\n'), error: `${FILE}:7: steps[0].expect.from: no vantage "w" (vantages: v)` },
     { name: 'two kinds in one step', text: base('  - { wait: 1s, run: "true" }\n'), error: `${FILE}:7: steps[0]: expected one of action, expect, wait or run, got wait and run` },
     { name: 'a step of no kind', text: base('  - { timeout: 1s }\n'), error: `${FILE}:7: steps[0]: expected one of action, expect, wait or run` },

@@ -2,7 +2,7 @@
 import type {
   MemberConfig, MemberHealth, Policy, PolicyContext, PoolConfig, PoolHealth, SiteConfig,
 } from '../../dns/gslb/model.js';
-import { parsePrefix } from '../../dns/gslb/prefix.js';
+import { parsePrefix } from '../../shared/ip.js';
 import { parseAddress } from '../../shared/ip.js';
 
 /** A member as a literal: `'192.0.2.1'` or `['192.0.2.1', { site: 'b', weight: 3, tier: 2 }]`. */
@@ -75,7 +75,7 @@ export function health(p: PoolConfig, spec: HealthSpec = {}): PoolHealth {
 /** A site with the given subnets (prefix text). */
 export function site(name: string, ...subnets: string[]): SiteConfig {
   return {
-    name, secret: undefined, secretRef: undefined, subnets: subnets.map(parsePrefix),
+    name, secrets: [], secretRef: undefined, subnets: subnets.map(parsePrefix),
     staleAfterMs: 3000, rise: 2, fall: 2, probe: undefined,
   };
 }

@@ -9,8 +9,8 @@ import type { Report } from '../../shared/protocol/report.js';
 import { signReport } from '../../shared/protocol/signature.js';
 
 export const SECRETS = {
-  tokyo: Buffer.from('tokyo-secret-0123456789abcdef'),
-  osaka: Buffer.from('osaka-secret-0123456789abcdef'),
+  tokyo: Buffer.from('tokyo-secret-0123456789abcdef-0123456789'),
+  osaka: Buffer.from('osaka-secret-0123456789abcdef-0123456789'),
 } as const;
 
 export const MEMBERS = [
@@ -25,7 +25,7 @@ export const T0 = Date.UTC(2024, 0, 1, 0, 0, 0);
 function site(name: string, secret: Buffer | undefined, probe = false): SiteConfig {
   return {
     name,
-    secret,
+    secrets: secret ? [secret] : [],
     secretRef: secret ? `env:GSLB_SECRET_${name.toUpperCase()}` : undefined,
     subnets: [],
     staleAfterMs: 10_000,

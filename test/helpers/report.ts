@@ -1,6 +1,6 @@
 import { signReport } from '../../shared/protocol/signature.js';
 
-export const SECRETS = { tokyo: 'tokyo-secret-0123456789abcdef', osaka: 'osaka-secret-0123456789abcdef' } as const;
+export const SECRETS = { tokyo: 'tokyo-secret-0123456789abcdef-0123456789', osaka: 'osaka-secret-0123456789abcdef-0123456789' } as const;
 export const SECRET_ENV = { GSLB_SECRET_TOKYO: SECRETS.tokyo, GSLB_SECRET_OSAKA: SECRETS.osaka };
 
 export interface MemberReport {

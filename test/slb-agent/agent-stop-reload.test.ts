@@ -49,7 +49,7 @@ function file(dns: string, opts: { cleanup?: boolean; vips?: string[]; site?: st
   return [`site: ${opts.site ?? 'tokyo'}`, 'agent: lb1', 'secret: env:S', `dns: [ "${dns}" ]`, 'report: { interval: 5s }',
     ...(opts.cleanup === true ? ['forwarder: { cleanupOnExit: true }'] : []), 'vips:', ...vips, ''].join('\n');
 }
-const parse = (text: string) => parseAgentConfig(text, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
+const parse = (text: string) => parseAgentConfig(text, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef-0123456789' });
 
 describe('agent stop', () => {
   for (const cleanup of [false, true]) {

@@ -49,7 +49,7 @@ vips:
     realServers:
       - { address: 127.0.0.11, port: 8080 }
       - { address: 127.0.0.12, port: 8080 }
-`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
+`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef-0123456789' });
 }
 
 /** Waits (real time) for `pred`: the reports are real HTTP round trips. */

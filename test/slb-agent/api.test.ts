@@ -32,11 +32,14 @@ vips:
 
 let agent: Agent;
 let app: FastifyInstance;
+const ADMIN = 'agent-admin-token-0123456789';
+const READ = 'agent-read-token-0123456789';
+const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 
 beforeEach(async () => {
-  const config = parseAgentConfig(YAML, 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' });
+  const config = parseAgentConfig(YAML, 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef-0123456789' });
   agent = createAgent({ config, logger: pino({ level: 'silent' }), createChecker: () => async () => ({ ok: true, latencyMs: 1 }) });
-  app = await createAgentApi({ agent });
+  app = await createAgentApi({ agent, adminToken: `${ADMIN}\n` });
   agent.applyResult('web/127.0.0.11:8080', { ok: true, latencyMs: 2.5 });
   agent.applyResult('web/127.0.0.12:8080', { ok: true, latencyMs: 3 });
   agent.applyResult('web/127.0.0.13:8080', { ok: false, latencyMs: 300, error: 'timeout after 300 ms' });
@@ -47,7 +50,60 @@ afterEach(async () => {
   await agent.stop();
 });
 
-const drain = (action: 'drain' | 'undrain', payload: unknown) => app.inject({ method: 'POST', url: `/realservers/${action}`, payload: payload as object });
+const drain = (action: 'drain' | 'undrain', payload: unknown) => app.inject({ method: 'POST', url: `/realservers/${action}`, payload: payload as object, headers: bearer(ADMIN) });
+
+describe('agent API tokens', () => {
+  const rs = { vip: 'web', address: '127.0.0.11', port: 8080 };
+  const post = (a: FastifyInstance, headers: Record<string, string>) => a.inject({ method: 'POST', url: '/realservers/drain', payload: rs, headers });
+
+  it('a state change needs the admin token: none 401, wrong 401, a read token 401, the admin token 200', async () => {
+    const a = await createAgentApi({ agent, adminToken: ADMIN, readToken: READ });
+    try {
+      const none = await post(a, {});
+      expect(none.statusCode).toBe(401);
+      expect(none.headers['www-authenticate']).toBe('Bearer');
+      expect((await post(a, bearer('wrong-token-0123456789'))).statusCode).toBe(401);
+      expect((await post(a, bearer(READ))).statusCode).toBe(401);
+      // refused before the body is looked at: no schema details for a caller without a token
+      expect((await a.inject({ method: 'POST', url: '/vips/drain', payload: { nope: 1 } })).statusCode).toBe(401);
+      expect(agent.vips()[0]!.healthy).toBe(2);
+      expect((await post(a, bearer(ADMIN))).statusCode).toBe(200);
+      expect(agent.vips()[0]!.healthy).toBe(1);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('without --admin-token-file every state change is refused with 403 naming the flag', async () => {
+    const a = await createAgentApi({ agent });
+    try {
+      for (const url of ['/realservers/drain', '/realservers/undrain']) {
+        const r = await a.inject({ method: 'POST', url, payload: rs, headers: bearer(ADMIN) });
+        expect(r.statusCode).toBe(403);
+        expect(r.json().error).toContain('--admin-token-file');
+      }
+      expect((await a.inject({ method: 'POST', url: '/vips/drain', payload: { vip: 'web' } })).statusCode).toBe(403);
+      expect(agent.members()[0]!.state).toBe('up');
+      // reading stays open without a read token
+      expect((await a.inject({ method: 'GET', url: '/status' })).statusCode).toBe(200);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('with a read token, /status needs it (or the admin token); /healthz and /metrics stay open', async () => {
+    const a = await createAgentApi({ agent, adminToken: ADMIN, readToken: READ });
+    try {
+      expect((await a.inject({ method: 'GET', url: '/status' })).statusCode).toBe(401);
+      expect((await a.inject({ method: 'GET', url: '/status', headers: bearer(READ) })).statusCode).toBe(200);
+      expect((await a.inject({ method: 'GET', url: '/status', headers: bearer(ADMIN) })).statusCode).toBe(200);
+      expect((await a.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+      expect((await a.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+    } finally {
+      await a.close();
+    }
+  });
+});
 
 describe('agent API', () => {
   it('GET /healthz', async () => {
@@ -88,12 +144,12 @@ describe('agent API', () => {
   });
 
   it('VIP-level drain reports the VIP as drain', async () => {
-    const r = await app.inject({ method: 'POST', url: '/vips/drain', payload: { vip: 'web' } });
+    const r = await app.inject({ method: 'POST', url: '/vips/drain', payload: { vip: 'web' }, headers: bearer(ADMIN) });
     expect(r.statusCode).toBe(200);
     expect(agent.members()[0]).toMatchObject({ state: 'drain', weight: 100 });
-    await app.inject({ method: 'POST', url: '/vips/undrain', payload: { vip: 'web' } });
+    await app.inject({ method: 'POST', url: '/vips/undrain', payload: { vip: 'web' }, headers: bearer(ADMIN) });
     expect(agent.members()[0]!.state).toBe('up');
-    expect((await app.inject({ method: 'POST', url: '/vips/drain', payload: { vip: 'nope' } })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: '/vips/drain', payload: { vip: 'nope' }, headers: bearer(ADMIN) })).statusCode).toBe(404);
   });
 
   it('rejects bodies that do not match the schema (400) and unknown targets (404)', async () => {
@@ -106,7 +162,7 @@ describe('agent API', () => {
       { vip: 'web', address: '127.0.0.11', port: 70000 },
     ];
     for (const b of bad) expect((await drain('drain', b)).statusCode, JSON.stringify(b)).toBe(400);
-    const notJson = await app.inject({ method: 'POST', url: '/realservers/drain', payload: 'vip=web', headers: { 'content-type': 'text/plain' } });
+    const notJson = await app.inject({ method: 'POST', url: '/realservers/drain', payload: 'vip=web', headers: { 'content-type': 'text/plain', ...bearer(ADMIN) } });
     expect(notJson.statusCode).toBe(400);
     const unknownVip = await drain('drain', { vip: 'db', address: '127.0.0.11', port: 8080 });
     expect(unknownVip.statusCode).toBe(404);
@@ -153,7 +209,7 @@ describe('agent API', () => {
   it('GET /metrics: a real server a reload removed loses its check duration series', async () => {
     const scrape = async () => parseExposition((await app.inject({ method: 'GET', url: '/metrics' })).body);
     expect((await scrape()).value('slb_agent_check_duration_seconds_count', { vip: 'web', address: '127.0.0.13', port: '8080' })).toBe(1);
-    const next = parseAgentConfig(YAML.replace(/^.*127\.0\.0\.13.*\n/m, ''), 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' });
+    const next = parseAgentConfig(YAML.replace(/^.*127\.0\.0\.13.*\n/m, ''), 'site.yaml', { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef-0123456789' });
     expect(agent.reload(next).ok).toBe(true);
     const m = await scrape();
     expect(m.find('slb_agent_check_duration_seconds_count', { address: '127.0.0.13' })).toEqual([]);

@@ -76,6 +76,7 @@ describe('parseAgentConfig: the contract example', () => {
       agent: 'lb1',
       secret: Buffer.from('tokyo-secret'),
       secretRef: 'env:GSLB_SECRET_TOKYO',
+      warnings: [`${FILE}:3: secret: secret env:GSLB_SECRET_TOKYO is shorter than 32 bytes (12): use e.g. \`openssl rand -hex 32\``],
       dns: ['http://127.0.0.1:8053'],
       report: { intervalMs: 1000, timeoutMs: 1000 },
       api: { host: '127.0.0.1', port: 9100 },
@@ -240,11 +241,11 @@ describe('parseAgentConfig: errors name file:line: path: reason', () => {
     { name: 'no dns', text: edit(['[ "http://127.0.0.1:8053" ]', '[]']),
       error: 'site.yaml:4: dns: needs at least one gslb-dns API URL' },
     { name: 'api without a port', text: edit(['api: 127.0.0.1:9100', 'api: 127.0.0.1']),
-      error: 'site.yaml:6: api: expected HOST:PORT (IPv6 as [::1]:9100), got "127.0.0.1"' },
+      error: 'site.yaml:6: api: expected HOST:PORT or [IPv6]:PORT, got "127.0.0.1"' },
     { name: 'api port out of range', text: edit(['api: 127.0.0.1:9100', 'api: 127.0.0.1:99999']),
-      error: 'site.yaml:6: api: port must be 0 to 65535, got 99999' },
+      error: 'site.yaml:6: api: port must be 0 to 65535, got 99999 in "127.0.0.1:99999"' },
     { name: 'bad duration', text: edit(['interval: 500ms', 'interval: 500 ms']),
-      error: 'site.yaml:15: vips[0].check.interval: expected a duration such as 500ms, 2s or 1m (or a number of seconds), got "500 ms"' },
+      error: 'site.yaml:15: vips[0].check.interval: expected a duration such as 500ms, 2s or 1m, got "500 ms"' },
     { name: 'timeout not below the interval', text: edit(['timeout: 300ms', 'timeout: 500ms']),
       error: 'site.yaml:15: vips[0].check.timeout: the timeout (500ms) must be below the interval (500ms)' },
     { name: 'key of another check type', text: edit(['path: /healthz', 'path: /healthz, insecure: true']),
@@ -301,8 +302,10 @@ describe('parseAgentConfig: errors name file:line: path: reason', () => {
     { name: 'dsr cannot rewrite ports', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: dsr, interface: eth0 }']),
       error: 'site.yaml:17: vips[0].realServers[0].port: mode dsr cannot rewrite ports: must be the VIP\'s port 80, got 8080\n'
         + 'site.yaml:18: vips[0].realServers[1].port: mode dsr cannot rewrite ports: must be the VIP\'s port 80, got 8080' },
-    { name: 'bad flowTimeout', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: proxy, flowTimeout: 0 }']),
-      error: 'site.yaml:14: vips[0].forwarder.flowTimeout: must be above 0, got 0' },
+    { name: 'bad flowTimeout', text: edit(['{ mode: proxy, scheduler: wrr }', '{ mode: proxy, flowTimeout: 0s }']),
+      error: 'site.yaml:14: vips[0].forwarder.flowTimeout: must be above 0, got "0s"' },
+    { name: 'a check interval without a unit', text: edit(['interval: 500ms', 'interval: 500']),
+      error: 'site.yaml:15: vips[0].check.interval: duration needs a unit: 500ms or 500s' },
     { name: 'unknown agent-wide forwarder key', text: edit(['vips:\n', 'forwarder: { cleanup: true }\nvips:\n']),
       error: 'site.yaml:7: forwarder: unknown key "cleanup" (did you mean "cleanupOnExit"?)' },
     { name: 'inline secret', text: edit(['secret: env:GSLB_SECRET_TOKYO', 'secret: hunter2']),
@@ -326,7 +329,7 @@ describe('parseAgentConfig: errors name file:line: path: reason', () => {
   it('lists every error, in file order', () => {
     const msg = errorOf(() => parse(edit(['192.0.2.1', 'x'], ['127.0.0.12', 'y'], ['api: 127.0.0.1:9100', 'api: nope'])));
     expect(msg.split('\n')).toEqual([
-      'site.yaml:6: api: expected HOST:PORT (IPv6 as [::1]:9100), got "nope"',
+      'site.yaml:6: api: expected HOST:PORT or [IPv6]:PORT, got "nope"',
       'site.yaml:9: vips[0].address: not an IPv4 or IPv6 address: "x"',
       'site.yaml:18: vips[0].realServers[1].address: not an IPv4 or IPv6 address: "y"',
     ]);
@@ -353,6 +356,15 @@ describe('secrets and loading from a file', () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a list of secrets: reports are signed with the first, every entry must resolve', () => {
+    const c = parse(edit(['secret: env:GSLB_SECRET_TOKYO', 'secret: [env:NEW, env:OLD]']), { NEW: 'n'.repeat(32), OLD: 'o'.repeat(32) });
+    expect(c.secret).toEqual(Buffer.from('n'.repeat(32)));
+    expect(c.secretRef).toEqual(['env:NEW', 'env:OLD']);
+    expect(c.warnings).toEqual([]);
+    expect(() => parse(edit(['secret: env:GSLB_SECRET_TOKYO', 'secret: [env:NEW, env:GONE]']), { NEW: 'n'.repeat(32) }))
+      .toThrow(`${FILE}:3: secret[1]: environment variable GONE is not set`);
   });
 
   it('env: reads the environment passed in', () => {

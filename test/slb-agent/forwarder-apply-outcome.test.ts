@@ -121,7 +121,7 @@ report: { interval: 5s }
 vips:
   - { name: web, address: 127.0.0.1, port: 8080, forwarder: { mode: proxy }, check: { type: tcp, interval: 100ms, timeout: 50ms, rise: 1 },
       realServers: [ { address: 127.0.0.11, port: 8080 } ] }
-`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
+`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef-0123456789' });
     const failing = new Set(['web']);
     const timers = manualRetryClock();
     agent = createAgent({

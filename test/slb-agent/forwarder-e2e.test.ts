@@ -22,7 +22,7 @@ import { AGENT_MAIN, echoBackend, freePort, sleep } from '../helpers/agent-site.
 import type { EchoBackend } from '../helpers/agent-site.js';
 import { startNode } from '../helpers/cli.js';
 
-const SECRET = 'tokyo-secret-0123456789abcdef';
+const SECRET = 'tokyo-secret-0123456789abcdef-0123456789';
 
 /** Reads one line from `sock` (bounded); '' when the connection ends or fails first. */
 function readLine(sock: net.Socket, ms = 2000): Promise<string> {
@@ -72,6 +72,8 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promi
   while (!(await cond()) && performance.now() < end) await sleep(10);
 }
 
+/** state changes through the agent API need an admin token */
+const ADMIN_TOKEN = 'forwarder-e2e-admin-0123456789';
 let backends: EchoBackend[];
 let vipPort: number;
 let agent: Agent;
@@ -100,7 +102,7 @@ vips:
 ${backends.map((b) => `      - { address: 127.0.0.1, port: ${b.port} }`).join('\n')}
 `, 'site.yaml', { S: SECRET });
   agent = createAgent({ config, logger: pino({ level: 'silent' }) });
-  app = await createAgentApi({ agent });
+  app = await createAgentApi({ agent, adminToken: ADMIN_TOKEN });
   agent.start();
 });
 
@@ -142,7 +144,7 @@ describe('agent forwarding a proxy VIP', () => {
       if (c.name === 'b1') kept = c.sock;
     }
     expect(kept).toBeDefined();
-    const r = await app.inject({ method: 'POST', url: '/realservers/drain', payload: { vip: 'web', address: '127.0.0.1', port: b1.port } });
+    const r = await app.inject({ method: 'POST', url: '/realservers/drain', payload: { vip: 'web', address: '127.0.0.1', port: b1.port }, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(r.json()).toMatchObject({ drained: true, changed: true });
     await until(async () => !(await status()).forwarder!.pending);
     expect(await spread(vipPort, 6)).toEqual(['b2', 'b2', 'b2', 'b2', 'b2', 'b2']);

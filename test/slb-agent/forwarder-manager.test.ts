@@ -43,7 +43,7 @@ vips:
     realServers: [{ address: 10.0.2.1, port: 53 }]
 `;
 
-const config = (text = CONFIG) => parseAgentConfig(text, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
+const config = (text = CONFIG) => parseAgentConfig(text, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef-0123456789' });
 const silent = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -17,7 +17,7 @@ import { startReportSink } from '../helpers/report-sink.js';
 import type { ReportSink } from '../helpers/report-sink.js';
 
 const VIP = '127.0.0.42';
-const SECRET_ENV = { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef' };
+const SECRET_ENV = { GSLB_SECRET_TOKYO: 'tokyo-secret-0123456789abcdef-0123456789' };
 
 let dir: string;
 let backend: EchoBackend;

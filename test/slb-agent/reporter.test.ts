@@ -15,7 +15,7 @@ import { createReporter, createSeqSource, reportUrl } from '../../slb-agent/repo
 import type { Reporter, ReporterOptions } from '../../slb-agent/reporter/reporter.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
-const SECRET = 'tokyo-secret-0123456789abcdef';
+const SECRET = 'tokyo-secret-0123456789abcdef-0123456789';
 const checkReport = TypeCompiler.Compile(ReportSchema);
 
 interface Received { at: number; report: Report; ts: string; sig: string; site: string | undefined; raw: string }

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab } from '../../lab/netns.js';
 import type { Lab, LabIface } from '../../lab/netns.js';
 import { TUNNEL_INNER_MAC, VXLAN_PORT, rsTunnelDevice, vxlanOverhead } from '../../slb-agent/forwarder/tunnel.js';
-import { RsUsageError, STATE_DIR, parseRsSetupArgs } from '../../slb-agent/rs-setup.js';
+import { STATE_DIR, parseRsSetupArgs } from '../../slb-agent/rs-setup.js';
+import { UsageError } from '../../shared/cli.js';
 import { ROOT } from '../helpers/server.js';
 
 const CLI = path.join(ROOT, 'bin/slb-agent.js');
@@ -273,7 +274,7 @@ describe('slb-agent rs-setup', () => {
       [['--mode', 'l3dsr-tunnel', '--vip', '2001:db8::1', '--mtu', '1000'], /--mtu must be an integer from 1280 to 65535/],
       [['--mode', 'dsr', '--vip', '10.0.0.1', '--bogus'], /Unknown option '--bogus'/],
     ] as const) {
-      expect(() => parseRsSetupArgs([...args])).toThrow(RsUsageError);
+      expect(() => parseRsSetupArgs([...args])).toThrow(UsageError);
       expect(() => parseRsSetupArgs([...args])).toThrow(msg);
     }
     for (const args of [['--mode', 'nat', '--vip', '10.0.0.1'], ['--mode', 'dsr', '--vip', '10.0.0.1', '--bogus']]) {

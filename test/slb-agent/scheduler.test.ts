@@ -4,12 +4,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { sleep } from '../../shared/clock.js';
-import { createScheduler } from '../../slb-agent/health/scheduler.js';
-import type { Scheduler, ScheduledCheck, SchedulerOptions } from '../../slb-agent/health/scheduler.js';
+import { createCheckScheduler } from '../../slb-agent/health/scheduler.js';
+import type { CheckScheduler, ScheduledCheck, CheckSchedulerOptions } from '../../slb-agent/health/scheduler.js';
 import type { CheckResult, Checker } from '../../slb-agent/health/checkers/types.js';
 import { flush, ManualClock } from '../helpers/manual-clock.js';
 
-const running: { s: Scheduler; clock: ManualClock }[] = [];
+const running: { s: CheckScheduler; clock: ManualClock }[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map(async ({ s, clock }) => {
     const stopped = s.stop();
@@ -23,9 +23,9 @@ function check(key: string, checker: Checker, o: Partial<ScheduledCheck> = {}): 
 }
 
 /** A scheduler on its own manual clock, stopped after the test. */
-function scheduler(checks: ScheduledCheck[], sink: (k: string, r: CheckResult) => void, opts: SchedulerOptions = {}): { s: Scheduler; clock: ManualClock } {
+function scheduler(checks: ScheduledCheck[], sink: (k: string, r: CheckResult) => void, opts: CheckSchedulerOptions = {}): { s: CheckScheduler; clock: ManualClock } {
   const clock = new ManualClock();
-  const s = createScheduler(checks, sink, { clock, ...opts });
+  const s = createCheckScheduler(checks, sink, { clock, ...opts });
   running.push({ s, clock });
   return { s, clock };
 }

@@ -30,6 +30,9 @@ const SHOTS = path.resolve(import.meta.dirname, '../../test-results/screenshots'
 const LAUNCH_MS = 30_000;
 const SHOW_MS = 20_000;
 
+/** state changes through the agent API need an admin token */
+const ADMIN_TOKEN = 'status-page-admin-0123456789';
+const READ_TOKEN = 'status-page-read-0123456789';
 let backends: EchoBackend[];
 let sink: ReportSink;
 let agent: Agent;
@@ -78,9 +81,9 @@ pinger:
       interval: 200ms
       timeout: 100ms
       method: udp
-`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef' });
+`, 'site.yaml', { S: 'tokyo-secret-0123456789abcdef-0123456789' });
   agent = createAgent({ config, logger: pino({ level: 'silent' }) });
-  app = await createAgentApi({ agent });
+  app = await createAgentApi({ agent, adminToken: ADMIN_TOKEN });
   agent.start();
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -130,7 +133,7 @@ describe('agent status page in chromium', () => {
     await page.evaluate("window.marker = 'still here'");
     const [b1, b2] = backends as [EchoBackend, EchoBackend];
     const r = await fetch(`${base}/realservers/drain`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vip: 'web', address: '127.0.0.1', port: b1.port }),
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ vip: 'web', address: '127.0.0.1', port: b1.port }),
     });
     expect(r.status).toBe(200);
     await page.locator(`${rsRow(b1)} .state[data-state="drain"]`).waitFor();
@@ -180,6 +183,29 @@ describe('agent status page in chromium', () => {
       await phone.screenshot({ path: path.join(SHOTS, 'agent-390x844.png'), fullPage: true });
     } finally {
       await phone.close();
+    }
+  });
+
+  it('asks for a read token when the agent has one, and shows the status once given it', async () => {
+    const guarded = await createAgentApi({ agent, adminToken: ADMIN_TOKEN, readToken: READ_TOKEN });
+    const other = await browser!.newPage();
+    try {
+      other.setDefaultTimeout(SHOW_MS);
+      await guarded.listen({ host: '127.0.0.1', port: 0 });
+      await other.goto(`http://127.0.0.1:${(guarded.server.address() as AddressInfo).port}`);
+      await other.locator('#needs-token').waitFor();
+      expect(await other.locator('tr[data-vip="web"]').count()).toBe(0);
+      await other.fill('#read-token', 'not-the-read-token-0123');
+      await other.click('#needs-token button');
+      await other.locator('#needs-token', { hasText: 'The read token was refused.' }).waitFor();
+      await other.fill('#read-token', READ_TOKEN);
+      await other.click('#needs-token button');
+      await other.locator('tr[data-vip="web"]').waitFor();
+      expect(await other.locator('#needs-token').count()).toBe(0);
+      expect(problems).toEqual([]);
+    } finally {
+      await other.close();
+      await guarded.close();
     }
   });
 

@@ -19,7 +19,7 @@ import { importMap, vendorModules } from '../../shared/ui/vendor.js';
 import { startAgent } from '../helpers/agent-site.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const SECRET = 'tokyo-secret-0123456789abcdef';
+const SECRET = 'tokyo-secret-0123456789abcdef-0123456789';
 const YAML = (api: string): string => `
 site: tokyo
 agent: lb1

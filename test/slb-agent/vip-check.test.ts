@@ -15,7 +15,7 @@ import { AgentConfigError, parseAgentConfig } from '../../slb-agent/config.js';
 import { freePort, sleep } from '../helpers/agent-site.js';
 
 const VIP = '127.0.0.43';
-const ENV = { S: 'tokyo-secret-0123456789abcdef' };
+const ENV = { S: 'tokyo-secret-0123456789abcdef-0123456789' };
 const servers: http.Server[] = [];
 let agent: Agent | undefined;
 

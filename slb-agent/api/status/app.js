@@ -1,10 +1,14 @@
 // The agent's status page: polls GET /status and renders it with preact + htm (no build step).
-// Read-only on purpose: the agent API has no authentication, so this page offers no actions.
+// Read-only on purpose: drains need the admin token and stay with curl. When the agent runs with
+// --read-token-file, /status answers 401 and the page asks for a read token, kept in
+// sessionStorage only and sent in the Authorization header (never in a URL).
 import { h, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 
 const html = htm.bind(h);
+
+const TOKEN_KEY = 'slb-agent.read-token';
 
 /** How often the page asks the agent (its state is small); paused while the tab is hidden. */
 const POLL_MS = 2000;
@@ -23,8 +27,8 @@ function clockSkew(res) {
 }
 
 /** Polls /status; keeps the last good status when a request fails, so the page says how stale it is. */
-function useAgentStatus() {
-  const [state, setState] = useState({ status: null, updatedAt: null, skew: 0, error: null });
+function useAgentStatus(token) {
+  const [state, setState] = useState({ status: null, updatedAt: null, skew: 0, error: null, needsToken: false });
   useEffect(() => {
     let timer;
     let inFlight = false;
@@ -36,10 +40,15 @@ function useAgentStatus() {
       const ctrl = new AbortController();
       const deadline = setTimeout(() => ctrl.abort(), TIMEOUT_MS);
       try {
-        const res = await fetch('/status', { signal: ctrl.signal, cache: 'no-store', headers: { accept: 'application/json' } });
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        const status = await res.json();
-        setState({ status, updatedAt: Date.now(), skew: clockSkew(res), error: null });
+        const auth = token ? { authorization: `Bearer ${token}` } : {};
+        const res = await fetch('/status', { signal: ctrl.signal, cache: 'no-store', headers: { accept: 'application/json', ...auth } });
+        if (res.status === 401) {
+          setState((s) => ({ ...s, needsToken: true, error: token ? 'the read token was refused' : null }));
+        } else {
+          if (!res.ok) throw new Error(`HTTP ${res.status}`);
+          const status = await res.json();
+          setState({ status, updatedAt: Date.now(), skew: clockSkew(res), error: null, needsToken: false });
+        }
       } catch (err) {
         const error = err.name === 'AbortError' ? `no answer within ${TIMEOUT_MS / 1000} s` : err.message;
         setState((s) => ({ ...s, error }));
@@ -58,7 +67,7 @@ function useAgentStatus() {
       clearTimeout(timer);
       document.removeEventListener('visibilitychange', onVisibility);
     };
-  }, []);
+  }, [token]);
   return state;
 }
 
@@ -197,8 +206,20 @@ function Pinger({ pinger, now }) {
   <//>`;
 }
 
+function TokenForm({ onSave }) {
+  const [v, setV] = useState('');
+  const submit = (e) => { e.preventDefault(); onSave(v.trim()); setV(''); };
+  return html`<form class="token" onSubmit=${submit}>
+    <label for="read-token">Read token</label>
+    <input id="read-token" type="password" autocomplete="off" value=${v} placeholder="read or admin token" onInput=${(e) => setV(e.currentTarget.value)} />
+    <button type="submit">Use</button>
+  </form>`;
+}
+
 function Page() {
-  const { status, updatedAt, skew, error } = useAgentStatus();
+  const [token, setToken] = useState(() => sessionStorage.getItem(TOKEN_KEY) ?? '');
+  const saveToken = (t) => { sessionStorage.setItem(TOKEN_KEY, t); setToken(t); };
+  const { status, updatedAt, skew, error, needsToken } = useAgentStatus(token);
   const now = useNow();
   // times in the status are the agent's; updatedAt is the browser's
   const agentNow = now + skew;
@@ -211,7 +232,9 @@ function Page() {
         ${' · read-only'}
       </p>
     </header>
-    ${error ? html`<div class="banner" role="alert" id="error">Cannot reach the agent: ${error}.
+    ${needsToken ? html`<div class="banner" id="needs-token">This agent's status needs a read token (--read-token-file).${error ? ` ${error[0].toUpperCase()}${error.slice(1)}.` : ''}
+      <${TokenForm} onSave=${saveToken} /></div>` : ''}
+    ${error && !needsToken ? html`<div class="banner" role="alert" id="error">Cannot reach the agent: ${error}.
       ${status ? ` Showing what it said ${ago(now, updatedAt)}.` : ''}</div>` : ''}
     ${status ? html`<main>
       <section><h2>VIPs</h2><${VipTable} vips=${status.vips} now=${agentNow} /></section>

@@ -5,6 +5,7 @@
  * With `reusePort` the listeners are SO_REUSEPORT sockets, so a successor agent can listen beside
  * this one and `drain()` hands the traffic over: stop accepting, let open flows finish.
  */
+import { addressFamily } from '../../../shared/ip.js';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { sleep, systemClock, unrefTimer } from '../../../shared/clock.js';
@@ -201,7 +202,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       const placed = openFlow(vip, { srcAddress: rinfo.address, srcPort: rinfo.port, protocol: 'udp' });
       if (placed === undefined) return;
       const { backend } = placed;
-      const socket = dgram.createSocket(net.isIPv6(backend.address) ? 'udp6' : 'udp4');
+      const socket = dgram.createSocket(addressFamily(backend.address) === 6 ? 'udp6' : 'udp4');
       // packets that arrive before connect() completes are queued, not lost
       let pending: Buffer[] | undefined = [];
       let ended = false;
@@ -265,7 +266,7 @@ export function createProxyDataPlane(opts: ProxyOptions = {}): ProxyDataPlane {
       server.on('error', () => undefined);
       vip.tcp = server;
     } else {
-      const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+      const socket = dgram.createSocket(addressFamily(host) === 6 ? 'udp6' : 'udp4');
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
         socket.bind(fd !== undefined ? { fd } : { address: host, port: vip.spec.port, exclusive: true }, () => {

@@ -1,15 +1,13 @@
 /** One factory for every scheduler kind the forwarder config can name. */
-import type { Backend, ConnectionCounts, Scheduler } from '../model.js';
+import type { Backend, ConnectionCounts, Scheduler, SchedulerKind } from '../model.js';
 import { createLeastConnections } from './lc.js';
 import { createMaglev } from './maglev.js';
 import { createRoundRobin } from './rr.js';
 import { createSourceHash } from './sh.js';
 import { createWeightedRoundRobin } from './wrr.js';
 
-export type SchedulerKind = 'rr' | 'wrr' | 'sh' | 'maglev' | 'lc' | 'wlc';
-
-/** The scheduler kinds, in a fixed order (for config validation and shared test suites). */
-export const SCHEDULER_KINDS: readonly SchedulerKind[] = ['rr', 'wrr', 'sh', 'maglev', 'lc', 'wlc'];
+export { SCHEDULER_KINDS } from '../model.js';
+export type { SchedulerKind } from '../model.js';
 
 export interface SchedulerOptions {
   /** live connection counts; required by `lc` and `wlc` */

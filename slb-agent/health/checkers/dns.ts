@@ -5,7 +5,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { isIP } from 'node:net';
+import { addressFamily } from '../../../shared/ip.js';
 import type { DnsCheckConfig } from '../../config.js';
 import { systemClock } from '../../../shared/clock.js';
 import type { Clock } from '../../../shared/clock.js';
@@ -77,7 +77,7 @@ export function createDnsChecker(check: DnsCheckConfig, clock: Clock = systemClo
   return (target, signal) => runProbe(clock, check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
     const id = randomInt(0, 0x10000);
     const query = buildDnsQuery(id, check.name, check.qtypeCode);
-    const sock = createSocket(isIP(target.address) === 6 ? 'udp6' : 'udp4');
+    const sock = createSocket(addressFamily(target.address) === 6 ? 'udp6' : 'udp4');
     let settled = false;
     const settle = (r: ProbeOutcome): void => {
       if (settled) return;

@@ -5,7 +5,8 @@
  * opened at least every `reuseConnection` checks, so a listener that stops accepting is still
  * noticed, and whenever the server closes, a check times out, or the framing is in doubt.
  */
-import { connect, isIP } from 'node:net';
+import { connect } from 'node:net';
+import { addressFamily, formatHostPort } from '../../../shared/ip.js';
 import type { Socket } from 'node:net';
 import type { HttpCheckConfig } from '../../config.js';
 import { systemClock } from '../../../shared/clock.js';
@@ -98,7 +99,7 @@ export function createKeepAliveHttpChecker(check: HttpCheckConfig, clock: Clock 
   const requestFor = (address: string, port: number, key: string): Buffer => {
     let r = requests.get(key);
     if (!r) {
-      const hostPort = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+      const hostPort = formatHostPort(address, port);
       r = Buffer.from(`${check.method} ${check.path} HTTP/1.1\r\nHost: ${check.host ?? hostPort}\r\nUser-Agent: slb-agent\r\nAccept: */*\r\n\r\n`, 'latin1');
       requests.set(key, r);
     }

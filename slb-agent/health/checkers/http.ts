@@ -6,7 +6,8 @@
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect, isIP } from 'node:net';
+import { connect } from 'node:net';
+import { addressFamily, formatHostPort } from '../../../shared/ip.js';
 import type { HttpCheckConfig } from '../../config.js';
 import { systemClock } from '../../../shared/clock.js';
 import type { Clock } from '../../../shared/clock.js';
@@ -26,7 +27,7 @@ export function createHttpChecker(check: HttpCheckConfig, clock: Clock = systemC
   if (!tls) return check.reuseConnection > 0 ? createKeepAliveHttpChecker(check, clock) : createPlainHttpChecker(check, expect, body, clock);
   return (target, signal) => runProbe(clock, check.timeoutMs, signal, (s) => new Promise<ProbeOutcome>((resolve) => {
     const port = check.port ?? target.port;
-    const hostPort = isIP(target.address) === 6 ? `[${target.address}]:${port}` : `${target.address}:${port}`;
+    const hostPort = formatHostPort(target.address, port);
     const host = check.host ?? hostPort;
     // SNI and certificate name: the Host header's name when it is a name, as a browser would
     const sniName = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
@@ -39,7 +40,7 @@ export function createHttpChecker(check: HttpCheckConfig, clock: Clock = systemC
       // no keep-alive pool: each probe must prove that a new connection works
       agent: false as const,
       signal: s,
-      ...(tls ? { rejectUnauthorized: !check.insecure, ...(isIP(sniName) === 0 ? { servername: sniName } : {}) } : {}),
+      ...(tls ? { rejectUnauthorized: !check.insecure, ...(addressFamily(sniName) === 0 ? { servername: sniName } : {}) } : {}),
     };
     let settled = false;
     const settle = (r: ProbeOutcome): void => {
@@ -85,7 +86,7 @@ function createPlainHttpChecker(check: HttpCheckConfig, expect: ReadonlySet<numb
     const key = `${address}|${port}`;
     let r = requests.get(key);
     if (!r) {
-      const hostPort = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+      const hostPort = formatHostPort(address, port);
       r = Buffer.from(`${check.method} ${check.path} HTTP/1.0\r\nHost: ${check.host ?? hostPort}\r\nUser-Agent: slb-agent\r\nAccept: */*\r\nConnection: close\r\n\r\n`, 'latin1');
       requests.set(key, r);
     }

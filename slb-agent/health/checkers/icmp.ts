@@ -2,7 +2,7 @@
  * ICMP echo check through the system `ping` (iputils-ping): Node has no raw or ICMP datagram
  * sockets, and `ping` works as root and, being setuid or capable, as any user.
  */
-import { isIP } from 'node:net';
+import { addressFamily } from '../../../shared/ip.js';
 import type { IcmpCheckConfig } from '../../config.js';
 import { runCommand } from './exec.js';
 import { systemClock } from '../../../shared/clock.js';
@@ -17,7 +17,7 @@ export function createIcmpChecker(check: IcmpCheckConfig, ping = 'ping', clock: 
   // deadline kills it anyway
   const wait = Math.max(0.001, check.timeoutMs / 1000).toFixed(3);
   return (target, signal) => runProbe(clock, check.timeoutMs, signal, async (s): Promise<ProbeOutcome> => {
-    const argv = [ping, isIP(target.address) === 6 ? '-6' : '-4', '-c', '1', '-W', wait, '-n', '-q', target.address];
+    const argv = [ping, addressFamily(target.address) === 6 ? '-6' : '-4', '-c', '1', '-W', wait, '-n', '-q', target.address];
     try {
       const r = await runCommand(argv, { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' }, s);
       if (r.code === 0) return { ok: true };

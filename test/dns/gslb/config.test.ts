@@ -65,7 +65,7 @@ describe('parseGslbYaml: the contract example', () => {
     expect([...cfg.sites.keys()]).toEqual(['tokyo', 'osaka']);
     expect(cfg.sites.get('tokyo')).toEqual({
       name: 'tokyo',
-      secret: Buffer.from('tokyo-secret'),
+      secrets: [Buffer.from('tokyo-secret')],
       secretRef: 'env:GSLB_SECRET_TOKYO',
       subnets: [{ family: 4, bytes: bytes(198, 51, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), length: 24, text: '198.51.100.0/24' }],
       staleAfterMs: 3000,
@@ -74,7 +74,7 @@ describe('parseGslbYaml: the contract example', () => {
       probe: undefined,
     });
     const osaka = cfg.sites.get('osaka')!;
-    expect(osaka.secret).toEqual(Buffer.from('osaka-secret'));
+    expect(osaka.secrets).toEqual([Buffer.from('osaka-secret')]);
     expect(osaka.subnets.map((p) => p.text)).toEqual(['203.0.113.0/24']);
     expect(osaka.staleAfterMs).toBe(3000);
   });
@@ -152,9 +152,16 @@ describe('parseGslbYaml: defaults and forms', () => {
     ]);
   });
 
-  it('reads durations in ms, s, m, h and plain seconds', () => {
+  it('reads durations in ms, s, m and h', () => {
     const stale = (v: string): number => parse(`sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: ${v}\n`).sites.get('s')!.staleAfterMs;
-    expect(['500ms', '3s', '1.5s', '1m', '1h', '10', '0.25'].map(stale)).toEqual([500, 3000, 1500, 60_000, 3_600_000, 10_000, 250]);
+    expect(['500ms', '3s', '1.5s', '1m', '1h'].map(stale)).toEqual([500, 3000, 1500, 60_000, 3_600_000]);
+  });
+
+  it('a duration without a unit is an error naming both readings', () => {
+    expect(errorOf(() => parse('sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: 10\n')))
+      .toBe('t.gslb.yaml:4: sites.s.staleAfter: duration needs a unit: 10ms or 10s');
+    expect(errorOf(() => parse('sites:\n  s: { probe: { type: tcp, port: 1, interval: "500" } }\n')))
+      .toBe('t.gslb.yaml:2: sites.s.probe.interval: duration needs a unit: 500ms or 500s');
   });
 
   it('probed sites: probe defaults, rise/fall 2, no secret needed', () => {
@@ -164,7 +171,7 @@ describe('parseGslbYaml: defaults and forms', () => {
   a: { secret: env:S_TOKYO, rise: 2 }
 `);
     expect(cfg.sites.get('h')).toMatchObject({
-      secret: undefined, secretRef: undefined, rise: 2, fall: 2, staleAfterMs: 3000,
+      secrets: [], secretRef: undefined, rise: 2, fall: 2, staleAfterMs: 3000,
       probe: { type: 'http', port: 80, path: '/', expect: [200], intervalMs: 5000, timeoutMs: 2000 },
     });
     expect(cfg.sites.get('t')).toMatchObject({
@@ -299,25 +306,25 @@ const errorCases: ErrorCase[] = [
   { name: 'address with a prefix length', yaml: pool('    members:\n      - { site: tokyo, address: 192.0.2.1/32 }\n'),
     error: 't.gslb.yaml:9: pools.web.members[0].address: not an IPv4 or IPv6 address: "192.0.2.1/32"' },
   { name: 'IPv4 prefix too long', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    subnets: [198.51.100.0/33]\n',
-    error: 't.gslb.yaml:4: sites.s.subnets[0]: prefix length must be 0 to 32, got "33"' },
+    error: 't.gslb.yaml:4: sites.s.subnets[0]: invalid prefix "198.51.100.0/33": length must be an integer 0..32' },
   { name: 'IPv6 prefix too long', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    subnets: ["2001:db8::/129"]\n',
-    error: 't.gslb.yaml:4: sites.s.subnets[0]: prefix length must be 0 to 128, got "129"' },
+    error: 't.gslb.yaml:4: sites.s.subnets[0]: invalid prefix "2001:db8::/129": length must be an integer 0..128' },
   { name: 'subnet without length', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    subnets: [198.51.100.0]\n',
     error: 't.gslb.yaml:4: sites.s.subnets[0]: expected a subnet as address/length, got "198.51.100.0"' },
   { name: 'subnet with a bad address', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    subnets:\n      - 10.0.0.0/8\n      - 198.51.100/24\n',
-    error: 't.gslb.yaml:6: sites.s.subnets[1]: not an IPv4 or IPv6 address: "198.51.100"' },
+    error: 't.gslb.yaml:6: sites.s.subnets[1]: invalid prefix "198.51.100/24": invalid IPv4 address "198.51.100" (expected a.b.c.d)' },
   { name: 'subnet with host bits', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    subnets: [198.51.100.7/24]\n',
-    error: 't.gslb.yaml:4: sites.s.subnets[0]: host bits set in 198.51.100.7/24 (did you mean 198.51.100.0/24?)' },
+    error: 't.gslb.yaml:4: sites.s.subnets[0]: host bits set in \"198.51.100.7/24\" (did you mean 198.51.100.0/24?)' },
   { name: 'subnet length not a number', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    subnets: [198.51.100.0/x]\n',
-    error: 't.gslb.yaml:4: sites.s.subnets[0]: prefix length must be 0 to 32, got "x"' },
+    error: 't.gslb.yaml:4: sites.s.subnets[0]: invalid prefix "198.51.100.0/x": length must be an integer 0..32' },
   { name: 'subnet listed twice', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    subnets: [198.51.100.0/24, 198.51.100.0/24]\n',
     error: 't.gslb.yaml:4: sites.s.subnets[1]: 198.51.100.0/24 is listed twice (also subnets[0])' },
   // durations and probes
   { name: 'bad duration', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: 3x\n',
-    error: 't.gslb.yaml:4: sites.s.staleAfter: expected a duration such as 500ms, 3s or 1m (or a number of seconds), got "3x"' },
+    error: 't.gslb.yaml:4: sites.s.staleAfter: expected a duration such as 500ms, 2s or 1m, got "3x"' },
   { name: 'zero duration', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: 0s\n', error: 't.gslb.yaml:4: sites.s.staleAfter: must be above 0, got "0s"' },
   { name: 'duration of the wrong type', yaml: 'sites:\n  s:\n    secret: env:S_TOKYO\n    staleAfter: [3s]\n',
-    error: 't.gslb.yaml:4: sites.s.staleAfter: expected a duration such as 500ms, 3s or 1m (or a number of seconds), got a list' },
+    error: 't.gslb.yaml:4: sites.s.staleAfter: expected a duration such as 500ms, 2s or 1m, got a list' },
   { name: 'probe type', yaml: 'sites:\n  s:\n    probe: { type: icmp, port: 1 }\n', error: 't.gslb.yaml:3: sites.s.probe.type: expected one of tcp | http, got "icmp"' },
   { name: 'probe port', yaml: 'sites:\n  s:\n    probe: { type: tcp, port: 0 }\n', error: 't.gslb.yaml:3: sites.s.probe.port: expected an integer from 1 to 65535, got 0' },
   { name: 'tcp probe with a path', yaml: 'sites:\n  s:\n    probe: { type: tcp, port: 1, path: /x }\n', error: 't.gslb.yaml:3: sites.s.probe.path: only for type http' },
@@ -390,12 +397,12 @@ describe('secrets', () => {
 
   it('env:NAME reads the environment', () => {
     const s = parse(site('env:MY_SECRET'), { MY_SECRET: 'sekrit' }).sites.get('s')!;
-    expect(s.secret).toEqual(Buffer.from('sekrit'));
+    expect(s.secrets).toEqual([Buffer.from('sekrit')]);
     expect(s.secretRef).toBe('env:MY_SECRET');
   });
 
   it('file:/path reads the file and drops one trailing newline', () => {
-    const read = (name: string): string => parse(site(`file:${path.join(dir, name)}`), {}).sites.get('s')!.secret!.toString();
+    const read = (name: string): string => parse(site(`file:${path.join(dir, name)}`), {}).sites.get('s')!.secrets[0]!.toString();
     expect(read('nl.secret')).toBe('from-file');
     expect(read('crlf.secret')).toBe('crlf');
     expect(read('raw.secret')).toBe('two\n');
@@ -403,7 +410,7 @@ describe('secrets', () => {
 
   it('a relative file: path is relative to the YAML file', () => {
     const s = parse(site('file:nl.secret'), {}, path.join(dir, 'example.test.gslb.yaml')).sites.get('s')!;
-    expect(s.secret?.toString()).toBe('from-file');
+    expect(s.secrets[0]?.toString()).toBe('from-file');
     expect(s.secretRef).toBe('file:nl.secret');
   });
 
@@ -415,9 +422,24 @@ describe('secrets', () => {
     expect(errorOf(() => parse(site(`file:${dir}`), {}))).toBe(`t.gslb.yaml:3: sites.s.secret: cannot read secret file ${dir}: EISDIR`);
   });
 
+  it('a list of secrets: every key verifies (rotation), each resolved with its own path in errors', () => {
+    const s = parse('sites:\n  s:\n    secret: [env:NEW, env:OLD]\n', { NEW: 'n'.repeat(32), OLD: 'o'.repeat(40) }).sites.get('s')!;
+    expect(s.secrets.map((k) => k.toString())).toEqual(['n'.repeat(32), 'o'.repeat(40)]);
+    expect(s.secretRef).toEqual(['env:NEW', 'env:OLD']);
+    expect(errorOf(() => parse('sites:\n  s:\n    secret:\n      - env:NEW\n      - env:GONE\n', { NEW: 'n' })))
+      .toBe('t.gslb.yaml:5: sites.s.secret[1]: environment variable GONE is not set');
+    expect(errorOf(() => parse('sites:\n  s:\n    secret: []\n', {}))).toContain('t.gslb.yaml:3: sites.s.secret:');
+  });
+
+  it('a secret shorter than 32 bytes loads with a warning naming the field', () => {
+    const cfg = parse('sites:\n  s:\n    secret: [env:LONG, env:SHORT]\n', { LONG: 'l'.repeat(32), SHORT: 'short' });
+    expect(cfg.warnings).toEqual(['t.gslb.yaml:3: sites.s.secret[1]: secret env:SHORT is shorter than 32 bytes (5): use e.g. `openssl rand -hex 32`']);
+    expect(parse(site('env:MY_SECRET'), { MY_SECRET: 'x'.repeat(32) }).warnings).toEqual([]);
+  });
+
   it('a probed site may still have a secret', () => {
     const s = parse('sites:\n  s: { secret: env:X, probe: { type: tcp, port: 22 } }\n', { X: 'x' }).sites.get('s')!;
-    expect(s.secret?.toString()).toBe('x');
+    expect(s.secrets[0]?.toString()).toBe('x');
     expect(s.probe?.type).toBe('tcp');
   });
 });
@@ -525,7 +547,7 @@ old      DNAME elsewhere.example.
     const cfg = await loadGslbDir(dir, await loadZoneDir(dir), ENV);
     expect([...cfg.byName.keys()]).toEqual(['www.example.test.', 'example.test.', 'txt.example.test.', 'new.sub2.example.test.']);
     expect(cfg.pools.get('web')!.zone).toBe('example.test.');
-    expect(cfg.sites.get('tokyo')!.secret?.toString()).toBe('t');
+    expect(cfg.sites.get('tokyo')!.secrets[0]?.toString()).toBe('t');
   });
 
   it('a GSLB name with A or AAAA records in the zone file', async () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { PolicyContext, PolicyName, PoolConfig } from '../../../dns/gslb/model.js';
 import { policyFor } from '../../../dns/gslb/policies/index.js';
 import { createTopologyPolicy } from '../../../dns/gslb/policies/topology.js';
-import { parsePrefix, prefixContains } from '../../../dns/gslb/prefix.js';
+import { prefixContains } from '../../../dns/gslb/prefix.js';
+import { parsePrefix } from '../../../shared/ip.js';
 import { parseAddress } from '../../../shared/ip.js';
 import {
   ctx, health, mulberry32, pool, run, setClient, site, sites, withMax,
@@ -50,13 +51,12 @@ const sorted = (a: readonly number[]): number[] => [...a].sort((x, y) => x - y);
 describe('prefix helpers', () => {
   const good: [string, string, 4 | 6][] = [
     ['192.0.2.0/24', '192.0.2.0/24', 4],
-    ['10.1.2.3/8', '10.0.0.0/8', 4],
-    ['10.255.255.255/9', '10.128.0.0/9', 4],
+    ['10.128.0.0/9', '10.128.0.0/9', 4],
     ['192.0.2.7', '192.0.2.7/32', 4],
     ['0.0.0.0/0', '0.0.0.0/0', 4],
     ['2001:DB8::/32', '2001:db8::/32', 6],
     ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1/128', 6],
-    ['2001:db8:ffff::/33', '2001:db8:8000::/33', 6],
+    ['2001:db8:8000::/33', '2001:db8:8000::/33', 6],
     ['::/0', '::/0', 6],
     ['::ffff:192.0.2.1', '::ffff:192.0.2.1/128', 6],
   ];
@@ -75,6 +75,10 @@ describe('prefix helpers', () => {
       expect(() => parsePrefix(text)).toThrow(`"${text}"`);
     });
   }
+  it('rejects host bits beyond the length and names the network (one rule for every prefix)', () => {
+    expect(() => parsePrefix('10.1.2.3/8')).toThrow('host bits set in "10.1.2.3/8" (did you mean 10.0.0.0/8?)');
+    expect(() => parsePrefix('2001:db8:ffff::/33')).toThrow('host bits set in "2001:db8:ffff::/33" (did you mean 2001:db8:8000::/33?)');
+  });
   const canonical: [string, string][] = [
     ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
     ['2001:db8:0:1:0:0:0:1', '2001:db8:0:1::1'],

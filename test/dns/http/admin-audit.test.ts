@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { createApiApp } from '../../../dns/http/app.js';
 import type { ApiOptions } from '../../../dns/http/app.js';
-import { createAdminAuth, parseAdminTokens } from '../../../dns/http/auth.js';
+import { createAdminAuth, parseAdminTokens } from '../../../shared/api-auth.js';
 import type { OverrideStore } from '../../../dns/gslb/overrides-store.js';
 import type { GslbConfig, PoolConfig } from '../../../dns/gslb/model.js';
 import { GslbState } from '../../../dns/gslb/state.js';

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createApiApp } from '../../../dns/http/app.js';
 import type { Explanation } from '../../../dns/gslb/explain.js';
 import type { GslbConfig, PoolConfig, SiteConfig } from '../../../dns/gslb/model.js';
-import { parsePrefix } from '../../../dns/gslb/prefix.js';
+import { parsePrefix } from '../../../shared/ip.js';
 import { GslbState } from '../../../dns/gslb/state.js';
 import { createClock, createGslbConfig, makeReport } from '../../helpers/gslb-state-fixture.js';
 import type { Clock } from '../../helpers/gslb-state-fixture.js';

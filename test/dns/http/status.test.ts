@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { createApiApp } from '../../../dns/http/app.js';
 import type { ApiOptions } from '../../../dns/http/app.js';
-import { createReadAuth } from '../../../dns/http/auth.js';
+import { createReadAuth } from '../../../shared/api-auth.js';
 import { renderIndex, statusDir } from '../../../dns/http/status-routes.js';
 import { importMap } from '../../../shared/ui/vendor.js';
 import { createClock, createFixtureState, makeReport, SECRETS, signedHeaders } from '../../helpers/gslb-state-fixture.js';

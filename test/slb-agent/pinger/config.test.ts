@@ -58,6 +58,11 @@ describe('pinger config in the agent file', () => {
     expect(c.pinger?.interfaces[0]?.timeoutMs).toBe(500);
   });
 
+  it('an interval without a unit is an error naming both readings', () => {
+    expect(() => parseAgentConfig(agentWith('pinger:\n  interfaces:\n    - { name: eth0, peers: [auto], interval: 60 }\n'), 'site.yaml', { S: 'x' }))
+      .toThrow('site.yaml:13: pinger.interfaces[0].interval: duration needs a unit: 60ms or 60s');
+  });
+
   // line 11 is `pinger:`, 12 `interfaces:`, 13 the first item
   const cases: [string, string, string][] = [
     ['unknown key with a suggestion', 'pinger:\n  interfaces:\n    - { name: eth0, peers: [auto], intervall: 1s }\n', 'site.yaml:13: pinger.interfaces[0]: unknown key "intervall"'],
@@ -67,7 +72,7 @@ describe('pinger config in the agent file', () => {
     ['IPv6 peer', 'pinger:\n  interfaces:\n    - name: eth0\n      peers: ["2001:db8::1"]\n', 'site.yaml:14: pinger.interfaces[0].peers[0]: expected an IPv4 address'],
     ['duplicate peer', 'pinger:\n  interfaces:\n    - name: eth0\n      peers: [10.0.0.1, 10.0.0.01]\n', 'pinger.interfaces[0].peers[1]'],
     ['empty peers', 'pinger:\n  interfaces:\n    - { name: eth0, peers: [] }\n', 'site.yaml:13: pinger.interfaces[0].peers: needs at least one peer address or "auto"'],
-    ['bad interval', 'pinger:\n  interfaces:\n    - { name: eth0, peers: [auto], interval: soon }\n', 'site.yaml:13: pinger.interfaces[0].interval: expected a duration such as 500ms, 2s or 1m (or a number of seconds), got "soon"'],
+    ['bad interval', 'pinger:\n  interfaces:\n    - { name: eth0, peers: [auto], interval: soon }\n', 'site.yaml:13: pinger.interfaces[0].interval: expected a duration such as 500ms, 2s or 1m, got "soon"'],
     ['timeout above interval', 'pinger:\n  interfaces:\n    - { name: eth0, peers: [auto], interval: 1s, timeout: 2s }\n', 'site.yaml:13: pinger.interfaces[0].timeout: must not exceed the interval (1000 ms), got "2s"'],
     ['jitter out of range', 'pinger:\n  interfaces:\n    - { name: eth0, peers: [auto], jitter: 0.9 }\n', 'site.yaml:13: pinger.interfaces[0].jitter: expected a number from 0 to 0.5, got 0.9'],
     ['bad interface name', 'pinger:\n  interfaces:\n    - { name: "eth0 with spaces", peers: [auto] }\n', 'pinger.interfaces[0].name: not an interface name'],
@@ -91,7 +96,7 @@ describe('standalone pinger file', () => {
 
   it('reports errors with file:line and path', () => {
     expect(errorOf(() => parsePingerFile('pinger:\n  interfaces:\n    - { name: eth0, peers: [x] }\napi: nowhere\n', 'p.yaml')))
-      .toBe('p.yaml:3: pinger.interfaces[0].peers[0]: expected an IPv4 address (the pinger probes IPv4 neighbours), got "x"\np.yaml:4: api: expected HOST:PORT (IPv6 as [::1]:9102), got "nowhere"');
+      .toBe('p.yaml:3: pinger.interfaces[0].peers[0]: expected an IPv4 address (the pinger probes IPv4 neighbours), got "x"\np.yaml:4: api: expected HOST:PORT or [IPv6]:PORT, got "nowhere"');
     expect(errorOf(() => parsePingerFile('site: tokyo\n', 'p.yaml'))).toBe('p.yaml:1: missing key "pinger"\np.yaml:1: unknown key "site"');
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Bearer-token check for the admin API, in constant time (both sides are hashed first and every
+ * Bearer-token check for the HTTP APIs of gslb-dns and slb-agent (admin and read tokens), in constant time (both sides are hashed first and every
  * configured token is compared, so neither a token's content, its length nor its position in the
  * file leaks through timing). Each token has a name: the actor recorded with every admin action.
  *
@@ -8,6 +8,9 @@
  * tokens are at least 16 characters; a name or token given twice is an error (file:line).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { UsageError } from './cli.js';
+import { addressBytes } from './ip.js';
 
 export type AdminAuthResult =
   | { readonly ok: true; readonly actor: string }
@@ -112,4 +115,26 @@ export function createReadAuth(opts: ReadAuthOptions): (authorization: string | 
     const results = checks.map((c) => c(authorization));
     return results.find((r) => r.ok) ?? results[0]!;
   };
+}
+
+/** A token file's text (admin or read: the same format), checked; undefined when the flag is absent. */
+export async function readTokenFile(flag: string, file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  const text = await readFile(file, 'utf8').catch((e: Error) => {
+    throw new UsageError(`--${flag}: ${e.message}`);
+  });
+  try {
+    parseAdminTokens(text, file);
+  } catch (err) {
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
+  }
+  return text;
+}
+
+/** Whether `host` (as given to --api or an agent's `api:`) only listens on the loopback interface. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  const b = addressBytes(host);
+  // 127.0.0.0/8, or ::1
+  return b !== undefined && (b.length === 4 ? b[0] === 127 : b.every((x, i) => x === (i === 15 ? 1 : 0)));
 }
