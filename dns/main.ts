@@ -15,6 +15,7 @@ import { DEFAULT_TCP_OPTIONS } from './server/tcp.js';
 import type { TcpOptions } from './server/tcp.js';
 import type { Engine, GslbSource } from './server/engine.js';
 import { ctl } from './ctl.js';
+import { DNSSEC_USAGE, DnssecUsageError, dnssecCommand } from './dnssec/cli.js';
 import type { GslbConfig } from './gslb/model.js';
 import { FailOpenWatch } from './gslb/fail-open.js';
 import type { EtcdLocation } from './gslb/overrides-etcd.js';
@@ -49,6 +50,7 @@ const USAGE = `usage:
            [--rrl-rate N] [--rrl-slip N] [--rrl-ipv4-prefix LEN] [--rrl-ipv6-prefix LEN]
            [--rrl-exempt PREFIX[,PREFIX...]] [--rrl-table-size N]
   gslb-dns check --zones DIR
+${DNSSEC_USAGE}
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state`;
@@ -66,9 +68,11 @@ async function check(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { zones: { type: 'string' } }, strict: true });
   if (!values.zones) throw new UsageError('check: --zones DIR is required');
   try {
-    const { zones, gslb } = await loadServing(values.zones);
+    const { zones, gslb, signing } = await loadServing(values.zones);
     for (const z of zones.zones) {
-      process.stdout.write(`zone ${z.origin}: loaded serial ${z.serial}, ${z.recordCount} records (${z.file})\n`);
+      const keys = signing.keysOf(z.origin);
+      const signed = keys ? `, signed (keys ${keys.published.map((k) => `${k.tag}/${k.flags}`).join(' ')})` : '';
+      process.stdout.write(`zone ${z.origin}: loaded serial ${z.serial}, ${z.recordCount} records${signed} (${z.file})\n`);
     }
     for (const p of gslb.pools.values()) {
       process.stdout.write(`pool ${p.name}: ${p.policy}, ${p.members.length} members, names ${p.names.join(' ')}\n`);
@@ -306,14 +310,14 @@ async function serve(args: string[]): Promise<number> {
   if (!native.available) log.warn({ reason: native.reason }, 'UDP batch addon unavailable; using node:dgram (slower)');
   const rrl = createResponseRateLimiter(rrlOptions, systemClock);
   const server = await startDnsServer(serving.zones, listens, {
-    engine, tcp, logger: log, gslb: source(serving.gslb), rrl,
+    engine, tcp, logger: log, gslb: source(serving.gslb), rrl, signing: serving.signing,
   });
   if (rrl === undefined) log.info({ rrlRate: 0 }, 'response-rate limiting off (--rrl-rate 0)');
   else {
     const { exempt, ...rest } = rrlOptions;
     log.info({ rrl: { ...rest, tableSize: rrl.size, exempt: exempt.map((p) => p.text) } }, 'response-rate limiting on (UDP only)');
   }
-  for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
+  for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file, signed: serving.signing.keysOf(z.origin) !== undefined }, 'zone loaded');
   for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');
   for (const b of server.bound) log.info({ host: b.host, udp: b.udp, tcp: b.tcp, udpTransport: b.udpKind }, 'listening');
 
@@ -339,7 +343,7 @@ async function serve(args: string[]): Promise<number> {
 
   const reloading = startZoneReloading(zonesDir, log, (next) => {
     state.setConfig(next.gslb);
-    server.setZones(next.zones, source(next.gslb));
+    server.setZones(next.zones, source(next.gslb), next.signing);
     probes.stop();
     probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
   }, {
@@ -391,10 +395,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
     if (argv[0] === 'ctl') return await ctl(argv.slice(1));
+    if (argv[0] === 'dnssec') return await dnssecCommand(argv.slice(1));
     if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(`${USAGE}\n`); return 0; }
     return await serve(argv[0] === 'serve' ? argv.slice(1) : argv);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || err instanceof DnssecUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`gslb-dns: ${(err as Error).message}\n${USAGE}\n`);
       return 2;
     }

@@ -1,0 +1,71 @@
+/**
+ * `gslb-dns dnssec keygen|ds`: makes a zone's keys in `<zones>/keys/` and prints the DS records
+ * its parent needs.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { canonicalName } from '../wire/name.js';
+import { parseDuration } from '../../shared/config/values.js';
+import { ALG_ECDSAP256SHA256, ALG_ED25519, FLAGS_KSK, FLAGS_ZSK, KEYS_SUBDIR, dsRdata, formatDs, generateKey, isPublished, loadKeysDir } from './keys.js';
+import type { Algorithm } from './keys.js';
+
+export const DNSSEC_USAGE = `  gslb-dns dnssec keygen --zones DIR ZONE [--algorithm 13|15] [--split | --zsk] [--activate DURATION]
+  gslb-dns dnssec ds --zones DIR ZONE`;
+
+/** A command-line mistake: the caller prints it with the usage. */
+export class DnssecUsageError extends Error {}
+
+/** Runs `dnssec <sub> ...`; returns the exit code. `now`: unix ms. */
+export async function dnssecCommand(args: string[], out: NodeJS.WritableStream = process.stdout, now: () => number = Date.now): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest, allowPositionals: true, strict: true,
+    options: {
+      zones: { type: 'string' }, algorithm: { type: 'string' }, split: { type: 'boolean' }, zsk: { type: 'boolean' },
+      activate: { type: 'string' },
+    },
+  });
+  if (!values.zones) throw new DnssecUsageError(`dnssec ${sub ?? ''}: --zones DIR is required`);
+  if (positionals.length !== 1) throw new DnssecUsageError(`dnssec ${sub ?? ''}: expected one ZONE`);
+  const zone = canonicalName(positionals[0]!.endsWith('.') ? positionals[0]! : `${positionals[0]!}.`);
+  if (sub === 'keygen') return keygen(values.zones, zone, values, out, Math.floor(now() / 1000));
+  if (sub === 'ds') return ds(values.zones, zone, out, Math.floor(now() / 1000));
+  throw new DnssecUsageError(`dnssec: expected keygen or ds, not ${sub ?? 'nothing'}`);
+}
+
+async function keygen(zonesDir: string, zone: string, values: { algorithm?: string; split?: boolean; zsk?: boolean; activate?: string },
+  out: NodeJS.WritableStream, now: number): Promise<number> {
+  const algorithm = Number(values.algorithm ?? ALG_ECDSAP256SHA256);
+  if (algorithm !== ALG_ECDSAP256SHA256 && algorithm !== ALG_ED25519) throw new DnssecUsageError('--algorithm: expected 13 (ECDSAP256SHA256) or 15 (ED25519)');
+  if (values.split && values.zsk) throw new DnssecUsageError('--split and --zsk: choose one');
+  let activate = now;
+  if (values.activate !== undefined) {
+    const ms = parseDuration(values.activate.replace(/^\+/, '').replace(/^(\d+)d$/, (_, d: string) => `${Number(d) * 24}h`));
+    if (ms === undefined) throw new DnssecUsageError('--activate: expected a duration such as 2d, 36h or 90m');
+    activate = now + Math.round(ms / 1000);
+  }
+  const flags = values.zsk ? [FLAGS_ZSK] : values.split ? [FLAGS_KSK, FLAGS_ZSK] : [FLAGS_KSK];
+  const dir = path.join(zonesDir, KEYS_SUBDIR);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const f of flags) {
+    const k = generateKey(zone, algorithm as Algorithm, f, now, activate);
+    // 'wx': never overwrite a key (two keys with one tag would be a collision to resolve by hand)
+    await writeFile(path.join(dir, `${k.base}.private`), k.privateText, { mode: 0o600, flag: 'wx' });
+    await writeFile(path.join(dir, `${k.base}.key`), k.keyText, { mode: 0o644, flag: 'wx' });
+    const role = f === FLAGS_ZSK ? 'ZSK' : values.split ? 'KSK' : 'CSK';
+    out.write(`${role} ${zone} algorithm ${algorithm} tag ${k.tag}: ${path.join(dir, k.base)}.{key,private}${activate > now ? ` (signs from ${new Date(activate * 1000).toISOString()})` : ''}\n`);
+  }
+  return 0;
+}
+
+async function ds(zonesDir: string, zone: string, out: NodeJS.WritableStream, now: number): Promise<number> {
+  const keys = (await loadKeysDir(zonesDir)).get(zone) ?? [];
+  const sep = keys.filter((k) => k.flags === FLAGS_KSK && isPublished(k, now));
+  if (sep.length === 0) {
+    process.stderr.write(`no published KSK or CSK for ${zone} in ${path.join(zonesDir, KEYS_SUBDIR)}\n`);
+    return 1;
+  }
+  for (const k of sep) out.write(`${zone} IN DS ${formatDs(dsRdata(zone, k.dnskey))}\n`);
+  return 0;
+}
