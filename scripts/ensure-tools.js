@@ -32,6 +32,11 @@ const TOOLS = [
   // the drill lab (test/lab/drill-lab.test.ts): the parent zone on Knot, an unbound resolver per region
   { tool: 'knotd', pkg: 'knot' },
   { tool: 'unbound', pkg: 'unbound' },
+  // DNSSEC (test/dns/dnssec): BIND's validator and key tools, and DNSViz, check the signed answers
+  { tool: 'delv', pkg: 'bind9-dnsutils' },
+  { tool: 'dnssec-keygen', pkg: 'bind9-utils' },
+  { tool: 'dnssec-dsfromkey', pkg: 'bind9-utils' },
+  { tool: 'dnsviz', pkg: 'dnsviz' },
   // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },
