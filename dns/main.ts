@@ -351,7 +351,8 @@ async function serve(args: string[]): Promise<number> {
     ...loadFile,
   });
   const stop = async (sig: string): Promise<void> => {
-    log.info({ sig }, 'shutting down');
+    const signatureCache = server.engine.signatureCache();
+    log.info({ sig, ...(signatureCache ? { signatureCache } : {}) }, 'shutting down');
     reloading.stop();
     await zoneWorker?.close();
     staleTicker.stop();
@@ -383,10 +384,12 @@ function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter |
     positive: { ...s.cache.positive, entries: size.positive },
     negative: { ...s.cache.negative, entries: size.negative, bytes: size.negativeBytes },
   };
+  const signatures = engine.signatureCache();
   const duration = timed ? PROTOS.map((proto, i) => ({ proto, ...c.histogram(i as 0 | 1) })) : undefined;
   return {
     requests: c.requestSeries(), responses: c.responseSeries(), ...(duration ? { duration } : {}),
     answers, fastPath: s.fast, cache, ...(rrl ? { rrl: { ...rrl.stats } } : {}),
+    ...(signatures ? { signatures } : {}),
   };
 }
 

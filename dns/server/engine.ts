@@ -141,6 +141,8 @@ export class Engine {
   private readonly negative: NegativeReplies | undefined;
   /** replies to DO=1 queries while some zone is signed: a cache of their own, so the DO=0 path stays as it was */
   private readonly signedCache: LRUCache<number, Entry> | undefined;
+  /** signed replies of the negative budget (NXDOMAIN, wildcard answers, ...): bounded apart, so invented names evict none of the above */
+  private readonly signedNegative: LRUCache<number, Compiled> | undefined;
   private signing: Signing | undefined;
   private readonly single: boolean;
   private readonly opt: OptOut;
@@ -162,6 +164,8 @@ export class Engine {
     this.timed = options.requestDuration ?? true;
     this.cache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
     this.signedCache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
+    const signedNegative = options.cacheNegativeEntries ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeEntries;
+    this.signedNegative = this.signedCache && signedNegative > 0 ? new LRUCache({ max: signedNegative }) : undefined;
     const negEntries = options.cacheNegativeEntries ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeEntries;
     const negBytes = options.cacheNegativeBytes ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeBytes;
     this.negative = this.cache && !this.single && negEntries > 0 && negBytes > 0 ? new NegativeReplies(negEntries, negBytes) : undefined;
@@ -178,6 +182,7 @@ export class Engine {
     this.cache?.clear();
     this.negative?.clear();
     this.signedCache?.clear();
+    this.signedNegative?.clear();
   }
 
   /** The signature cache's counters and size (undefined: nothing is signed). */
@@ -391,7 +396,7 @@ export class Engine {
     const q = this.q;
     const now = signing.now();
     const cache = this.signedCache;
-    const hit = cache?.get(q.hash);
+    const hit = cache?.get(q.hash) ?? this.signedNegative?.get(q.hash);
     if (hit !== undefined && isEntryFor(hit, buf, q)) {
       if (hit.kind === 'pool') {
         if (now >= hit.until) { hit.variants.clear(); hit.until = Infinity; }
@@ -424,7 +429,8 @@ export class Engine {
       if (keys && result.kind !== 'refused') {
         reply = signReply(reply, result.kind, { signing, zone: result.zone, keys, qname, qtype: q.qtype, pools: this.gslb?.config.byName, until });
       }
-      if (keep && cache) cache.set(q.hash, { ...this.compile(buf, reply), until: until.value });
+      if (keep) cache?.set(q.hash, { ...this.compile(buf, reply), until: until.value });
+      else this.signedNegative?.set(q.hash, { ...this.compile(buf, reply), until: until.value });
     } catch (err) {
       return this.fail(err, buf, limit, out, outOff);
     }
