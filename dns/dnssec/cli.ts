@@ -6,7 +6,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { canonicalName } from '../wire/name.js';
-import { parseDuration } from '../../shared/config/values.js';
 import { ALG_ECDSAP256SHA256, ALG_ED25519, FLAGS_KSK, FLAGS_ZSK, KEYS_SUBDIR, dsRdata, formatDs, generateKey, isPublished, loadKeysDir } from './keys.js';
 import type { Algorithm } from './keys.js';
 
@@ -41,9 +40,9 @@ async function keygen(zonesDir: string, zone: string, values: { algorithm?: stri
   if (values.split && values.zsk) throw new DnssecUsageError('--split and --zsk: choose one');
   let activate = now;
   if (values.activate !== undefined) {
-    const ms = parseDuration(values.activate.replace(/^\+/, '').replace(/^(\d+)d$/, (_, d: string) => `${Number(d) * 24}h`));
-    if (ms === undefined) throw new DnssecUsageError('--activate: expected a duration such as 2d, 36h or 90m');
-    activate = now + Math.round(ms / 1000);
+    const m = /^\+?(\d{1,6})([dhms])$/.exec(values.activate);
+    if (!m) throw new DnssecUsageError('--activate: expected a duration such as 2d, 36h or 90m');
+    activate = now + Number(m[1]) * { d: 86400, h: 3600, m: 60, s: 1 }[m[2] as 'd' | 'h' | 'm' | 's'];
   }
   const flags = values.zsk ? [FLAGS_ZSK] : values.split ? [FLAGS_KSK, FLAGS_ZSK] : [FLAGS_KSK];
   const dir = path.join(zonesDir, KEYS_SUBDIR);

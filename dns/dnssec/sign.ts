@@ -23,7 +23,7 @@ export function rrsigLabels(wire: Uint8Array): number {
 }
 
 /** Lowercased copy of a wire name. */
-export function lowerWire(wire: Uint8Array): Uint8Array {
+function lowerWire(wire: Uint8Array): Uint8Array {
   const b = Uint8Array.from(wire);
   for (let p = 0; b[p] !== 0; p += 1 + b[p]!) {
     for (let i = p + 1; i <= p + b[p]!; i++) if (b[i]! >= 0x41 && b[i]! <= 0x5a) b[i]! |= 0x20;

@@ -296,10 +296,7 @@ export class Engine {
       budget = this.single ? 'positive' : cacheBudget(result, qname, q.qtype);
       if (!cached) this.stats.cache[budget].misses++;
       if (result.kind === 'pool') {
-        const entry: PoolEntry = {
-          kind: 'pool', qname: this.lowerQname(buf), qtype: q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
-          ownerWire: result.ownerWire, chain: result.answer, epoch: -1, variants: new Map(), until: Infinity,
-        };
+        const entry = this.poolEntry(buf, result, undefined);
         // a GSLB name reached from a name that does not exist (a wildcard CNAME) is answered, never kept
         if (budget === 'positive') this.cache?.set(q.hash, entry);
         return this.answerPool(entry, buf, out, outOff, limit, peer);
@@ -367,6 +364,14 @@ export class Engine {
     }
   }
 
+  /** The cache entry of a GSLB name for this query; `keys` when its replies are signed. */
+  private poolEntry(buf: Uint8Array, result: Extract<LookupResult, { kind: 'pool' }>, keys: ZoneKeys | undefined): PoolEntry {
+    return {
+      kind: 'pool', qname: this.lowerQname(buf), qtype: this.q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
+      ownerWire: result.ownerWire, chain: result.answer, epoch: -1, variants: new Map(), until: Infinity, ...(keys ? { keys } : {}),
+    };
+  }
+
   private poolReplyNow(e: PoolEntry, pool: PoolConfig): Reply {
     const sel = this.selector!;
     let reply: Reply;
@@ -415,11 +420,7 @@ export class Engine {
       const keep = cacheBudget(result, qname, q.qtype) === 'positive';
       const keys = result.kind === 'refused' ? undefined : signing.keysOf(result.zone.origin);
       if (result.kind === 'pool') {
-        const entry: PoolEntry = {
-          kind: 'pool', qname: this.lowerQname(buf), qtype: q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
-          ownerWire: result.ownerWire, chain: result.answer, epoch: -1, variants: new Map(), until: Infinity,
-          ...(keys ? { keys } : {}),
-        };
+        const entry = this.poolEntry(buf, result, keys);
         if (keep) cache?.set(q.hash, entry);
         return this.answerPool(entry, buf, out, outOff, limit, peer);
       }

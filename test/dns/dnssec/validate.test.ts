@@ -214,6 +214,17 @@ describe('the referral to an insecure child', () => {
   });
 });
 
+describe('signature cache metrics', () => {
+  it('counts signatures made and reused, and the bytes held', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${server.apiPort}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    expect(value('gslb_dns_dnssec_signatures_made_total')).toBeGreaterThan(10);
+    expect(value('gslb_dns_dnssec_signature_cache_hits_total')).toBeGreaterThan(0);
+    expect(value('gslb_dns_dnssec_signature_cache_entries')).toBeGreaterThan(10);
+    expect(value('gslb_dns_dnssec_signature_cache_bytes')).toBeGreaterThan(1000);
+  });
+});
+
 describe('without DO the signed zone answers exactly as the unsigned corpus says', () => {
   for (const c of CASES) {
     it(c.name, async () => {
