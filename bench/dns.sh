@@ -29,8 +29,13 @@
 # `gslb-dns / gslb-dns-duration-off` is the histogram's cost (target: >= 0.95x), printed again
 # as a "request-duration cost" line with both qps side by side.
 #
+# DNSSEC: `gslb-dns-signed` (the same zones plus a CSK from `gslb-dns dnssec keygen`),
+# `knot-signed` (Knot's automatic signing) and `pdns-signed` (pdns-shared, zone secured with
+# pdnsutil) get the same mix with DO=1 (dnsperf -D); "signed / unsigned" ratio lines follow, and
+# the signature cache of gslb-dns-signed (from its shutdown log line) after the report load.
+#
 # Knobs (env): DURATION (10 s), REPEAT (3), SERVERS (peers; default "pdns-shared gdnsd nsd
-# knot", plus "pdns" with BENCH_ALL=1), CANDIDATE_PORT (5309), REPORT_SITES (1000; 0: no
+# knot knot-signed pdns-signed", plus "pdns" with BENCH_ALL=1), SIGNED_COMPARE (1; 0 drops the gslb-dns-signed row), CANDIDATE_PORT (5309), REPORT_SITES (1000; 0: no
 # report load, `www` then answers per the pool's allDown), REPORT_RATE (1 report/s per
 # site), REPORT_API_PORT (5390; the next free port above it when taken), RRL_COMPARE (1; 0
 # drops the RRL-off row), DURATION_COMPARE (1; 0 drops the duration-off row); everything else
