@@ -74,6 +74,21 @@ describe('dnssec keygen and ds', () => {
     expect(r.stderr).toContain(`${priv}: private key is readable by group or others`);
   });
 
+  it('a command-line mistake exits 2 with the usage', async () => {
+    const dir = await fresh(false);
+    for (const [args, said] of [
+      [['dnssec', 'keygen', '--zones', dir], 'dnssec keygen: expected one ZONE'],
+      [['dnssec', 'keygen', '--zones', dir, '--algorithm', '8', 'example.test'], '--algorithm: expected 13 (ECDSAP256SHA256) or 15 (ED25519)'],
+      [['dnssec', 'keygen', '--zones', dir, '--zsk', '--activate', 'soon', 'example.test'], '--activate: expected a duration such as 2d'],
+      [['dnssec', 'sign', '--zones', dir, 'example.test'], 'dnssec: expected keygen or ds, not sign'],
+    ] as const) {
+      const r = await runCli([...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(said);
+      expect(r.stderr).toContain('gslb-dns dnssec keygen --zones DIR ZONE');
+    }
+  });
+
   it('check reports a signed zone with its keys', async () => {
     const dir = await fresh(false);
     await dnssecCli(['keygen', '--zones', dir, 'example.test']);
