@@ -82,6 +82,15 @@ describe('GSLB benchmarks', () => {
     expect(stdout).toMatch(/throughput on\/off = [\d.]+x/);
   }, 90_000);
 
+  it('bench:dnssec times the engine with DO=0 and DO=1 against a signed zone and prints the ratio and the signature cache', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bench/dnssec-engine.mjs'), '--rounds', '2', '--queries', '2000'], { timeout: 60_000 });
+    expect(stdout).toMatch(/DO=0 \(unsigned answers\): +[\d.]+ ns\/query/);
+    expect(stdout).toMatch(/DO=1 \(signed answers\): +[\d.]+ ns\/query/);
+    expect(stdout).toMatch(/signed \/ unsigned qps: [\d.]+x/);
+    // the pool's answers, the static name, the NXDOMAIN proofs, the SOA: signed once each, then reused
+    expect(stdout).toMatch(/signature cache: \d+ RRSIG sets, \d+ bytes; \d+ signed, \d+ reused/);
+  }, 90_000);
+
   it('bench:report-latency measures report-to-answer latency and prints the p50 lines', async () => {
     const { stdout } = await run(process.execPath, [path.join(ROOT, 'bench/report-latency.mjs')], {
       timeout: 120_000, env: { ...process.env, TRIALS: '3', DIG_TRIALS: '1' },
