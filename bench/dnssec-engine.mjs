@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeBenchConfig } from './gslb-bench-config.mjs';
+import { alternatingRounds, benchMix } from './lib/engine-rounds.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, queries: { type: 'string', default: '200000' } } });
@@ -34,31 +35,10 @@ try {
   const engine = new Engine(serving.zones, DEFAULT_ENGINE_OPTIONS);
   engine.setZones(serving.zones, { config: serving.gslb, view: () => state.view }, serving.signing);
 
-  const packet = (name, id, dnssecOk) => {
-    const labels = name.split('.').flatMap((l) => [l.length, ...Buffer.from(l)]);
-    return Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, ...labels, 0, 0, 1, 0, 1,
-      0, 0, 41, 0x04, 0xd0, 0, 0, dnssecOk ? 0x80 : 0, 0, 0, 0]);
-  };
-  const mixOf = (dnssecOk) => Array.from({ length: 100 }, (_, i) =>
-    packet(i < 70 ? `www.${ZONE}` : i < 90 ? `static.${ZONE}` : `nx${i}.${ZONE}`, i, dnssecOk));
-  const mixes = { unsigned: mixOf(false), signed: mixOf(true) };
-  const out = Buffer.alloc(65535);
-  const peer = { family: 4, address: Uint8Array.from([127, 0, 0, 1]) };
-  const run = (mix) => {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < QUERIES; i++) {
-      if (i % 32 === 0) engine.batchStart();
-      const q = mix[i % 100];
-      engine.handle(q, 0, q.length, out, 0, 1232, false, peer);
-    }
-    return Number(process.hrtime.bigint() - t0) / QUERIES;
-  };
-  run(mixes.unsigned); run(mixes.signed); // warm-up: JIT, reply caches, signatures
-  const ns = { unsigned: [], signed: [] };
-  for (let r = 0; r < ROUNDS; r++) for (const k of r % 2 ? ['signed', 'unsigned'] : ['unsigned', 'signed']) ns[k].push(run(mixes[k]));
-  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-  const u = median(ns.unsigned);
-  const s = median(ns.signed);
+  const { unsigned: u, signed: s } = alternatingRounds({
+    unsigned: [engine, benchMix(ZONE, { edns: true, dnssecOk: false })],
+    signed: [engine, benchMix(ZONE, { edns: true, dnssecOk: true })],
+  }, ROUNDS, QUERIES);
   const c = engine.signatureCache();
   console.log(`online signing, in-process engine (${ROUNDS} alternating rounds x ${QUERIES} queries, median; mix 70% pool A / 20% static A / 10% nonexistent, EDNS):`);
   console.log(`  DO=0 (unsigned answers): ${u.toFixed(1)} ns/query (${(1e9 / u).toFixed(0)} queries/s on one core)`);
