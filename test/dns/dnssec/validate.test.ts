@@ -221,6 +221,16 @@ describe('referrals and additional data', () => {
     expect(r.additional.some((l) => l.startsWith('mail.example.test. 3600 IN RRSIG A 13 3 3600 '))).toBe(true);
   });
 
+  it('additional data that does not fit leaves with its RRSIG, never without it', async () => {
+    const r = await dig(server.port, ['+norec', '+dnssec', '+bufsize=512', '+ignore', 'example.test', 'NS']);
+    const data = r.additional.filter((l) => / IN (A|AAAA) /.test(l));
+    const sigs = r.additional.filter((l) => / IN RRSIG (A|AAAA) /.test(l));
+    expect(data.length).toBeGreaterThan(0);
+    // the full reply has three address sets (ns1 A, ns2 A, ns2 AAAA): at 512 bytes not all fit
+    expect(data.length).toBeLessThan(3);
+    expect(sigs).toHaveLength(data.length);
+  });
+
   it('to an insecure child carry the child NS unsigned and our signed NSEC at the cut (NS, no DS)', async () => {
     const r = await dig(server.port, ['+norec', '+dnssec', 'host.deleg.example.test', 'A']);
     expect(r.flags.has('aa')).toBe(false);
