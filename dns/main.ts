@@ -32,6 +32,7 @@ import { GslbState } from './gslb/state.js';
 import { createApiApp } from './http/app.js';
 import type { DnsMetricsSnapshot } from './http/metrics.js';
 import { loadServing } from './serving.js';
+import type { Signing } from './dnssec/signer.js';
 import { udpNativeStatus } from './wire/udp-transport.js';
 import { DEFAULT_RELOAD_SETTLE_MS, startZoneReloading } from './zone-reload.js';
 import { ZoneFileCache } from './zone/load.js';
@@ -341,16 +342,28 @@ async function serve(args: string[]): Promise<number> {
     log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined, ...opts.apiLimits }, 'api listening');
   }
 
+  // key timing (Publish, Activate, Inactive, Delete) takes effect by a load at that time
+  let keyTimer: unknown;
+  const atNextKeyEvent = (signing: Signing): void => {
+    systemClock.clearTimeout(keyTimer);
+    if (signing.nextKeyEvent === undefined) return;
+    // timers take at most 2^31 - 1 ms: a later event is reached through intermediate loads
+    const ms = Math.min(Math.max(0, signing.nextKeyEvent - Date.now()) + 1000, 2 ** 31 - 1);
+    keyTimer = systemClock.setTimeout(() => reloading.reload('key timing'), ms);
+  };
   const reloading = startZoneReloading(zonesDir, log, (next) => {
     state.setConfig(next.gslb);
     server.setZones(next.zones, source(next.gslb), next.signing);
+    atNextKeyEvent(next.signing);
     probes.stop();
     probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
   }, {
     settleMs: opts.reloadSettleMs, cache: zoneCache, loopProbe: process.env['GSLB_DNS_RELOAD_PROBE'] === '1',
     ...loadFile,
   });
+  atNextKeyEvent(serving.signing);
   const stop = async (sig: string): Promise<void> => {
+    systemClock.clearTimeout(keyTimer);
     const signatureCache = server.engine.signatureCache();
     log.info({ sig, ...(signatureCache ? { signatureCache } : {}) }, 'shutting down');
     reloading.stop();

@@ -42,6 +42,8 @@ export interface ZoneReloadOptions {
 const PROBE_TAIL_MS = 300;
 
 export interface ZoneReloading {
+  /** reloads now (as SIGHUP does); `why` goes to the log */
+  reload(why: string): void;
   /** stops watching (SIGHUP stays handled) */
   stop(): void;
 }
@@ -102,6 +104,7 @@ export function startZoneReloading(zonesDir: string, log: Logger, apply: (next: 
     log.warn({ err }, 'cannot watch the zones directory; reload with SIGHUP');
   }
   return {
+    reload: (why) => void reload(why),
     stop() {
       watcher?.close();
       trigger.stop();

@@ -87,6 +87,8 @@ export interface SignatureCacheStats {
 /** The signing state of a zones directory: keys by zone, and the signature cache. */
 export class Signing {
   private readonly zones = new Map<string, ZoneKeys>();
+  /** unix ms of the next Publish/Activate/Inactive/Delete of any key after the load, if any */
+  readonly nextKeyEvent: number | undefined;
   private readonly cache: LRUCache<string, CachedSignatures>;
   private readonly denied: LRUCache<string, CachedSignatures>;
   private hits = 0;
@@ -96,10 +98,13 @@ export class Signing {
   constructor(keys: ReadonlyMap<string, readonly DnssecKey[]>, readonly now: () => number,
     private readonly opts: SigningOptions = DEFAULT_SIGNING_OPTIONS, private readonly random: () => number = Math.random) {
     const t = Math.floor(now() / 1000);
+    let next = Infinity;
     for (const [origin, list] of keys) {
       const zk = zoneKeys(origin, list, t);
       if (zk) this.zones.set(origin, zk);
+      for (const k of list) for (const e of [k.publish, k.activate, k.inactive, k.delete]) if (e !== undefined && e > t && e < next) next = e;
     }
+    this.nextKeyEvent = next === Infinity ? undefined : next * 1000;
     const sizeCalculation = (v: CachedSignatures, k: string): number => k.length + v.rdatas.reduce((n, r) => n + r.length + 48, 64);
     this.cache = new LRUCache({ maxSize: opts.cacheBytes, sizeCalculation });
     this.denied = new LRUCache({ maxSize: opts.deniedCacheBytes, sizeCalculation });

@@ -12,7 +12,10 @@ import dnsPacket from 'dns-packet';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine, DEFAULT_ENGINE_OPTIONS } from '../../../dns/server/engine.js';
 import { loadServing } from '../../../dns/serving.js';
+import { startCli } from '../../helpers/cli.js';
+import { dig } from '../../helpers/dig.js';
 import { dnssecCli, fixtureCopy } from '../../helpers/dnssec.js';
+import { poll } from '../../helpers/poll.js';
 import { opt, query } from '../../helpers/packet.js';
 
 const run = promisify(execFile);
@@ -74,4 +77,28 @@ describe('ZSK rollover by pre-publication', () => {
     expect(done.published).toEqual([ksk, zsk2].sort());
     expect(done.dataSigners).toEqual([zsk2]);
   });
+
+  it('the server loads again at a key\'s activation time, so the new ZSK signs without a SIGHUP', async () => {
+    const zones = await fixtureCopy(false);
+    try {
+      await dnssecCli(['keygen', '--zones', zones, '--split', 'example.test']);
+      const server = await startCli(['--zones', zones, '--listen', '127.0.0.1:0']);
+      try {
+        const signers = async () => (await dig(server.port, ['+norec', '+dnssec', 'www.example.test', 'A'])).answer
+          .filter((l) => l.includes(' IN RRSIG A ')).map((l) => Number(l.split(' ')[10])).sort();
+        const before = await signers();
+        expect(before).toHaveLength(1);
+        // pre-published now (a reload picks the new files up), signing 8 s later by the server's own timer
+        const zsk2 = Number(/tag (\d+)/.exec(await dnssecCli(['keygen', '--zones', zones, '--zsk', '--activate', '8s', 'example.test']))![1]);
+        server.proc.kill('SIGHUP');
+        await poll(async () => (await dig(server.port, ['+norec', 'example.test', 'DNSKEY'])).answer.length, (n) => n === 3, 'the new ZSK published', 20_000, 100);
+        expect(await signers()).toEqual(before);
+        await poll(signers, (tags) => tags.includes(zsk2), 'the new ZSK signing', 40_000, 200);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await rm(zones, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
