@@ -29,8 +29,13 @@
 # `gslb-dns / gslb-dns-duration-off` is the histogram's cost (target: >= 0.95x), printed again
 # as a "request-duration cost" line with both qps side by side.
 #
+# DNSSEC: `gslb-dns-signed` (the same zones plus a CSK from `gslb-dns dnssec keygen`),
+# `knot-signed` (Knot's automatic signing) and `pdns-signed` (pdns-shared, zone secured with
+# pdnsutil) get the same mix with DO=1 (dnsperf -D); "signed / unsigned" ratio lines follow, and
+# the signature cache of gslb-dns-signed (from its shutdown log line) after the report load.
+#
 # Knobs (env): DURATION (10 s), REPEAT (3), SERVERS (peers; default "pdns-shared gdnsd nsd
-# knot", plus "pdns" with BENCH_ALL=1), CANDIDATE_PORT (5309), REPORT_SITES (1000; 0: no
+# knot knot-signed pdns-signed", plus "pdns" with BENCH_ALL=1), SIGNED_COMPARE (1; 0 drops the gslb-dns-signed row), CANDIDATE_PORT (5309), REPORT_SITES (1000; 0: no
 # report load, `www` then answers per the pool's allDown), REPORT_RATE (1 report/s per
 # site), REPORT_API_PORT (5390; the next free port above it when taken), RRL_COMPARE (1; 0
 # drops the RRL-off row), DURATION_COMPARE (1; 0 drops the duration-off row); everything else
@@ -48,7 +53,7 @@ command -v node >/dev/null || { echo "bench/dns.sh: node not found" >&2; exit 1;
 DURATION=${DURATION:-10}
 REPEAT=${REPEAT:-3}
 if [ -z "${SERVERS:-}" ]; then
-  SERVERS="pdns-shared gdnsd nsd knot"
+  SERVERS="pdns-shared gdnsd nsd knot knot-signed pdns-signed"
   [ "${BENCH_ALL:-0}" = 1 ] && SERVERS="pdns $SERVERS"
 fi
 CANDIDATE_NAME=gslb-dns
@@ -76,6 +81,11 @@ if ! node "$MAIN" check --zones "$ZONES_DIR" >"$WORK/check.log" 2>&1; then
   tail -20 "$WORK/check.log" >&2
   exit 1
 fi
+
+# the signed run: the same zones and pools with a CSK (ECDSA P-256) for the zone, asked with DO=1
+SIGNED_ZONES_DIR=$WORK/zones-signed
+cp -r "$ZONES_DIR" "$SIGNED_ZONES_DIR"
+node "$MAIN" dnssec keygen --zones "$SIGNED_ZONES_DIR" "$ZONE" >/dev/null
 
 # the API port: REPORT_API_PORT, or the next free one above it (TCP, 127.0.0.1)
 port_free() { [ -z "$(ss -Hlnt "sport = :$1" 2>/dev/null)" ]; }
@@ -105,6 +115,15 @@ if [ "${DURATION_COMPARE:-1}" = 1 ]; then
   CANDIDATE_ALT2_NOTE="Request-duration histogram cost: \`$CANDIDATE_NAME / $CANDIDATE_ALT2_NAME\` above is gslb_dns_request_duration_seconds on / off in this run ($CANDIDATE_ALT2_NAME: the same command plus --metrics-request-duration off; target >= 0.95x)."
 fi
 
+CANDIDATE_ALT3_NAME=
+CANDIDATE_ALT3_CMD=
+CANDIDATE_ALT3_NOTE=
+if [ "${SIGNED_COMPARE:-1}" = 1 ]; then
+  CANDIDATE_ALT3_NAME=$CANDIDATE_NAME-signed
+  CANDIDATE_ALT3_CMD="node $(printf '%q' "$MAIN") --zones $(printf '%q' "$SIGNED_ZONES_DIR") --listen 127.0.0.1:\$PORT --api 127.0.0.1:$API_PORT --rrl-rate 1000000"
+  CANDIDATE_ALT3_NOTE="DNSSEC: rows named *-signed serve the zone signed and are asked the same mix with DO=1 (dnsperf -D): $CANDIDATE_ALT3_NAME (online signing, a CSK made by \`gslb-dns dnssec keygen\`, compact denial), knot-signed (Knot's automatic signing, default policy), pdns-signed (pdns-shared with the zone secured by pdnsutil: online signing of the LUA answers). Target: $CANDIDATE_ALT3_NAME >= 0.7x $CANDIDATE_NAME."
+fi
+
 # the report load (run.sh pins the hooks to its CLIENT_CPU, where dnsperf runs)
 CANDIDATE_BEFORE_CMD=
 CANDIDATE_SIDECAR_CMD=
@@ -122,6 +141,10 @@ if [ "$REPORT_SITES" -gt 0 ]; then
 else
   CANDIDATE_REPORT_CMD="echo 'Report load on $CANDIDATE_NAME: off (REPORT_SITES=0); no site reports, so www answers per the pool'\''s allDown.'"
 fi
+if [ -n "$CANDIDATE_ALT3_NAME" ]; then
+  # gslb-dns logs its signature cache's size when it stops (its "shutting down" line)
+  CANDIDATE_REPORT_CMD+="; echo; echo 'Signature cache of $CANDIDATE_ALT3_NAME when it stopped (bytes charged, bounded at 64 MiB + 8 MiB: docs/dnssec.md):'; echo; grep -ho '\"signatureCache\":{[^}]*}' $(printf '%q' "${RUN_DIR:-$PEERS/run}/logs/$CANDIDATE_ALT3_NAME.log") | tail -1 | sed 's/^/- /' || echo '- not in its log'"
+fi
 CANDIDATE_VERSION="$(node -p 'require(process.argv[1]).version' "$REPO/package.json" 2>/dev/null || echo '?')"
 REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || true)
 [ -n "$REV" ] && CANDIDATE_VERSION+="+$REV"
@@ -130,6 +153,7 @@ REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || true)
 BENCH_COMMAND="SERVERS='$SERVERS' DURATION=$DURATION REPEAT=$REPEAT CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD='$CANDIDATE_CMD'"
 [ -n "$CANDIDATE_ALT_NAME" ] && BENCH_COMMAND+=" CANDIDATE_ALT_NAME=$CANDIDATE_ALT_NAME CANDIDATE_ALT_CMD='$CANDIDATE_ALT_CMD'"
 [ -n "$CANDIDATE_ALT2_NAME" ] && BENCH_COMMAND+=" CANDIDATE_ALT2_NAME=$CANDIDATE_ALT2_NAME CANDIDATE_ALT2_CMD='$CANDIDATE_ALT2_CMD'"
+[ -n "$CANDIDATE_ALT3_NAME" ] && BENCH_COMMAND+=" CANDIDATE_ALT3_NAME=$CANDIDATE_ALT3_NAME CANDIDATE_ALT3_CMD='$CANDIDATE_ALT3_CMD'"
 [ -n "$CANDIDATE_BEFORE_CMD" ] && BENCH_COMMAND+=" CANDIDATE_BEFORE_CMD='$CANDIDATE_BEFORE_CMD' CANDIDATE_SIDECAR_CMD='$CANDIDATE_SIDECAR_CMD'"
 BENCH_COMMAND+=" bash bench/peers/run.sh"
 echo "bench/dns.sh: $BENCH_COMMAND"
@@ -150,6 +174,7 @@ SERVERS=$SERVERS DURATION=$DURATION REPEAT=$REPEAT \
 CANDIDATE_NAME=$CANDIDATE_NAME CANDIDATE_PORT=$CANDIDATE_PORT CANDIDATE_CMD=$CANDIDATE_CMD \
 CANDIDATE_ALT_NAME=$CANDIDATE_ALT_NAME CANDIDATE_ALT_CMD=$CANDIDATE_ALT_CMD CANDIDATE_ALT_NOTE=$CANDIDATE_ALT_NOTE \
 CANDIDATE_ALT2_NAME=$CANDIDATE_ALT2_NAME CANDIDATE_ALT2_CMD=$CANDIDATE_ALT2_CMD CANDIDATE_ALT2_NOTE=$CANDIDATE_ALT2_NOTE \
+CANDIDATE_ALT3_NAME=$CANDIDATE_ALT3_NAME CANDIDATE_ALT3_CMD=$CANDIDATE_ALT3_CMD CANDIDATE_ALT3_NOTE=$CANDIDATE_ALT3_NOTE \
 CANDIDATE_BEFORE_CMD=$CANDIDATE_BEFORE_CMD CANDIDATE_SIDECAR_CMD=$CANDIDATE_SIDECAR_CMD \
 CANDIDATE_REPORT_CMD=$CANDIDATE_REPORT_CMD \
 CANDIDATE_VERSION=$CANDIDATE_VERSION BENCH_COMMAND=$BENCH_COMMAND \

@@ -14,6 +14,7 @@ import { DEFAULT_TCP_OPTIONS } from './server/tcp.js';
 import type { TcpOptions } from './server/tcp.js';
 import type { Engine, GslbSource } from './server/engine.js';
 import { ctl } from './ctl.js';
+import { DNSSEC_HELP, DNSSEC_USAGE, dnssecCommand } from './dnssec/cli.js';
 import type { GslbConfig } from './gslb/model.js';
 import { FailOpenWatch } from './gslb/fail-open.js';
 import type { EtcdLocation } from './gslb/overrides-etcd.js';
@@ -30,6 +31,7 @@ import { GslbState } from './gslb/state.js';
 import { createApiApp } from './http/app.js';
 import type { DnsMetricsSnapshot } from './http/metrics.js';
 import { loadServing } from './serving.js';
+import type { Signing } from './dnssec/signer.js';
 import { udpNativeStatus } from './wire/udp-transport.js';
 import { DEFAULT_RELOAD_SETTLE_MS, startZoneReloading } from './zone-reload.js';
 import { ZoneFileCache } from './zone/load.js';
@@ -51,6 +53,7 @@ const HELP: CommandHelp = {
            [--rrl-exempt PREFIX[,PREFIX...]] [--rrl-table-size N]
   gslb-dns check --zones DIR
   gslb-dns drill --plan FILE [--json OUT] [--html OUT] [--dry-run]
+${DNSSEC_USAGE}
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] [--reason TEXT] [--force] [--retry-for DURATION]
                <drain|undrain|force-down|release> site NAME | member SITE ADDRESS
   gslb-dns ctl --servers URL[,URL...] [--token-file FILE] state
@@ -80,9 +83,11 @@ async function check(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { zones: { type: 'string' } }, strict: true });
   if (!values.zones) throw new UsageError('--zones DIR is required');
   try {
-    const { zones, gslb } = await loadServing(values.zones);
+    const { zones, gslb, signing } = await loadServing(values.zones);
     for (const z of zones.zones) {
-      process.stdout.write(`zone ${z.origin}: loaded serial ${z.serial}, ${z.recordCount} records (${z.file})\n`);
+      const keys = signing.keysOf(z.origin);
+      const signed = keys ? `, signed (keys ${keys.published.map((k) => `${k.tag}/${k.flags}`).join(' ')})` : '';
+      process.stdout.write(`zone ${z.origin}: loaded serial ${z.serial}, ${z.recordCount} records${signed} (${z.file})\n`);
     }
     for (const p of gslb.pools.values()) {
       process.stdout.write(`pool ${p.name}: ${p.policy}, ${p.members.length} members, names ${p.names.join(' ')}\n`);
@@ -302,14 +307,14 @@ async function serve(args: string[]): Promise<number> {
   if (!native.available) log.warn({ reason: native.reason }, 'UDP batch addon unavailable; using node:dgram (slower)');
   const rrl = createResponseRateLimiter(rrlOptions, systemClock);
   const server = await startDnsServer(serving.zones, listens, {
-    engine, tcp, logger: log, gslb: source(serving.gslb), rrl,
+    engine, tcp, logger: log, gslb: source(serving.gslb), rrl, signing: serving.signing,
   });
   if (rrl === undefined) log.info({ rrlRate: 0 }, 'response-rate limiting off (--rrl-rate 0)');
   else {
     const { exempt, ...rest } = rrlOptions;
     log.info({ rrl: { ...rest, tableSize: rrl.size, exempt: exempt.map((p) => p.text) } }, 'response-rate limiting on (UDP only)');
   }
-  for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file }, 'zone loaded');
+  for (const z of serving.zones.zones) log.info({ zone: z.origin, serial: z.serial, records: z.recordCount, file: z.file, signed: serving.signing.keysOf(z.origin) !== undefined }, 'zone loaded');
   for (const w of serving.gslb.warnings ?? []) log.warn(w);
   for (const p of serving.gslb.pools.values()) log.info({ pool: p.name, names: p.names, policy: p.policy, members: p.members.length }, 'pool loaded');
   for (const b of server.bound) log.info({ host: b.host, udp: b.udp, tcp: b.tcp, udpTransport: b.udpKind }, 'listening');
@@ -334,17 +339,30 @@ async function serve(args: string[]): Promise<number> {
     log.info({ api: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : opts.apiText, port: typeof addr === 'object' && addr ? addr.port : undefined, ...opts.apiLimits }, 'api listening');
   }
 
+  // key timing (Publish, Activate, Inactive, Delete) takes effect by a load at that time
+  let keyTimer: unknown;
+  const atNextKeyEvent = (signing: Signing): void => {
+    systemClock.clearTimeout(keyTimer);
+    if (signing.nextKeyEvent === undefined) return;
+    // timers take at most 2^31 - 1 ms: a later event is reached through intermediate loads
+    const ms = Math.min(Math.max(0, signing.nextKeyEvent - Date.now()) + 1000, 2 ** 31 - 1);
+    keyTimer = systemClock.setTimeout(() => reloading.reload('key timing'), ms);
+  };
   const reloading = startZoneReloading(zonesDir, log, (next) => {
     state.setConfig(next.gslb);
-    server.setZones(next.zones, source(next.gslb));
+    server.setZones(next.zones, source(next.gslb), next.signing);
+    atNextKeyEvent(next.signing);
     probes.stop();
     probes = startProbes(next.gslb, (site, address, ok) => state.applyProbe(site, address, ok));
   }, {
     settleMs: opts.reloadSettleMs, cache: zoneCache, loopProbe: process.env['GSLB_DNS_RELOAD_PROBE'] === '1',
     ...loadFile,
   });
+  atNextKeyEvent(serving.signing);
   const stop = async (sig: string): Promise<void> => {
-    log.info({ sig }, 'shutting down');
+    systemClock.clearTimeout(keyTimer);
+    const signatureCache = server.engine.signatureCache();
+    log.info({ sig, ...(signatureCache ? { signatureCache } : {}) }, 'shutting down');
     reloading.stop();
     await zoneWorker?.close();
     staleTicker.stop();
@@ -376,20 +394,23 @@ function dnsMetrics(engine: Engine, state: GslbState, rrl: ResponseRateLimiter |
     positive: { ...s.cache.positive, entries: size.positive },
     negative: { ...s.cache.negative, entries: size.negative, bytes: size.negativeBytes },
   };
+  const signatures = engine.signatureCache();
   const duration = timed ? PROTOS.map((proto, i) => ({ proto, ...c.histogram(i as 0 | 1) })) : undefined;
   return {
     requests: c.requestSeries(), responses: c.responseSeries(), ...(duration ? { duration } : {}),
     answers, fastPath: s.fast, cache, ...(rrl ? { rrl: { ...rrl.stats } } : {}),
+    ...(signatures ? { signatures } : {}),
   };
 }
 
 /** Entry point: returns an exit code, or -1 while serving. */
 export async function main(argv: string[]): Promise<number> {
   // a usage error repeats the help of the command that was given
-  const help = argv[0] === 'check' ? CHECK_HELP : HELP;
+  const help = argv[0] === 'check' ? CHECK_HELP : argv[0] === 'dnssec' ? DNSSEC_HELP : HELP;
   try {
     if (argv[0] === 'check') return await check(argv.slice(1));
     if (argv[0] === 'ctl') return await ctl(argv.slice(1));
+    if (argv[0] === 'dnssec') return await dnssecCommand(argv.slice(1));
     const args = argv[0] === 'serve' ? argv.slice(1) : argv;
     return helpOrVersion(args, HELP) ?? await serve(args);
   } catch (err) {

@@ -12,6 +12,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { systemClock } from '../shared/clock.js';
 import type { Clock } from '../shared/clock.js';
+import { KeyLoadError } from './dnssec/keys.js';
 import { GslbLoadError } from './gslb/load.js';
 import { loadServing } from './serving.js';
 import type { Serving } from './serving.js';
@@ -41,6 +42,8 @@ export interface ZoneReloadOptions {
 const PROBE_TAIL_MS = 300;
 
 export interface ZoneReloading {
+  /** reloads now (as SIGHUP does); `why` goes to the log */
+  reload(why: string): void;
   /** stops watching (SIGHUP stays handled) */
   stop(): void;
 }
@@ -78,7 +81,7 @@ export function startZoneReloading(zonesDir: string, log: Logger, apply: (next: 
       }
     } catch (err) {
       probe?.disable();
-      const errors = err instanceof ZoneLoadError || err instanceof GslbLoadError ? err.errors.map((e) => e.message) : [String(err)];
+      const errors = err instanceof ZoneLoadError || err instanceof GslbLoadError || err instanceof KeyLoadError ? err.errors.map((e) => e.message) : [String(err)];
       for (const e of errors) log.error(e);
       log.error({ why }, 'reload failed; the previous zones keep serving');
     } finally {
@@ -102,6 +105,7 @@ export function startZoneReloading(zonesDir: string, log: Logger, apply: (next: 
     log.warn({ err }, 'cannot watch the zones directory; reload with SIGHUP');
   }
   return {
+    reload: (why) => void reload(why),
     stop() {
       watcher?.close();
       trigger.stop();

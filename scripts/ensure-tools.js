@@ -38,6 +38,11 @@ const TOOLS = [
   // only recommended by pdns-server (and CI installs without recommends): a module, not a command
   { tool: 'pdns bind backend', pkg: 'pdns-backend-bind', lib: 'pdns/libbindbackend.so' },
   { tool: 'gdnsd', pkg: 'gdnsd' },
+  // DNSSEC (test/dns/dnssec): BIND's validator and key tools, and DNSViz, check the signed answers
+  { tool: 'delv', pkg: 'bind9-dnsutils' },
+  { tool: 'dnssec-keygen', pkg: 'bind9-utils' },
+  { tool: 'dnssec-dsfromkey', pkg: 'bind9-utils' },
+  { tool: 'dnsviz', pkg: 'dnsviz' },
   // the udp_batch addon is compiled by `npm ci` (node-gyp); .ci/run installs these before it
   { tool: 'g++', pkg: 'g++' },
   { tool: 'make', pkg: 'make' },

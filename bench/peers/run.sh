@@ -151,12 +151,12 @@ wait_quiet() {
   done
 }
 
-run_dnsperf() { # port seconds outfile timefile
+run_dnsperf() { # port seconds outfile timefile [dnsperf flags]
   # own process group + recorded PID, waited for with `wait` so that Ctrl-C / SIGTERM
   # interrupts the run at once and the EXIT trap can stop dnsperf too
   setsid bash -c 'TIMEFORMAT="%U %S %R"; { time taskset -c "$0" dnsperf -s 127.0.0.1 -p "$1" -d "$2" \
-      -l "$3" -c "$4" -q "$5" -t 2 > "$6" 2>&1 ; } 2> "$7"' \
-    "$CLIENT_CPU" "$1" "$QUERY_FILE" "$2" "$CLIENTS" "$OUTSTANDING" "$3" "$4" < /dev/null &
+      -l "$3" -c "$4" -q "$5" -t 2 $8 > "$6" 2>&1 ; } 2> "$7"' \
+    "$CLIENT_CPU" "$1" "$QUERY_FILE" "$2" "$CLIENTS" "$OUTSTANDING" "$3" "$4" "${5:-}" < /dev/null &
   local pid=$!
   echo "$pid" > "$PID_DIR/dnsperf.pid"
   wait "$pid"
@@ -227,11 +227,12 @@ for s in $SERVERS; do
     CANDIDATE_ROW=$s start_proc "$s-sidecar" "$CLIENT_CPU" "$LOG_DIR/$s-sidecar.log" bash -c "exec $CANDIDATE_SIDECAR_CMD" >/dev/null
     log "$s: sidecar started (pid $(cat "$PID_DIR/$s-sidecar.pid"), CPU $CLIENT_CPU)"
   fi
-  if [ "$WARMUP" -gt 0 ]; then run_dnsperf "$port" "$WARMUP" "$RAW/$s-warmup.txt" /dev/null; fi
+  dflags=; is_signed_row "$s" && dflags=-D
+  if [ "$WARMUP" -gt 0 ]; then run_dnsperf "$port" "$WARMUP" "$RAW/$s-warmup.txt" /dev/null "$dflags"; fi
   for ((r = 1; r <= REPEAT; r++)); do
     wait_quiet
     foreign_snap "$RAW/.foreign0"; t0=$(group_ticks "$pid")
-    run_dnsperf "$port" "$DURATION" "$RAW/$s-$r.txt" "$RAW/$s-$r.time"
+    run_dnsperf "$port" "$DURATION" "$RAW/$s-$r.txt" "$RAW/$s-$r.time" "$dflags"
     t1=$(group_ticks "$pid"); foreign_snap "$RAW/.foreign1"
     read -r rss nprocs < <(group_rss "$pid")
     read -r cu cs wall < "$RAW/$s-$r.time"
@@ -277,6 +278,15 @@ rm -f "$RAW/.foreign0" "$RAW/.foreign1"
         awk -v c="$CANDIDATE_NAME" -v p="$s" -v cq="$(cand_col 3)" -v pq="$pq" -v cl="$(cand_col 4)" -v pl="$(peer_col "$s" 4)" \
             -v cr="$(cand_col 12)" -v pr="$(peer_col "$s" 12)" 'BEGIN {
           printf "- `%s / %s = %.2fx` (qps %.0f vs %.0f; avg latency %.3f vs %.3f ms; RSS %s vs %s MB)\n", c, p, cq / pq, cq, pq, cl, pl, cr, pr }'
+      done
+      # signed rows (DO=1 to a signed zone) against the same server's unsigned row
+      for s in $SERVERS; do
+        is_signed_row "$s" || continue
+        base=${s%-signed}; [ "$base" = pdns ] && base=pdns-shared
+        sq=$(peer_col "$s" 3); bq=$(peer_col "$base" 3)
+        [ -n "$sq" ] && [ -n "$bq" ] || continue
+        awk -v s="$s" -v b="$base" -v sq="$sq" -v bq="$bq" -v sb="$(peer_col "$s" 8)" -v bb="$(peer_col "$base" 8)" 'BEGIN {
+          printf "- signed / unsigned: `%s / %s = %.2fx` (qps %.0f vs %.0f; avg resp %s vs %s bytes)\n", s, b, sq / bq, sq, bq, sb, bb }'
       done
       for v in $CANDIDATE_VARIANTS; do n=CANDIDATE_${v}_NOTE; [ -n "${!n:-}" ] && { echo; echo "${!n}"; }; done
     else

@@ -34,6 +34,8 @@ export interface DnsMetricsSnapshot {
     positive: { hits: number; misses: number; entries: number };
     negative: { hits: number; misses: number; entries: number; bytes: number };
   };
+  /** the DNSSEC signature cache; absent when no zone is signed */
+  signatures?: { hits: number; misses: number; entries: number; bytes: number };
 }
 
 /** Where the registry reads from. */
@@ -182,6 +184,17 @@ function cacheFamilies(registers: Registry[], dns: () => DnsMetricsSnapshot): vo
     labelNames: ['budget'] as const, registers,
     collect() { this.reset(); const c = dns().cache; if (c) this.set({ budget: 'negative' }, c.negative.bytes); },
   });
+  type Sig = NonNullable<DnsMetricsSnapshot['signatures']>;
+  const counter = (name: string, help: string, pick: (s: Sig) => number) => new Counter({
+    name, help, registers, collect() { this.reset(); const s = dns().signatures; if (s) this.inc(pick(s)); },
+  });
+  const gauge = (name: string, help: string, pick: (s: Sig) => number) => new Gauge({
+    name, help, registers, collect() { this.reset(); const s = dns().signatures; if (s) this.set(pick(s)); },
+  });
+  counter('gslb_dns_dnssec_signatures_made_total', 'RRSIG RRsets made (signature cache misses, refreshes included).', (s) => s.misses);
+  counter('gslb_dns_dnssec_signature_cache_hits_total', 'RRSIG RRsets taken from the signature cache.', (s) => s.hits);
+  gauge('gslb_dns_dnssec_signature_cache_entries', 'RRSIG RRsets held in the signature cache.', (s) => s.entries);
+  gauge('gslb_dns_dnssec_signature_cache_bytes', 'Bytes charged to the signature cache (keys and signatures; bounded, see docs/dnssec.md).', (s) => s.bytes);
 }
 
 function memberFamilies(registers: Registry[], state: GslbState): void {

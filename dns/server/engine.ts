@@ -15,6 +15,8 @@ import type { LookupResult, OutRRset } from '../zone/lookup.js';
 import { QueryCounters } from './query-counters.js';
 import { ERROR_CLASS, ResponseKind, nameHash, responseClass } from './rrl.js';
 import type { Zone, ZoneSet } from '../zone/zone.js';
+import { signReply } from '../dnssec/reply.js';
+import type { SignatureCacheStats, Signing, ZoneKeys } from '../dnssec/signer.js';
 
 /** Tunables of the query engine. */
 export interface EngineOptions {
@@ -59,6 +61,8 @@ interface Compiled {
   readonly bytes: Uint8Array;
   /** the RRL response class of the reply */
   readonly cls: number;
+  /** unix ms from which a signed reply's signatures are due for refresh (Infinity: unsigned) */
+  readonly until: number;
 }
 
 /** A GSLB name: the selection runs per query, the encoded answer per selection is kept. */
@@ -72,6 +76,10 @@ interface PoolEntry {
   readonly chain: readonly OutRRset[];
   epoch: number;
   readonly variants: Map<number, Buffer>;
+  /** the keys of its zone when its replies are signed (DO=1 to a signed zone) */
+  readonly keys?: ZoneKeys;
+  /** unix ms from which the signed variants are made anew */
+  until: number;
 }
 
 type Entry = Compiled | PoolEntry;
@@ -131,6 +139,11 @@ export class Engine {
   private readonly w = new MessageWriter(TCP_LIMIT + 2);
   private readonly cache: LRUCache<number, Entry> | undefined;
   private readonly negative: NegativeReplies | undefined;
+  /** replies to DO=1 queries while some zone is signed: a cache of their own, so the DO=0 path stays as it was */
+  private readonly signedCache: LRUCache<number, Entry> | undefined;
+  /** signed replies of the negative budget (NXDOMAIN, wildcard answers, ...): bounded apart, so invented names evict none of the above */
+  private readonly signedNegative: LRUCache<number, Compiled> | undefined;
+  private signing: Signing | undefined;
   private readonly single: boolean;
   private readonly opt: OptOut;
   private readonly opts: { udpSize: number; ecsScope: number };
@@ -150,17 +163,31 @@ export class Engine {
     this.single = options.cacheBudgets === 'single';
     this.timed = options.requestDuration ?? true;
     this.cache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
+    this.signedCache = options.cacheEntries > 0 ? new LRUCache({ max: options.cacheEntries }) : undefined;
+    const signedNegative = options.cacheNegativeEntries ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeEntries;
+    this.signedNegative = this.signedCache && signedNegative > 0 ? new LRUCache({ max: signedNegative }) : undefined;
     const negEntries = options.cacheNegativeEntries ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeEntries;
     const negBytes = options.cacheNegativeBytes ?? DEFAULT_ENGINE_OPTIONS.cacheNegativeBytes;
     this.negative = this.cache && !this.single && negEntries > 0 && negBytes > 0 ? new NegativeReplies(negEntries, negBytes) : undefined;
   }
 
-  /** Swaps the zone data and GSLB configuration (reload); cached replies of the old data are dropped. */
-  setZones(zones: ZoneSet, gslb?: GslbSource): void {
+  /**
+   * Swaps the zone data, GSLB configuration and signing keys (reload); cached replies of the old
+   * data are dropped. Without `signing` (or with no zone signed) every reply is unsigned.
+   */
+  setZones(zones: ZoneSet, gslb?: GslbSource, signing?: Signing): void {
     this.zones = zones;
     if (gslb !== undefined || this.gslb !== undefined) this.setGslb(gslb);
+    this.signing = signing?.active ? signing : undefined;
     this.cache?.clear();
     this.negative?.clear();
+    this.signedCache?.clear();
+    this.signedNegative?.clear();
+  }
+
+  /** The signature cache's counters and size (undefined: nothing is signed). */
+  signatureCache(): SignatureCacheStats | undefined {
+    return this.signing?.stats();
   }
 
   /** Entries per budget now, and the bytes charged to the negative one. */
@@ -235,6 +262,7 @@ export class Engine {
     }
     const early = questionReply(q.qclass, q.qtype);
     if (early !== undefined) return this.emit(buf, early, limit, out, outOff, q.edns, 0);
+    if (q.dnssecOk && this.signing !== undefined) return this.answerSigned(this.signing, buf, out, outOff, limit, peer);
 
     let cached = false;
     const hit = this.cache?.get(q.hash);
@@ -268,10 +296,7 @@ export class Engine {
       budget = this.single ? 'positive' : cacheBudget(result, qname, q.qtype);
       if (!cached) this.stats.cache[budget].misses++;
       if (result.kind === 'pool') {
-        const entry: PoolEntry = {
-          kind: 'pool', qname: this.lowerQname(buf), qtype: q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
-          ownerWire: result.ownerWire, chain: result.answer, epoch: -1, variants: new Map(),
-        };
+        const entry = this.poolEntry(buf, result, undefined);
         // a GSLB name reached from a name that does not exist (a wildcard CNAME) is answered, never kept
         if (budget === 'positive') this.cache?.set(q.hash, entry);
         return this.answerPool(entry, buf, out, outOff, limit, peer);
@@ -339,13 +364,78 @@ export class Engine {
     }
   }
 
+  /** The cache entry of a GSLB name for this query; `keys` when its replies are signed. */
+  private poolEntry(buf: Uint8Array, result: Extract<LookupResult, { kind: 'pool' }>, keys: ZoneKeys | undefined): PoolEntry {
+    return {
+      kind: 'pool', qname: this.lowerQname(buf), qtype: this.q.qtype, pool: result.pool as PoolConfig, zone: result.zone,
+      ownerWire: result.ownerWire, chain: result.answer, epoch: -1, variants: new Map(), until: Infinity, ...(keys ? { keys } : {}),
+    };
+  }
+
   private poolReplyNow(e: PoolEntry, pool: PoolConfig): Reply {
     const sel = this.selector!;
-    if (sel.count === 0) return poolReply(e.zone, e.chain, undefined);
-    const rdatas: Uint8Array[] = [];
-    for (let i = 0; i < sel.count; i++) rdatas.push(pool.members[sel.selected[i]!]!.addressBytes);
-    const set: WireRRset = { ownerWire: e.ownerWire, type: this.q.qtype, ttl: sel.ttl, rdatas };
-    return poolReply(e.zone, e.chain, set);
+    let reply: Reply;
+    if (sel.count === 0) {
+      reply = poolReply(e.zone, e.chain, undefined);
+    } else {
+      const rdatas: Uint8Array[] = [];
+      for (let i = 0; i < sel.count; i++) rdatas.push(pool.members[sel.selected[i]!]!.addressBytes);
+      const set: WireRRset = { ownerWire: e.ownerWire, type: this.q.qtype, ttl: sel.ttl, rdatas };
+      reply = poolReply(e.zone, e.chain, set);
+    }
+    if (e.keys === undefined) return reply;
+    const until = { value: e.until };
+    const signed = signReply(reply, sel.count === 0 ? 'nodata' : 'answer', {
+      signing: this.signing!, zone: e.zone, keys: e.keys, qname: readUncompressedName(e.qname, 0).name, qtype: e.qtype,
+      pools: this.gslb?.config.byName, until,
+    });
+    e.until = until.value;
+    return signed;
+  }
+
+  /**
+   * A DO=1 query while some zone is signed: the same lookup, the reply signed when its zone is,
+   * kept in the signed cache until its signatures are due for refresh.
+   */
+  private answerSigned(signing: Signing, buf: Uint8Array, out: Uint8Array, outOff: number, limit: number, peer: QueryPeer | undefined): number {
+    const q = this.q;
+    const now = signing.now();
+    const cache = this.signedCache;
+    const hit = cache?.get(q.hash) ?? this.signedNegative?.get(q.hash);
+    if (hit !== undefined && isEntryFor(hit, buf, q)) {
+      if (hit.kind === 'pool') {
+        if (now >= hit.until) { hit.variants.clear(); hit.until = Infinity; }
+        return this.answerPool(hit, buf, out, outOff, limit, peer);
+      }
+      if (hit.until > now && hit.bytes.length + optSize(q) <= limit) {
+        this.responseClass = hit.cls;
+        this.stats.fast++;
+        return this.patch(hit.bytes, 0, hit.bytes.length, buf, out, outOff, 0);
+      }
+    }
+    let reply: Reply;
+    try {
+      const qname = readUncompressedName(buf, q.qnameOff).name;
+      const result = lookup(this.zones, qname, q.qtype, this.gslb?.config.byName);
+      const keep = cacheBudget(result, qname, q.qtype) === 'positive';
+      const keys = result.kind === 'refused' ? undefined : signing.keysOf(result.zone.origin);
+      if (result.kind === 'pool') {
+        const entry = this.poolEntry(buf, result, keys);
+        if (keep) cache?.set(q.hash, entry);
+        return this.answerPool(entry, buf, out, outOff, limit, peer);
+      }
+      reply = replyFor(result);
+      this.responseClass = classOf(result, q.hash, q.qtype);
+      const until = { value: Infinity };
+      if (keys && result.kind !== 'refused') {
+        reply = signReply(reply, result.kind, { signing, zone: result.zone, keys, qname, qtype: q.qtype, pools: this.gslb?.config.byName, until });
+      }
+      if (keep) cache?.set(q.hash, { ...this.compile(buf, reply), until: until.value });
+      else this.signedNegative?.set(q.hash, { ...this.compile(buf, reply), until: until.value });
+    } catch (err) {
+      return this.fail(err, buf, limit, out, outOff);
+    }
+    return this.emit(buf, reply, limit, out, outOff, true, 0);
   }
 
   private compilePool(e: PoolEntry, buf: Uint8Array, pool: PoolConfig): Buffer {
@@ -380,7 +470,7 @@ export class Engine {
     const bytes = new Uint8Array(n);
     bytes.set(this.w.buf.subarray(0, n));
     lowerName(bytes, 12, q.qnameLen);
-    return { kind: 'static', qtype: q.qtype, bytes, cls: this.responseClass };
+    return { kind: 'static', qtype: q.qtype, bytes, cls: this.responseClass, until: Infinity };
   }
 
   /**

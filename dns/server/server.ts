@@ -3,6 +3,7 @@ import { parseHostPort } from '../../shared/ip.js';
 import { listenUdp } from '../wire/udp-transport.js';
 import type { Peer, UdpListener } from '../wire/udp-transport.js';
 import type { ZoneSet } from '../zone/zone.js';
+import type { Signing } from '../dnssec/signer.js';
 import { Engine, DEFAULT_ENGINE_OPTIONS } from './engine.js';
 import type { EngineOptions, GslbSource } from './engine.js';
 import { RrlAction } from './rrl.js';
@@ -33,7 +34,7 @@ export interface DnsServer {
   readonly bound: readonly { host: string; udp: number; tcp: number; udpKind: string }[];
   /** the TCP listeners, in the order of the addresses (connection counts, limit counters) */
   readonly tcpListeners: readonly TcpListener[];
-  setZones(zones: ZoneSet, gslb?: GslbSource): void;
+  setZones(zones: ZoneSet, gslb?: GslbSource, signing?: Signing): void;
   close(): Promise<void>;
 }
 
@@ -48,6 +49,8 @@ export interface ServerOptions {
   readonly gslb?: GslbSource;
   /** response-rate limiting of UDP replies (TCP is never limited); undefined: off */
   readonly rrl?: ResponseRateLimiter | undefined;
+  /** the zones' DNSSEC keys and signature cache (serving.ts); undefined: nothing is signed */
+  readonly signing?: Signing | undefined;
 }
 
 /** Binds every address (UDP and TCP on the same port; port 0 picks one for both). */
@@ -56,7 +59,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
   const engine = new Engine(zones, opts.engine ?? DEFAULT_ENGINE_OPTIONS, (err, q) => {
     log?.error({ err, qtype: q.qtype, id: q.id }, 'query handler failed; answered SERVFAIL');
   });
-  if (opts.gslb) engine.setZones(zones, opts.gslb);
+  if (opts.gslb || opts.signing) engine.setZones(zones, opts.gslb, opts.signing);
   const udps: UdpListener[] = [];
   const tcps: TcpListener[] = [];
   const bound: { host: string; udp: number; tcp: number; udpKind: string }[] = [];
@@ -103,7 +106,7 @@ export async function startDnsServer(zones: ZoneSet, addrs: readonly ListenAddre
     engine,
     bound,
     tcpListeners: tcps,
-    setZones: (z, g) => engine.setZones(z, g),
+    setZones: (z, g, s) => engine.setZones(z, g, s),
     close: async () => {
       await Promise.all([...udps.map((u) => u.close()), ...tcps.map((t) => t.close())]);
     },

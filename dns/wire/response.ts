@@ -1,5 +1,5 @@
 import type { ParsedQuery } from './query.js';
-import { RCode } from './types.js';
+import { RCode, RRType } from './types.js';
 import type { MessageWriter } from './writer.js';
 
 /** A record set to put in a reply. */
@@ -152,16 +152,26 @@ export function encodeReply(
  */
 function writeSection(w: MessageWriter, sets: readonly WireRRset[], partialOk = false): number {
   let n = 0;
-  for (const s of sets) {
+  let prevMark = 0;
+  for (let i = 0; i < sets.length; i++) {
+    const s = sets[i]!;
     const m = w.mark();
     let ok = true;
     for (const rd of s.rdatas) {
       if (!w.record(s.ownerWire, s.type, s.ttl, rd)) { ok = false; break; }
     }
     if (!ok) {
+      // an RRSIG that does not fit takes the RRset it signs (just before it) along: data left
+      // without its signature in a signed reply would only make a validator fetch it again
+      const prev = sets[i - 1];
+      if (partialOk && s.type === RRType.RRSIG && prev !== undefined && prev.ownerWire === s.ownerWire) {
+        w.rollback(prevMark);
+        return ~(n - prev.rdatas.length);
+      }
       w.rollback(m);
       return partialOk ? ~n : -1;
     }
+    prevMark = m;
     n += s.rdatas.length;
   }
   return n;

@@ -11,6 +11,8 @@ export interface OutRRset {
   readonly type: number;
   readonly ttl: number;
   readonly rdatas: readonly Uint8Array[];
+  /** the wildcard owner (`*.closest.encloser.`) this set was synthesized from, if any (DNSSEC signs it as such) */
+  readonly wildcard?: string;
 }
 
 /**
@@ -46,14 +48,15 @@ const REFUSED = { kind: 'refused' } as const;
 
 /** Looks up a canonical name and type in the zones. Pure: same input, same result. */
 export function lookup<P>(zones: ZoneSet, qname: string, qtype: number, gslb?: GslbNames<P>): LookupResult<P> {
-  const zone = zones.find(qname);
+  const zone = zoneFor(zones, qname, qtype);
   if (!zone) return REFUSED;
   const answer: OutRRset[] = [];
   const seen = new Set<string>();
   let name = qname;
   let wildcard: string | undefined;
   for (let hop = 0; ; hop++) {
-    const cut = findCut(zone, name);
+    // RFC 4035 §3.1.4.1: the DS at a cut is the parent's data, answered here, not referred
+    const cut = findCut(zone, name, qtype === RRType.DS);
     if (cut) {
       // a referral; when we arrived through a CNAME the chain stays in the answer
       const ns = cut.rrset(RRType.NS)!;
@@ -96,10 +99,21 @@ export function lookup<P>(zones: ZoneSet, qname: string, qtype: number, gslb?: G
   }
 }
 
-/** The topmost delegation (NS below the apex) at or above `name`, if any. */
-function findCut(zone: Zone, name: string): ZoneNode | undefined {
+/**
+ * The zone that answers: the one with the longest origin, except that the DS at a zone's apex is
+ * answered by its parent when the parent is served here too (RFC 4035 §3.1.4.1).
+ */
+function zoneFor(zones: ZoneSet, qname: string, qtype: number): Zone | undefined {
+  const zone = zones.find(qname);
+  if (zone === undefined || qtype !== RRType.DS || zone.origin !== qname || qname === '.') return zone;
+  const parent = zones.find(parentName(qname)!);
+  return parent?.nodes.get(qname)?.rrset(RRType.NS) ? parent : zone;
+}
+
+/** The topmost delegation (NS below the apex) at or above `name` (above only, with `above`), if any. */
+export function findCut(zone: Zone, name: string, above = false): ZoneNode | undefined {
   let cut: ZoneNode | undefined;
-  for (let p: string | undefined = name; p !== undefined && p !== zone.origin; p = parentName(p)) {
+  for (let p: string | undefined = above ? parentName(name) : name; p !== undefined && p !== zone.origin && isInZone(p, zone.origin); p = parentName(p)) {
     const n = zone.nodes.get(p);
     if (n?.rrset(RRType.NS)) cut = n;
   }
@@ -107,15 +121,15 @@ function findCut(zone: Zone, name: string): ZoneNode | undefined {
 }
 
 /** RFC 4592: the wildcard at the closest encloser, when there is one. */
-function wildcardFor(zone: Zone, name: string): ZoneNode | undefined {
+export function wildcardFor(zone: Zone, name: string): ZoneNode | undefined {
   let ce: string | undefined = parentName(name);
   while (ce !== undefined && !zone.nodes.has(ce)) ce = parentName(ce);
   if (ce === undefined) return undefined;
   return zone.nodes.get(ce === '.' ? '*.' : `*.${ce}`);
 }
 
-function synthesized(s: RRset | OutRRset, ownerWire: Uint8Array): OutRRset {
-  return { ownerWire, type: s.type, ttl: s.ttl, rdatas: s.rdatas };
+function synthesized(s: RRset, ownerWire: Uint8Array): OutRRset {
+  return { ownerWire, type: s.type, ttl: s.ttl, rdatas: s.rdatas, wildcard: s.owner };
 }
 
 /** RFC 8482 §4.1: answer ANY with one RRset of the name, the lowest type number. */

@@ -269,7 +269,7 @@ export function hasTextForm(type: number): boolean {
   switch (type) {
     case RRType.A: case RRType.AAAA: case RRType.NS: case RRType.CNAME: case RRType.PTR:
     case RRType.DNAME: case RRType.MX: case RRType.TXT: case RRType.SPF: case RRType.SRV:
-    case RRType.CAA: case RRType.SOA: case RRType.HINFO:
+    case RRType.CAA: case RRType.SOA: case RRType.HINFO: case RRType.DS:
       return true;
     default:
       return false;
@@ -374,6 +374,19 @@ export function parseRdata(
         if (t.quoted) throw new RdataError(`bad SOA ${field} "${t.text}" (expected seconds or units like 1h30m)`);
         w.u32(parseTtl(t.text, `SOA ${field}`, MAX_U32));
       }
+      rdata = w.done();
+      break;
+    }
+    case RRType.DS: {
+      // RFC 4034 §5.3: key tag, algorithm, digest type, then the digest in hex (spaces allowed)
+      const w = new ByteWriter();
+      w.u16(parseUint(next('key tag'), 0xffff, 'DS key tag'));
+      w.u8(parseUint(next('algorithm'), 255, 'DS algorithm'));
+      w.u8(parseUint(next('digest type'), 255, 'DS digest type'));
+      let hex = next('digest').text;
+      while (i < end) hex += tokens[i++]!.text;
+      if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw new RdataError(`bad DS digest "${hex}" (expected hex digits)`);
+      w.bytes(Buffer.from(hex, 'hex'));
       rdata = w.done();
       break;
     }
@@ -502,6 +515,11 @@ function formatKnown(type: number, rdata: Uint8Array): string | undefined {
     }
     case RRType.SOA:
       s = `${r.name()} ${r.name()} ${r.u32()} ${r.u32()} ${r.u32()} ${r.u32()} ${r.u32()}`;
+      break;
+    case RRType.DS:
+      s = `${r.u16()} ${r.u8()} ${r.u8()} ${Buffer.from(rdata.subarray(4)).toString('hex').toUpperCase()}`;
+      if (rdata.length === 4) throw new RdataError('DS without a digest');
+      r.o = rdata.length;
       break;
     default:
       return undefined;

@@ -1,6 +1,7 @@
 import { RRType } from '../wire/types.js';
 import { isInZone, nameToWire, parentName } from '../wire/name.js';
 import type { ZoneRecord } from './record.js';
+import type { WireRRset } from '../wire/response.js';
 
 /** All records of one owner and type, as they go on the wire. */
 export interface RRset {
@@ -138,4 +139,19 @@ export class ZoneSet {
     }
     return undefined;
   }
+}
+
+/** The zone with more RRsets at its apex (DNSSEC's DNSKEY, CDS and CDNSKEY); the rest of the tree is shared. */
+export function withApexSets(zone: Zone, sets: readonly WireRRset[]): Zone {
+  const old = zone.nodes.get(zone.origin);
+  const apex = new ZoneNode(zone.origin);
+  if (old) apex.sets.push(...old.sets);
+  for (const s of sets) if (s.rdatas.length) apex.sets.push({ owner: zone.origin, ...s });
+  const base = zone.nodes;
+  const nodes: NodeIndex = {
+    get: (name) => (name === zone.origin ? apex : base.get(name)),
+    has: (name) => base.has(name),
+    size: base.size,
+  };
+  return { ...zone, nodes };
 }

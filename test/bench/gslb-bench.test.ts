@@ -55,6 +55,13 @@ describe('GSLB benchmarks', () => {
     expect(stdout).toMatch(/`gslb-dns \/ gslb-dns-duration-off = [\d.]+x` \(qps \d+ vs \d+;/);
     expect(stdout).toContain('Request-duration histogram cost: `gslb-dns / gslb-dns-duration-off` above is gslb_dns_request_duration_seconds on / off');
     expect(stdout).toContain('--metrics-request-duration off');
+    // the signed run: the same mix with DO=1 against the signed zone, its ratio and signature cache
+    expect(stdout).toMatch(/signed \/ unsigned: `gslb-dns-signed \/ gslb-dns = [\d.]+x` \(qps \d+ vs \d+;/);
+    const signed = stdout.split('\n').find((l) => l.startsWith('| gslb-dns-signed |'))?.split('|').map((c) => c.trim());
+    expect(Number(signed?.[4])).toBeGreaterThan(0);
+    // compact denial: the nonexistent names of the mix are NOERROR when signed
+    expect(signed?.[8]).toBe('0');
+    expect(stdout).toMatch(/Signature cache of gslb-dns-signed when it stopped[^\n]*\n\n- "signatureCache":\{"hits":\d+,"misses":\d+,"entries":\d+,"bytes":\d+\}/);
     // the readiness round got every site up, and the load during the run was accepted
     expect(stdout).toMatch(/readiness round \(--once\): 50 sites: sent 50, accepted 50, rejected 0, errors 0/);
     const load = /reports: 50 sites x 1\/s for [\d.]+ s: sent (\d+), accepted (\d+), rejected (\d+), errors (\d+)/.exec(stdout);
@@ -73,6 +80,15 @@ describe('GSLB benchmarks', () => {
     expect(stdout).toMatch(/on: +[\d.]+ ns\/query/);
     expect(stdout).toMatch(/off: +[\d.]+ ns\/query/);
     expect(stdout).toMatch(/throughput on\/off = [\d.]+x/);
+  }, 90_000);
+
+  it('bench:dnssec times the engine with DO=0 and DO=1 against a signed zone and prints the ratio and the signature cache', async () => {
+    const { stdout } = await run(process.execPath, [path.join(ROOT, 'bench/dnssec-engine.mjs'), '--rounds', '2', '--queries', '2000'], { timeout: 60_000 });
+    expect(stdout).toMatch(/DO=0 \(unsigned answers\): +[\d.]+ ns\/query/);
+    expect(stdout).toMatch(/DO=1 \(signed answers\): +[\d.]+ ns\/query/);
+    expect(stdout).toMatch(/signed \/ unsigned qps: [\d.]+x/);
+    // the pool's answers, the static name, the NXDOMAIN proofs, the SOA: signed once each, then reused
+    expect(stdout).toMatch(/signature cache: \d+ RRSIG sets, \d+ bytes; \d+ signed, \d+ reused/);
   }, 90_000);
 
   it('bench:report-latency measures report-to-answer latency and prints the p50 lines', async () => {

@@ -73,6 +73,11 @@ export const CASES: Case[] = [
   },
   { name: 'child zone served here answers (longest match)', qname: 'www.child.example.test.', qtype: 'A', rcode: 'NOERROR', aa: true, answer: ['www.child.example.test. 600 IN A 192.0.2.200'] },
   { name: 'child zone negative TTL is the SOA TTL when lower', qname: 'nx.child.example.test.', qtype: 'A', rcode: 'NXDOMAIN', aa: true, ns: [CHILD_SOA] },
+  { name: 'DS at a cut is answered by the parent (RFC 4035 3.1.4.1), not referred', qname: 'deleg.example.test.', qtype: 'DS', rcode: 'NOERROR', aa: true, ns: [SOA] },
+  { name: 'DS at the apex of a child zone served here is answered by the parent', qname: 'child.example.test.', qtype: 'DS', rcode: 'NOERROR', aa: true, ns: [SOA] },
+  { name: 'DS below a cut is still a referral', qname: 'x.deleg.example.test.', qtype: 'DS', rcode: 'NOERROR', aa: false,
+    ns: ['deleg.example.test. 3600 IN NS ns.deleg.example.test.', 'deleg.example.test. 3600 IN NS ns.elsewhere.test.'],
+    extra: ['ns.deleg.example.test. 3600 IN A 192.0.2.53'] },
   { name: 'RFC 3597 unknown type', qname: 'blob.example.test.', qtype: 'TYPE65534', rcode: 'NOERROR', aa: true, answer: ['blob.example.test. 3600 IN TYPE65534 \\# 3 010203'] },
   { name: 'ANY gets one RRset (RFC 8482)', qname: 'www.example.test.', qtype: 'ANY', rcode: 'NOERROR', aa: true, answer: [WWW_A] },
 ];
