@@ -13,8 +13,9 @@
  */
 import { sleep } from '../shared/clock.js';
 import type { Clock } from '../shared/clock.js';
+import { answered, watchGuards } from './guards.js';
 import type { DrillObserver } from './observer.js';
-import type { Guard, Plan, Step } from './plan.js';
+import type { Plan, Step } from './plan.js';
 import type { DrillOutcome, DrillResult, GuardRecord, Mark, Sample, StepRecord } from './result.js';
 import type { DrillTransport } from './transport.js';
 
@@ -47,14 +48,6 @@ export function describeStep(s: Step): string {
 }
 
 /** A DNS rcode, as opposed to TIMEOUT or ERROR (no reply). */
-function answered(s: Sample): boolean {
-  return s.rcode !== 'TIMEOUT' && s.rcode !== 'ERROR';
-}
-
-/** A reply after which a resolver asks the next name server instead of answering its client. */
-function sendsElsewhere(s: Sample): boolean {
-  return s.rcode === 'SERVFAIL' || s.rcode === 'REFUSED';
-}
 
 function holds(s: Sample, want: Extract<Step, { kind: 'expect' }>['want']): boolean {
   if (!answered(s)) return false;
@@ -126,25 +119,10 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
   if (deps.interrupt?.aborted) onInterrupt();
   else deps.interrupt?.addEventListener('abort', onInterrupt, { once: true });
 
-  // guards
-  const guardState = plan.guards.map((g) => ({ g, checked: 0, trip: undefined as { at: number; detail: string } | undefined }));
-  let guardsOn = true;
-  const checkGuards = (s: Sample): void => {
-    if (!guardsOn) return;
-    for (const st of guardState) {
-      const g: Guard = st.g;
-      if (st.trip !== undefined || s.name !== g.serving || (g.from !== undefined && s.vantage !== g.from) || !answered(s)) continue;
-      st.checked++;
-      if (s.addresses.length >= g.atLeast) continue;
-      // SERVFAIL or REFUSED sends a resolver to the next name server: clients are still served
-      // while another instance's latest answer to this vantage has enough addresses
-      if (sendsElsewhere(s) && servedElsewhere(s, g.atLeast)) continue;
-      const detail = `${s.instance} answered ${s.name} ${s.type} to ${s.vantage} with ${s.addresses.length} address${s.addresses.length === 1 ? '' : 'es'} (${s.rcode}), fewer than ${g.atLeast}`;
-      st.trip = { at: s.t, detail };
-      mark('guard', `guard ${g.name} tripped: ${detail}`);
-      halt({ outcome: 'INTERRUPTED', reason: `guard ${g.name} tripped: ${detail}` });
-    }
-  };
+  const guards = watchGuards(plan.guards, (s, atLeast) => servedElsewhere(s, atLeast), (name, detail) => {
+    mark('guard', `guard ${name} tripped: ${detail}`);
+    halt({ outcome: 'INTERRUPTED', reason: `guard ${name} tripped: ${detail}` });
+  });
 
   // the prober
   const latest = new Map<string, Latest>();
@@ -174,7 +152,7 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
     samples.push(s);
     latest.set(key(target.name, v.name, name), { sample: s, sentAt });
     observer.sample(s);
-    checkGuards(s);
+    guards.check(s);
     for (const l of [...listeners]) l();
   };
   const jobs = plan.vantages.flatMap((v) => targetsOf(v).flatMap((t) => v.names.map((n) => () => probeOnce(t, v, n))));
@@ -268,7 +246,7 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
   };
 
   const steps = await runList(plan.steps, stepAbort.signal, 'step', () => stop?.reason);
-  guardsOn = false;
+  guards.stop();
   deps.interrupt?.removeEventListener('abort', onInterrupt);
 
   const rbAbort = deps.abortRollback ?? new AbortController().signal;
@@ -277,13 +255,10 @@ export async function runDrill(plan: Plan, deps: RunnerDeps): Promise<DrillResul
   probeStop.abort();
   await prober;
 
-  const guards: GuardRecord[] = guardState.map((st) => (st.trip !== undefined
-    ? { name: st.g.name, tripped: true, at: st.trip.at, detail: st.trip.detail }
-    : { name: st.g.name, tripped: false, at: null, detail: `never fewer than ${st.g.atLeast} (${st.checked} answers checked)` }));
   const rollbackOk = rollback.every((r) => r.ok);
   const final: Stop | undefined = stop;
   const rbNote = rollbackOk ? '' : '; ROLLBACK INCOMPLETE';
   return final === undefined
-    ? finish('SUCCEEDED', `all ${plan.steps.length} steps held${rbNote}`, steps, rollback, guards, rollbackOk)
-    : finish(final.outcome, `${final.reason}${rbNote}`, steps, rollback, guards, rollbackOk);
+    ? finish('SUCCEEDED', `all ${plan.steps.length} steps held${rbNote}`, steps, rollback, guards.records(), rollbackOk)
+    : finish(final.outcome, `${final.reason}${rbNote}`, steps, rollback, guards.records(), rollbackOk);
 }
