@@ -26,7 +26,7 @@ function run(bin: keyof typeof BIN, args: string[], env: Record<string, string> 
 }
 
 const COMMANDS: [keyof typeof BIN, string[]][] = [
-  ['gslb-dns', []], ['gslb-dns', ['serve']], ['gslb-dns', ['check']], ['gslb-dns', ['ctl']], ['gslb-dns', ['drill']],
+  ['gslb-dns', []], ['gslb-dns', ['serve']], ['gslb-dns', ['check']], ['gslb-dns', ['ctl']], ['gslb-dns', ['drill']], ['gslb-dns', ['dnssec']],
   ['slb-agent', []], ['slb-agent', ['run']], ['slb-agent', ['check']], ['slb-agent', ['pinger']], ['slb-agent', ['rs-setup']],
   ['npm start', []], ['drill:lab', []], ['lab:flooding', []],
 ];
