@@ -553,6 +553,122 @@ export function loadYaml(text: string, file: string): { doc: ReturnType<typeof p
   }
 }
 
+/** The gslb-dns API base URLs the agent reports to: http(s), no query or credentials, no duplicates. */
+function resolveDnsUrls(list: readonly string[], fail: Fail): string[] {
+  const dns: string[] = [];
+  if (list.length === 0) fail(['dns'], 'needs at least one gslb-dns API URL');
+  list.forEach((u, i) => {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      return fail(['dns', i], `not a URL: ${show(u)} (expected e.g. http://127.0.0.1:8053)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail(['dns', i], `expected an http or https URL, got ${show(u)}`);
+    if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+      return fail(['dns', i], `expected a base URL without query, fragment or credentials, got ${show(u)}`);
+    }
+    const base = url.href.replace(/\/+$/, '');
+    const dup = dns.indexOf(base);
+    if (dup >= 0) return fail(['dns', i], `${base} is listed twice (also dns[${dup}])`);
+    dns.push(base);
+  });
+  return dns;
+}
+
+/** A VIP's forwarder block: the mode's required and forbidden keys, and one DSCP per VIP on an interface. */
+function resolveForwarder(f: Static<typeof ForwarderSchema>, fAt: readonly Seg[], vi: number, dscpUsers: Map<string, number>,
+  bad: Fail, duration: (segs: readonly Seg[], v: unknown, dflt: number) => number): ForwarderConfig {
+  const mode = f.mode ?? 'proxy';
+  const scheduler = f.scheduler ?? 'wrr';
+  const tunnel = f.tunnel ?? 'vxlan';
+  const kernel = KERNEL_MODES.includes(mode);
+  if (kernel && f.interface === undefined) bad(fAt, `mode ${mode} needs "interface" (the network interface the VIP's packets arrive on)`);
+  if (f.interface !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(f.interface)) {
+    bad([...fAt, 'interface'], `not an interface name: ${show(f.interface)}`);
+  }
+  if (f.dscp !== undefined && mode !== 'l3dsr-dscp') bad([...fAt, 'dscp'], `only for mode l3dsr-dscp (mode is ${mode})`);
+  if (f.dscp === undefined && mode === 'l3dsr-dscp') bad(fAt, 'mode l3dsr-dscp needs "dscp" (1-63)');
+  if (f.dscp !== undefined && mode === 'l3dsr-dscp' && f.interface !== undefined) {
+    // the real servers tell the VIPs apart by the DSCP alone
+    const key = `${f.interface} ${f.dscp}`;
+    const prev = dscpUsers.get(key);
+    if (prev !== undefined) bad([...fAt, 'dscp'], `dscp ${f.dscp} on interface ${f.interface} is also used by vips[${prev}]`);
+    else dscpUsers.set(key, vi);
+  }
+  if (f.tunnel !== undefined && mode !== 'l3dsr-tunnel') bad([...fAt, 'tunnel'], `only for mode l3dsr-tunnel (mode is ${mode})`);
+  if (f.vni !== undefined && (mode !== 'l3dsr-tunnel' || tunnel !== 'vxlan')) {
+    bad([...fAt, 'vni'], mode === 'l3dsr-tunnel' ? `only for tunnel vxlan (tunnel is ${tunnel})` : `only for mode l3dsr-tunnel with tunnel vxlan (mode is ${mode})`);
+  }
+  if (f.snat !== undefined && mode !== 'nat') bad([...fAt, 'snat'], `only for mode nat (mode is ${mode})`);
+  if (f.shPorts !== undefined && scheduler !== 'sh') bad([...fAt, 'shPorts'], `only for scheduler sh (scheduler is ${scheduler})`);
+  if ((scheduler === 'lc' || scheduler === 'wlc') && mode !== 'proxy' && mode !== 'nat') {
+    bad([...fAt, 'scheduler'], `${scheduler} needs connection counts, which only modes proxy and nat see (mode is ${mode})`);
+  }
+  const persistenceMs = f.persistence === undefined ? 0 : duration([...fAt, 'persistence'], f.persistence, 0);
+  const flowTimeoutMs = f.flowTimeout === undefined ? undefined : duration([...fAt, 'flowTimeout'], f.flowTimeout, 0);
+  return {
+    mode,
+    scheduler,
+    persistenceMs,
+    ...(f.interface !== undefined ? { interface: f.interface } : {}),
+    ...(f.dscp !== undefined ? { dscp: f.dscp } : {}),
+    ...(mode === 'l3dsr-tunnel' ? { tunnel } : {}),
+    ...(mode === 'l3dsr-tunnel' && tunnel === 'vxlan' ? { vni: f.vni ?? DEFAULT_VNI } : {}),
+    ...(mode === 'nat' ? { snat: f.snat ?? true } : {}),
+    ...(flowTimeoutMs !== undefined ? { flowTimeoutMs } : {}),
+    ...(f.shPorts !== undefined ? { shPorts: f.shPorts } : {}),
+  };
+}
+
+/**
+ * A VIP's real servers, each with its check: the VIP's, or the VIP's merged with the server's
+ * own keys (replaced whole when the type differs). `fixedMode`: a mode that cannot rewrite ports.
+ */
+function resolveRealServers(v: Static<typeof VipSchema>, at: readonly Seg[], vip: { raw: RawCheck; at: readonly Seg[]; check: CheckConfig | undefined },
+  fixedMode: string | undefined, bad: Fail, fail: Fail): { realServers: RealServerConfig[]; ok: boolean } {
+  let ok = true;
+  const realServers: RealServerConfig[] = [];
+  const rsSeen = new Map<string, number>();
+  if (v.realServers.length === 0) bad([...at, 'realServers'], 'a VIP needs at least one real server');
+  v.realServers.forEach((r, ri) => {
+    const rAt = [...at, 'realServers', ri];
+    const rip = parseIp(r.address);
+    if (!rip) return bad([...rAt, 'address'], `not an IPv4 or IPv6 address: ${show(r.address)}`);
+    const key = `${rip.text} ${r.port}`;
+    const dup = rsSeen.get(key);
+    if (dup !== undefined) return bad(rAt, `duplicate real server ${rip.family === 6 ? `[${rip.text}]` : rip.text}:${r.port} (also realServers[${dup}])`);
+    rsSeen.set(key, ri);
+    if (fixedMode !== undefined && r.port !== v.port) {
+      bad([...rAt, 'port'], `mode ${fixedMode} cannot rewrite ports: must be the VIP's port ${v.port}, got ${r.port}`);
+    }
+
+    let check = vip.check;
+    if (r.check !== undefined) {
+      const own = r.check;
+      const rcAt = [...rAt, 'check'];
+      const sameType = own.type === undefined || own.type === (vip.raw.type ?? 'tcp');
+      const merged: RawCheck = sameType ? { ...vip.raw, ...own } : { ...own };
+      for (const k of CHECK_KEYS) if (merged[k] === undefined) delete merged[k];
+      check = resolveCheck(merged, (k) => (own[k] !== undefined ? [...rcAt, k]
+        : vip.raw[k] !== undefined ? [...vip.at, k] : rcAt), fail);
+      if (!check) ok = false;
+    }
+    if (check) {
+      realServers.push({
+        index: ri,
+        address: rip.text,
+        family: rip.family,
+        port: r.port,
+        weight: r.weight ?? 1,
+        backup: r.backup ?? false,
+        check,
+      });
+    }
+  });
+  return { realServers, ok };
+}
+
 /**
  * Parses and validates an slb-agent YAML file, resolving the secret from `env` or the file
  * system. Throws AgentConfigError listing every error found.
@@ -591,24 +707,7 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     warnings.push(formatIssue(line === undefined ? { file, path: formatPath(segs), reason } : { file, line, path: formatPath(segs), reason }));
   })?.[0];
 
-  const dns: string[] = [];
-  if (input.dns.length === 0) fail(['dns'], 'needs at least one gslb-dns API URL');
-  input.dns.forEach((u, i) => {
-    let url: URL;
-    try {
-      url = new URL(u);
-    } catch {
-      return fail(['dns', i], `not a URL: ${show(u)} (expected e.g. http://127.0.0.1:8053)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail(['dns', i], `expected an http or https URL, got ${show(u)}`);
-    if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-      return fail(['dns', i], `expected a base URL without query, fragment or credentials, got ${show(u)}`);
-    }
-    const base = url.href.replace(/\/+$/, '');
-    const dup = dns.indexOf(base);
-    if (dup >= 0) return fail(['dns', i], `${base} is listed twice (also dns[${dup}])`);
-    dns.push(base);
-  });
+  const dns = resolveDnsUrls(input.dns, fail);
 
   const report = {
     intervalMs: duration(['report', 'interval'], input.report?.interval, 1000),
@@ -651,53 +750,9 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     }
 
     // forwarder: only when the block is written (see the header)
-    let forwarder: ForwarderConfig | undefined;
-    if (v.forwarder !== undefined) {
-      const f = v.forwarder;
-      const fAt = [...at, 'forwarder'];
-      const mode = f.mode ?? 'proxy';
-      const scheduler = f.scheduler ?? 'wrr';
-      const tunnel = f.tunnel ?? 'vxlan';
-      const kernel = KERNEL_MODES.includes(mode);
-      if (kernel && f.interface === undefined) bad(fAt, `mode ${mode} needs "interface" (the network interface the VIP's packets arrive on)`);
-      if (f.interface !== undefined && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(f.interface)) {
-        bad([...fAt, 'interface'], `not an interface name: ${show(f.interface)}`);
-      }
-      if (f.dscp !== undefined && mode !== 'l3dsr-dscp') bad([...fAt, 'dscp'], `only for mode l3dsr-dscp (mode is ${mode})`);
-      if (f.dscp === undefined && mode === 'l3dsr-dscp') bad(fAt, 'mode l3dsr-dscp needs "dscp" (1-63)');
-      if (f.dscp !== undefined && mode === 'l3dsr-dscp' && f.interface !== undefined) {
-        // the real servers tell the VIPs apart by the DSCP alone
-        const key = `${f.interface} ${f.dscp}`;
-        const prev = dscpUsers.get(key);
-        if (prev !== undefined) bad([...fAt, 'dscp'], `dscp ${f.dscp} on interface ${f.interface} is also used by vips[${prev}]`);
-        else dscpUsers.set(key, vi);
-      }
-      if (f.tunnel !== undefined && mode !== 'l3dsr-tunnel') bad([...fAt, 'tunnel'], `only for mode l3dsr-tunnel (mode is ${mode})`);
-      if (f.vni !== undefined && (mode !== 'l3dsr-tunnel' || tunnel !== 'vxlan')) {
-        bad([...fAt, 'vni'], mode === 'l3dsr-tunnel' ? `only for tunnel vxlan (tunnel is ${tunnel})` : `only for mode l3dsr-tunnel with tunnel vxlan (mode is ${mode})`);
-      }
-      if (f.snat !== undefined && mode !== 'nat') bad([...fAt, 'snat'], `only for mode nat (mode is ${mode})`);
-      if (f.shPorts !== undefined && scheduler !== 'sh') bad([...fAt, 'shPorts'], `only for scheduler sh (scheduler is ${scheduler})`);
-      if ((scheduler === 'lc' || scheduler === 'wlc') && mode !== 'proxy' && mode !== 'nat') {
-        bad([...fAt, 'scheduler'], `${scheduler} needs connection counts, which only modes proxy and nat see (mode is ${mode})`);
-      }
-      const persistenceMs = f.persistence === undefined ? 0 : duration([...fAt, 'persistence'], f.persistence, 0);
-      const flowTimeoutMs = f.flowTimeout === undefined ? undefined : duration([...fAt, 'flowTimeout'], f.flowTimeout, 0);
-      forwarder = {
-        mode,
-        scheduler,
-        persistenceMs,
-        ...(f.interface !== undefined ? { interface: f.interface } : {}),
-        ...(f.dscp !== undefined ? { dscp: f.dscp } : {}),
-        ...(mode === 'l3dsr-tunnel' ? { tunnel } : {}),
-        ...(mode === 'l3dsr-tunnel' && tunnel === 'vxlan' ? { vni: f.vni ?? DEFAULT_VNI } : {}),
-        ...(mode === 'nat' ? { snat: f.snat ?? true } : {}),
-        ...(flowTimeoutMs !== undefined ? { flowTimeoutMs } : {}),
-        ...(f.shPorts !== undefined ? { shPorts: f.shPorts } : {}),
-      };
-    }
+    const forwarder = v.forwarder === undefined ? undefined : resolveForwarder(v.forwarder, [...at, 'forwarder'], vi, dscpUsers, bad, duration);
     // dsr and l3dsr deliver the client's packet itself: the destination port stays the VIP's
-    const fixedPort = forwarder !== undefined && (forwarder.mode === 'dsr' || forwarder.mode.startsWith('l3dsr'));
+    const fixedMode = forwarder !== undefined && (forwarder.mode === 'dsr' || forwarder.mode.startsWith('l3dsr')) ? forwarder.mode : undefined;
 
     // the VIP's check
     const vipRaw: RawCheck = v.check ?? {};
@@ -716,44 +771,9 @@ export function parseAgentConfig(text: string, file: string, env: NodeJS.Process
     }
 
     // real servers
-    const realServers: RealServerConfig[] = [];
-    const rsSeen = new Map<string, number>();
-    if (v.realServers.length === 0) bad([...at, 'realServers'], 'a VIP needs at least one real server');
-    v.realServers.forEach((r, ri) => {
-      const rAt = [...at, 'realServers', ri];
-      const rip = parseIp(r.address);
-      if (!rip) return bad([...rAt, 'address'], `not an IPv4 or IPv6 address: ${show(r.address)}`);
-      const key = `${rip.text} ${r.port}`;
-      const dup = rsSeen.get(key);
-      if (dup !== undefined) return bad(rAt, `duplicate real server ${rip.family === 6 ? `[${rip.text}]` : rip.text}:${r.port} (also realServers[${dup}])`);
-      rsSeen.set(key, ri);
-      if (fixedPort && r.port !== v.port) {
-        bad([...rAt, 'port'], `mode ${forwarder?.mode ?? ''} cannot rewrite ports: must be the VIP's port ${v.port}, got ${r.port}`);
-      }
-
-      let check = vipCheck;
-      if (r.check !== undefined) {
-        const own = r.check;
-        const rcAt = [...rAt, 'check'];
-        const sameType = own.type === undefined || own.type === (vipRaw.type ?? 'tcp');
-        const merged: RawCheck = sameType ? { ...vipRaw, ...own } : { ...own };
-        for (const k of CHECK_KEYS) if (merged[k] === undefined) delete merged[k];
-        check = resolveCheck(merged, (k) => (own[k] !== undefined ? [...rcAt, k]
-          : vipRaw[k] !== undefined ? [...cAt, k] : rcAt), fail);
-        if (!check) ok = false;
-      }
-      if (check) {
-        realServers.push({
-          index: ri,
-          address: rip.text,
-          family: rip.family,
-          port: r.port,
-          weight: r.weight ?? 1,
-          backup: r.backup ?? false,
-          check,
-        });
-      }
-    });
+    const rs = resolveRealServers(v, at, { raw: vipRaw, at: cAt, check: vipCheck }, fixedMode, bad, fail);
+    const realServers = rs.realServers;
+    if (!rs.ok) ok = false;
 
     const primaries = v.realServers.filter((r) => r.backup !== true).length;
     const quorum = v.quorum ?? 1;
