@@ -197,6 +197,105 @@ function parseIp(text: string): { family: 4 | 6; bytes: Uint8Array; text: string
 // ---------------------------------------------------------------------------------------------
 // The parser
 
+type Fail = (segs: readonly Seg[], reason: string) => void;
+type DurationOf = (segs: readonly Seg[], v: string | number | undefined, dflt: number) => number;
+
+/** A probed site's probe block (a site without an agent): http keys only for http, timeout within the interval. */
+function resolveProbe(p: Static<typeof ProbeSchema>, pAt: readonly Seg[], fail: Fail, duration: DurationOf): ProbeConfig {
+  if (p.type === 'tcp') {
+    if (p.path !== undefined) fail([...pAt, 'path'], 'only for type http');
+    if (p.expect !== undefined) fail([...pAt, 'expect'], 'only for type http');
+  }
+  if (p.path !== undefined && !p.path.startsWith('/')) fail([...pAt, 'path'], `must start with "/", got ${show(p.path)}`);
+  if (p.expect !== undefined && p.expect.length === 0) fail([...pAt, 'expect'], 'needs at least one status code');
+  const intervalMs = duration([...pAt, 'interval'], p.interval, 5000);
+  const timeoutMs = duration([...pAt, 'timeout'], p.timeout, Math.min(2000, intervalMs));
+  if (timeoutMs > intervalMs) fail([...pAt, 'timeout'], `must not exceed the interval (${intervalMs}ms)`);
+  return {
+    type: p.type,
+    port: p.port,
+    path: p.type === 'http' ? p.path ?? '/' : '',
+    expect: p.type === 'http' ? p.expect ?? [200] : [],
+    intervalMs,
+    timeoutMs,
+  };
+}
+
+/** A site's client subnets (topology): prefixes without host bits, each once. */
+function resolveSubnets(list: readonly string[], at: readonly Seg[], fail: Fail): Prefix[] {
+  const subnets: Prefix[] = [];
+  list.forEach((text, i) => {
+    if (!text.includes('/')) return fail([...at, i], `expected a subnet as address/length, got ${JSON.stringify(text)}`);
+    let p: Prefix;
+    try {
+      p = parsePrefix(text);
+    } catch (err) {
+      return fail([...at, i], (err as Error).message);
+    }
+    const dup = subnets.findIndex((q) => q.text === p.text);
+    if (dup >= 0) return fail([...at, i], `${p.text} is listed twice (also subnets[${dup}])`);
+    subnets.push(p);
+  });
+  return subnets;
+}
+
+/** A pool's members: a configured site, an address, each (site, address) once. */
+function resolveMembers(list: Static<typeof PoolSchema>['members'], at: readonly Seg[], rawSites: object, fail: Fail): MemberConfig[] {
+  const members: MemberConfig[] = [];
+  if (list.length === 0) fail(at, 'a pool needs at least one member');
+  list.forEach((m, i) => {
+    const mAt = [...at, i];
+    let ok = true;
+    if (!Object.hasOwn(rawSites, m.site)) {
+      const known = Object.keys(rawSites);
+      fail([...mAt, 'site'], `unknown site "${m.site}" (${known.length ? `sites: ${known.join(', ')}` : 'no sites are defined'})`);
+      ok = false;
+    }
+    const ip = parseIp(m.address);
+    if (!ip) {
+      fail([...mAt, 'address'], `not an IPv4 or IPv6 address: ${show(m.address)}`);
+      return;
+    }
+    const dup = members.find((x) => x.site === m.site && x.address === ip.text);
+    if (dup) {
+      fail(mAt, `duplicate member: site ${m.site} address ${ip.text} is also members[${dup.index}]`);
+      return;
+    }
+    if (!ok) return;
+    members.push({
+      index: i,
+      site: m.site,
+      address: ip.text,
+      family: ip.family,
+      addressBytes: ip.bytes,
+      weight: m.weight ?? 1,
+      tier: m.tier ?? 1,
+    });
+  });
+  return members;
+}
+
+/** allDown chains must end: each loop is reported once, at its first pool in file order. */
+function reportAllDownLoops(order: readonly string[], allDownRef: ReadonlyMap<string, string>, fail: Fail): void {
+  const inLoop = new Set<string>();
+  for (const start of order) {
+    const chain = [start];
+    for (let cur = allDownRef.get(start); cur !== undefined; cur = allDownRef.get(cur)) {
+      const at = chain.indexOf(cur);
+      if (at < 0) { chain.push(cur); continue; }
+      const loop = chain.slice(at);
+      if (!loop.some((x) => inLoop.has(x))) {
+        const first = loop.reduce((a, b) => (order.indexOf(a) <= order.indexOf(b) ? a : b));
+        const k = loop.indexOf(first);
+        const shown = [...loop.slice(k), ...loop.slice(0, k), first];
+        fail(['pools', first, 'allDown'], `allDown pools form a loop: ${shown.join(' -> ')}`);
+        loop.forEach((x) => inLoop.add(x));
+      }
+      break;
+    }
+  }
+}
+
 /**
  * Parses and validates one `<zone>.gslb.yaml` (zone: its canonical origin), resolving secrets from
  * `env` and the file system. Throws GslbLoadError listing every error found in the file.
@@ -230,7 +329,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
   }
   const input = raw;
 
-  const duration = (segs: readonly Seg[], v: string | number | undefined, dflt: number): number => checkedDuration(v, dflt, (reason) => fail(segs, reason));
+  const duration: DurationOf = (segs, v, dflt) => checkedDuration(v, dflt, (reason) => fail(segs, reason));
 
   // ---- sites
   const sites = new Map<string, SiteConfig>();
@@ -239,28 +338,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
     const at: Seg[] = ['sites', name];
     if (!NAME_RE.test(name)) fail(at, `site name must be 1-63 letters, digits, "-" or "_", got ${JSON.stringify(name)}`);
 
-    let probe: ProbeConfig | undefined;
-    if (s.probe) {
-      const p = s.probe;
-      const pAt = [...at, 'probe'];
-      if (p.type === 'tcp') {
-        if (p.path !== undefined) fail([...pAt, 'path'], 'only for type http');
-        if (p.expect !== undefined) fail([...pAt, 'expect'], 'only for type http');
-      }
-      if (p.path !== undefined && !p.path.startsWith('/')) fail([...pAt, 'path'], `must start with "/", got ${show(p.path)}`);
-      if (p.expect !== undefined && p.expect.length === 0) fail([...pAt, 'expect'], 'needs at least one status code');
-      const intervalMs = duration([...pAt, 'interval'], p.interval, 5000);
-      const timeoutMs = duration([...pAt, 'timeout'], p.timeout, Math.min(2000, intervalMs));
-      if (timeoutMs > intervalMs) fail([...pAt, 'timeout'], `must not exceed the interval (${intervalMs}ms)`);
-      probe = {
-        type: p.type,
-        port: p.port,
-        path: p.type === 'http' ? p.path ?? '/' : '',
-        expect: p.type === 'http' ? p.expect ?? [200] : [],
-        intervalMs,
-        timeoutMs,
-      };
-    }
+    const probe = s.probe ? resolveProbe(s.probe, [...at, 'probe'], fail, duration) : undefined;
 
     let secrets: Buffer[] = [];
     if (s.secret === undefined) {
@@ -270,19 +348,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
       secrets = resolveSecrets(s.secret, file, env, (i, reason) => fail(segs(i), reason), (i, reason) => warn(segs(i), reason)) ?? [];
     }
 
-    const subnets: Prefix[] = [];
-    (s.subnets ?? []).forEach((text, i) => {
-      if (!text.includes('/')) return fail([...at, 'subnets', i], `expected a subnet as address/length, got ${JSON.stringify(text)}`);
-      let p: Prefix;
-      try {
-        p = parsePrefix(text);
-      } catch (err) {
-        return fail([...at, 'subnets', i], (err as Error).message);
-      }
-      const dup = subnets.findIndex((q) => q.text === p.text);
-      if (dup >= 0) return fail([...at, 'subnets', i], `${p.text} is listed twice (also subnets[${dup}])`);
-      subnets.push(p);
-    });
+    const subnets = resolveSubnets(s.subnets ?? [], [...at, 'subnets'], fail);
 
     sites.set(name, {
       name,
@@ -341,37 +407,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
       names.push(owner.name);
     });
 
-    const members: MemberConfig[] = [];
-    if (p.members.length === 0) fail([...at, 'members'], 'a pool needs at least one member');
-    p.members.forEach((m, i) => {
-      const mAt = [...at, 'members', i];
-      let ok = true;
-      if (!Object.hasOwn(rawSites, m.site)) {
-        const known = Object.keys(rawSites);
-        fail([...mAt, 'site'], `unknown site "${m.site}" (${known.length ? `sites: ${known.join(', ')}` : 'no sites are defined'})`);
-        ok = false;
-      }
-      const ip = parseIp(m.address);
-      if (!ip) {
-        fail([...mAt, 'address'], `not an IPv4 or IPv6 address: ${show(m.address)}`);
-        return;
-      }
-      const dup = members.find((x) => x.site === m.site && x.address === ip.text);
-      if (dup) {
-        fail(mAt, `duplicate member: site ${m.site} address ${ip.text} is also members[${dup.index}]`);
-        return;
-      }
-      if (!ok) return;
-      members.push({
-        index: i,
-        site: m.site,
-        address: ip.text,
-        family: ip.family,
-        addressBytes: ip.bytes,
-        weight: m.weight ?? 1,
-        tier: m.tier ?? 1,
-      });
-    });
+    const members = resolveMembers(p.members, [...at, 'members'], rawSites, fail);
 
     if (p.guard !== undefined && p.guard.minServing > p.members.length) {
       fail([...at, 'guard', 'minServing'], `must not exceed the number of members (${p.members.length}), got ${p.guard.minServing}`);
@@ -392,25 +428,7 @@ export function parseGslbYaml(text: string, file: string, zone: string, env: Nod
     });
   }
 
-  // ---- allDown chains must end: report each loop once, at its first pool in file order
-  const order = [...poolNames];
-  const inLoop = new Set<string>();
-  for (const start of order) {
-    const chain = [start];
-    for (let cur = allDownRef.get(start); cur !== undefined; cur = allDownRef.get(cur)) {
-      const at = chain.indexOf(cur);
-      if (at < 0) { chain.push(cur); continue; }
-      const loop = chain.slice(at);
-      if (!loop.some((x) => inLoop.has(x))) {
-        const first = loop.reduce((a, b) => (order.indexOf(a) <= order.indexOf(b) ? a : b));
-        const k = loop.indexOf(first);
-        const shown = [...loop.slice(k), ...loop.slice(0, k), first];
-        fail(['pools', first, 'allDown'], `allDown pools form a loop: ${shown.join(' -> ')}`);
-        loop.forEach((x) => inLoop.add(x));
-      }
-      break;
-    }
-  }
+  reportAllDownLoops([...poolNames], allDownRef, fail);
 
   if (errors.length) {
     // found site by site, pool by pool; read in file order
