@@ -97,7 +97,8 @@ const SUBNET_COUNT = 512; // 198.18.0.0/15 in /24s
 
 let seq = 0;
 
-function pidAlive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -203,7 +204,8 @@ async function removeStale(prefix: string): Promise<void> {
   }
 }
 
-async function listNamespaces(): Promise<string[]> {
+/** Every network namespace's name (`ip netns list`). */
+export async function listNamespaces(): Promise<string[]> {
   const { stdout } = await run(['ip', 'netns', 'list']);
   return stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 }

@@ -44,12 +44,6 @@ function signedOwner(lower: Uint8Array, labels: number): Uint8Array {
   return b;
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
-}
-
 /** Validity of one signature, unix seconds. */
 export interface Validity {
   readonly inception: number;
@@ -73,8 +67,8 @@ export function signRRset(set: SignInput, key: DnssecKey, signerWire: Uint8Array
   head.set(signerWire, 18);
   const owner = signedOwner(lowerWire(set.ownerWire), labels);
   // RFC 4034 §6.3: sorted by canonical RDATA, duplicates removed
-  const rdatas = set.rdatas.map((r) => canonicalRdata(set.type, r)).sort(compareBytes)
-    .filter((r, i, a) => i === 0 || compareBytes(r, a[i - 1]!) !== 0);
+  const rdatas = set.rdatas.map((r) => canonicalRdata(set.type, r)).sort(Buffer.compare)
+    .filter((r, i, a) => i === 0 || Buffer.compare(r, a[i - 1]!) !== 0);
   const parts: Uint8Array[] = [head];
   for (const rd of rdatas) {
     const fixed = new Uint8Array(10);

@@ -13,10 +13,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { POOLS, zoneText } from './files.js';
+import { POOL_TTL_S as TTL, POOLS, zoneText } from './files.js';
 import type { InstancePlan, LabPlan } from './plan.js';
 import { PORT } from './plan.js';
-import { startLabProcess } from './process.js';
+import { startLabProcess, waitUntilNoneWaiting } from './process.js';
 import type { LabProcess } from './process.js';
 import type { DrillLab } from './topology.js';
 
@@ -46,8 +46,6 @@ export interface PeerSpec {
 }
 
 const vipsOf = (plan: LabPlan): string[] => plan.sites.map((s) => s.vip);
-/** The TTL of our pools (files.ts), so resolvers would hold the answers as long */
-const TTL = 5;
 
 /** The PowerDNS zone: ours (SOA, NS, glue) plus the LUA record of the health-checked name. */
 export function pdnsZoneText(plan: LabPlan): string {
@@ -162,23 +160,21 @@ export function peerAnswer(lab: DrillLab, peer: RunningPeer, instance: string): 
  * at the first question, so the first answers are its backup selector's); rejects with the last
  * answers, or when a peer exited.
  */
-export async function waitPeersServing(lab: DrillLab, peers: readonly RunningPeer[], timeoutMs: number): Promise<void> {
+export function waitPeersServing(lab: DrillLab, peers: readonly RunningPeer[], timeoutMs: number): Promise<void> {
   const want = vipsOf(lab.plan).sort().join(',');
-  const end = performance.now() + timeoutMs;
-  for (;;) {
-    const waiting: string[] = [];
+  const waiting = async (): Promise<string[]> => {
+    const out: string[] = [];
     for (const p of peers) {
       for (const [k, i] of lab.instances.entries()) {
         const proc = p.processes[k]!;
         if (proc.exited()) throw new Error(`${proc.name} exited: ${proc.stderr().slice(-1000)}`);
         const got = (await peerAnswer(lab, p, i.name)).sort().join(',');
-        if (got !== want) waiting.push(`${proc.name}: ${got || 'no address'}`);
+        if (got !== want) out.push(`${proc.name}: ${got || 'no address'}`);
       }
     }
-    if (waiting.length === 0) return;
-    if (performance.now() > end) throw new Error(`peers not answering every VIP within ${timeoutMs} ms: ${waiting.join('; ')}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+    return out;
+  };
+  return waitUntilNoneWaiting(waiting, timeoutMs, 'peers not answering every VIP', 250);
 }
 
 /** Writes each peer's files per instance under the lab's directory and starts it in the instance's namespace. */

@@ -60,3 +60,17 @@ export function startLabProcess(lab: Lab, role: string, name: string, argv: stri
     }),
   };
 }
+
+/**
+ * Polls `waiting` (what is not there yet, [] when all is) every `everyMs` until it is empty;
+ * rejects after `timeoutMs` with the last list, or at once when `waiting` throws.
+ */
+export async function waitUntilNoneWaiting(waiting: () => Promise<string[]>, timeoutMs: number, what: string, everyMs: number): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const left = await waiting();
+    if (left.length === 0) return;
+    if (performance.now() > end) throw new Error(`${what} within ${timeoutMs} ms: ${left.join('; ')}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -15,7 +15,7 @@ import { createTransport } from '../transport.js';
 import { CHECK, POOLS } from './files.js';
 import { waitPeersServing } from './peers.js';
 import type { RunningPeer } from './peers.js';
-import { runStats } from './scenario-stats.js';
+import { changeSteps, runStats } from './scenario-stats.js';
 import type { RunStats } from './scenario-stats.js';
 import { scenarioPlan, TARGET_SITE } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
@@ -48,7 +48,7 @@ export async function runScenario(lab: DrillLab, control: string, s: Scenario, r
  * are pino's, `time` in unix ms, the clock the drill's samples use too.
  */
 function riseMetAt(lab: DrillLab, r: DrillResult): number | null {
-  const changing = r.steps.filter((x) => (x.kind === 'run' || x.kind === 'action') && x.skipped !== true);
+  const changing = changeSteps(r);
   if (changing.length < 2) return null;
   const from = changing[changing.length - 1]!.startedAt;
   const line = lab.sites.find((x) => x.name === TARGET_SITE)?.agent?.lines

@@ -8,7 +8,7 @@
  * for the client failures.
  */
 import { answerKey, findDisagreements, laneKey, measureChanges } from '../intervals.js';
-import type { DrillOutcome, DrillResult, Sample } from '../result.js';
+import type { DrillOutcome, DrillResult, Sample, StepRecord } from '../result.js';
 import { RESOLVER_VANTAGE } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
 
@@ -73,7 +73,11 @@ function answerChangeTimes(samples: readonly Sample[], from: number, to: number)
     if (!answered(s)) continue;
     const k = laneKey(s);
     const was = last.get(k);
-    if (was !== undefined && was !== answerKey(s) && s.t >= from && s.t < to) times.set(k, [...(times.get(k) ?? []), s.t]);
+    if (was !== undefined && was !== answerKey(s) && s.t >= from && s.t < to) {
+      const ts = times.get(k);
+      if (ts === undefined) times.set(k, [s.t]);
+      else ts.push(s.t);
+    }
     last.set(k, answerKey(s));
   }
   return times;
@@ -91,9 +95,14 @@ export function maxPerWindow(times: ReadonlyMap<string, readonly number[]>, wind
   return max;
 }
 
+/** The steps that changed something (a fault, its recovery): runs and actions that ran. */
+export function changeSteps(r: DrillResult): StepRecord[] {
+  return r.steps.filter((x) => (x.kind === 'run' || x.kind === 'action') && x.skipped !== true);
+}
+
 export function runStats(r: DrillResult, s: Scenario, allName: string, sites: readonly string[], ctx: RunContext): RunStats {
   const direct = r.samples.filter((x) => x.vantage !== RESOLVER_VANTAGE);
-  const changing = r.steps.filter((x) => (x.kind === 'run' || x.kind === 'action') && x.skipped !== true);
+  const changing = changeSteps(r);
   const label = (i: number | undefined): string | undefined => (i === undefined ? undefined : `step ${changing[i]!.index} ${changing[i]!.kind}`);
   const faultLabel = label(changing.length > 0 ? 0 : undefined);
   // the last change of the steps undoes the fault (a scenario with one change has no recovery step)

@@ -5,16 +5,7 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { run } from '../../lab/netns.js';
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { listNamespaces, pidAlive, run } from '../../lab/netns.js';
 
 /** SIGKILLs every process inside namespace `ns` (none when it does not exist). */
 export async function killNamespacePids(ns: string): Promise<void> {
@@ -33,9 +24,8 @@ export async function killNamespacePids(ns: string): Promise<void> {
  */
 export async function removeStaleDrillLabs(prefix: string, dirPrefix?: string): Promise<string[]> {
   const re = new RegExp(`^${prefix}-([0-9a-z]+)-[0-9a-z]+-`);
-  const { stdout } = await run(['ip', 'netns', 'list']);
   const removed: string[] = [];
-  for (const name of stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean)) {
+  for (const name of await listNamespaces()) {
     const pid36 = re.exec(name)?.[1];
     if (pid36 === undefined || pidAlive(parseInt(pid36, 36))) continue;
     await killNamespacePids(name);

@@ -21,7 +21,7 @@ import { agentText, poolText, zoneText } from './files.js';
 import { knotArgv, knotConf, parentZoneText, unboundArgv, unboundConf } from './resolution.js';
 import { HOST, PORT, planLab } from './plan.js';
 import type { InstancePlan, LabPlan, RegionPlan, SitePlan } from './plan.js';
-import { startLabProcess } from './process.js';
+import { startLabProcess, waitUntilNoneWaiting } from './process.js';
 import type { LabProcess } from './process.js';
 import { killNamespacePids, removeStaleDrillLabs } from './stale.js';
 
@@ -355,15 +355,7 @@ export async function createDrillLab(opts: DrillLabOptions = {}): Promise<DrillL
         return startLabProcess(lab, r.clientRole, `client ${regionName}`, [process.execPath, dist('drill/lab/client-main.js'), '--resolver', r.resolver,
           '--name', name, '--port', String(PORT.http), '--interval-ms', String(o.intervalMs ?? 200)]);
       },
-      async waitReady(timeoutMs) {
-        const end = performance.now() + timeoutMs;
-        for (;;) {
-          const waiting = await missing();
-          if (waiting.length === 0) return;
-          if (performance.now() > end) throw new Error(`drill lab not ready within ${timeoutMs} ms: ${waiting.join('; ')}`);
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      },
+      waitReady: (timeoutMs) => waitUntilNoneWaiting(missing, timeoutMs, 'drill lab not ready', 200),
       async killRealServer(name, index) {
         const rs = rsOf(name, index);
         const b = rs.backend;

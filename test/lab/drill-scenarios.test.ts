@@ -12,7 +12,7 @@ import type { LabControl } from '../../drill/lab/control.js';
 import { POOLS } from '../../drill/lab/files.js';
 import { runScenario } from '../../drill/lab/scenario-run.js';
 import type { ScenarioRun } from '../../drill/lab/scenario-run.js';
-import { summarize } from '../../drill/lab/scenario-stats.js';
+import { changeSteps, summarize } from '../../drill/lab/scenario-stats.js';
 import { RESOLVER_VANTAGE, scenario, SCENARIOS, TARGET_SITE } from '../../drill/lab/scenarios.js';
 import { createDrillLab } from '../../drill/lab/topology.js';
 import type { DrillLab } from '../../drill/lab/topology.js';
@@ -39,7 +39,6 @@ describe('drill lab scenarios (short form)', () => {
   /** what the instances (not the resolver) answered `www` with, to a direct vantage, in a time window */
   const direct = (r: ScenarioRun, from: number, to: number): Sample[] =>
     r.result.samples.filter((s) => s.vantage !== RESOLVER_VANTAGE && s.name === www() && s.rcode === 'NOERROR' && s.t >= from && s.t < to);
-  const changeSteps = (r: ScenarioRun) => r.result.steps.filter((s) => s.kind === 'run' || s.kind === 'action');
   const go = async (name: string): Promise<ScenarioRun> => {
     const r = await runScenario(lab, control.url, scenario(name), 1, READY_MS);
     runs.set(name, r);
@@ -48,7 +47,7 @@ describe('drill lab scenarios (short form)', () => {
 
   /** After the fault some answer lacked the site; after the recovery step the last answers have it again. */
   const leftAndReturned = (r: ScenarioRun): void => {
-    const [fault, recovery] = changeSteps(r);
+    const [fault, recovery] = changeSteps(r.result);
     const during = direct(r, fault!.startedAt, recovery!.startedAt);
     expect(during.some((s) => !s.sites.includes(TARGET_SITE))).toBe(true);
     const after = direct(r, recovery!.startedAt, r.result.rollback[0]?.startedAt ?? r.result.endedAt);
@@ -85,7 +84,7 @@ describe('drill lab scenarios (short form)', () => {
 
   it('one DNS instance dies: the other keeps answering every site, the resolver keeps answering, it comes back', async () => {
     const r = await go('instance-dies');
-    const [kill, start] = changeSteps(r);
+    const [kill, start] = changeSteps(r.result);
     // the restarted ns1 holds (SERVFAIL) what it would answer until its agents have reported,
     // instead of answering from the first site it hears: every answer it gives has every site
     expect(r.result.outcome, r.result.reason).toBe('SUCCEEDED');
